@@ -1,0 +1,66 @@
+# Switchyard front door. `make bench-all` runs the suite; `make test` checks it.
+PYTHON ?= /usr/bin/python3
+JOBS   ?= $(shell nproc)
+BUILD  ?= build
+ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+RESULTS ?= results/quick
+CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
+
+# Debian packages the project uses. `make deps` installs the missing ones.
+DEB_PACKAGES := cmake g++ make pkg-config libgtest-dev libbenchmark-dev \
+  libboost-context-dev libboost-fiber-dev libunwind-dev nlohmann-json3-dev libgc-dev \
+  valgrind wrk nginx-light golang-go python3-matplotlib python3-numpy python3-pytest
+
+.PHONY: all deps build check test test-asan test-tsan bench-quick bench-all figures compare clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "deps: need root to apt-get install:" $$missing >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all $(words $(DEB_PACKAGES)) packages present"; fi
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+# Quick iteration: build and unit tests; no sanitizers, no benchmarks.
+check: build
+	cd $(BUILD) && ctest $(CTEST_FLAGS) -LE slow
+
+# Everything CI runs. Each stage has a time budget (seconds) so that the whole fits in 40 minutes.
+test: deps
+	@bash .ci/stages.sh
+
+test-asan:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Release -DSANITIZE=address,undefined
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ctest $(CTEST_FLAGS) -L sanitize
+
+test-tsan:
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Release -DSANITIZE=thread
+	cmake --build $(TSAN_BUILD) -j$(JOBS)
+	cd $(TSAN_BUILD) && ctest $(CTEST_FLAGS) -L tsan
+
+bench-quick: build
+	$(BUILD)/bin/switchyard bench --profile quick --out-dir results/quick
+
+bench-all: deps build
+	$(BUILD)/bin/switchyard bench --profile all --out-dir results/$$(hostname -s)-$$(date +%Y%m%d)
+	$(MAKE) figures RESULTS=results/$$(hostname -s)-$$(date +%Y%m%d)
+
+figures:
+	$(PYTHON) analysis/figures.py $(RESULTS)
+
+compare:
+	$(PYTHON) analysis/compare.py $(BASE) $(NEW)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

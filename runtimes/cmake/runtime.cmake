@@ -1,0 +1,1 @@
+# The fiber runtime (owner: runtime core).
