@@ -1,1 +1,24 @@
-# The fiber runtime (owner: runtime core).
+# The fiber runtime (owner: runtime core). Header templates instantiated per variant; the
+# variant-independent parts live in sy_runtime.
+add_library(sy_runtime STATIC ${CMAKE_SOURCE_DIR}/runtimes/src/runtime.cpp)
+target_include_directories(sy_runtime PUBLIC ${CMAKE_SOURCE_DIR}/runtimes/include)
+target_link_libraries(sy_runtime PUBLIC sy_switch sy_stack PkgConfig::UNWIND Threads::Threads)
+
+# Runtime tests, one executable per switch backend (4 variants each) so they build in
+# parallel and a failure names its backend.
+foreach(backend asm ucontext boost)
+  add_executable(runtime_test_${backend}
+    ${CMAKE_SOURCE_DIR}/runtimes/src/runtime_test_${backend}.cpp)
+  target_link_libraries(runtime_test_${backend} PRIVATE sy_runtime GTest::gtest_main)
+  add_test(NAME runtime_test_${backend} COMMAND runtime_test_${backend})
+  set_tests_properties(runtime_test_${backend} PROPERTIES LABELS "sanitize" TIMEOUT 600)
+endforeach()
+add_executable(runtime_unit_test ${CMAKE_SOURCE_DIR}/runtimes/src/runtime_unit_test.cpp)
+target_link_libraries(runtime_unit_test PRIVATE sy_runtime GTest::gtest_main)
+add_test(NAME runtime_unit_test COMMAND runtime_unit_test)
+set_tests_properties(runtime_unit_test PROPERTIES LABELS "sanitize")
+
+add_executable(runtime_bench
+  ${CMAKE_SOURCE_DIR}/runtimes/src/runtime_bench.cpp
+  ${CMAKE_SOURCE_DIR}/runtimes/src/boost_fiber_bench.cpp)
+target_link_libraries(runtime_bench PRIVATE sy_runtime Boost::fiber Boost::context benchmark::benchmark_main)

@@ -1,0 +1,156 @@
+// Small synchronization pieces the runtime builds on: a spin lock for short critical
+// sections on wait queues, a futex word for blocking OS threads and parked carriers,
+// and intrusive queues that allocate nothing.
+#pragma once
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+
+namespace sy::detail {
+
+inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
+
+// Test-and-test-and-set lock. Held only for a handful of instructions (linking a waiter),
+// never across a switch except where a post-switch action releases it (see Carrier).
+class SpinLock {
+ public:
+  void lock() noexcept {
+    for (;;) {
+      // acquire: pairs with the release in unlock(), so the critical sections are ordered.
+      if (!locked_.exchange(true, std::memory_order_acquire)) return;
+      // relaxed: only a hint to retry; the exchange above does the synchronizing.
+      while (locked_.load(std::memory_order_relaxed)) cpu_relax();
+    }
+  }
+  bool try_lock() noexcept { return !locked_.exchange(true, std::memory_order_acquire); }
+  // release: publishes the critical section to the next acquirer.
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
+// futex(2) on a 32-bit word. Waits are bounded when a timeout is given (relative ns).
+inline void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
+                       std::int64_t timeout_ns = -1) noexcept {
+  timespec ts{};
+  timespec* tsp = nullptr;
+  if (timeout_ns >= 0) {
+    ts.tv_sec = timeout_ns / 1000000000;
+    ts.tv_nsec = timeout_ns % 1000000000;
+    tsp = &ts;
+  }
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, tsp,
+          nullptr, 0);
+}
+inline void futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, n, nullptr,
+          nullptr, 0);
+}
+
+// One-shot event for an OS thread that blocks on a fiber (join from a thread).
+class ThreadEvent {
+ public:
+  // release: pairs with the acquire in wait(): the signaller's writes (a fiber's result)
+  // are visible to the thread once it sees the flag.
+  void signal() noexcept {
+    state_.store(1, std::memory_order_release);
+    futex_wake(&state_, 1);
+  }
+  // Returns false on timeout. timeout_ns < 0 waits forever.
+  bool wait(std::int64_t timeout_ns = -1) noexcept {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    // acquire: pairs with signal().
+    while (state_.load(std::memory_order_acquire) == 0) {
+      std::int64_t left = -1;
+      if (timeout_ns >= 0) {
+        left = timeout_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count();
+        if (left <= 0) return state_.load(std::memory_order_acquire) != 0;
+      }
+      futex_wait(&state_, 0, left);
+    }
+    return true;
+  }
+
+ private:
+  std::atomic<std::uint32_t> state_{0};
+};
+
+// Intrusive singly linked FIFO over a `next` pointer member. Not thread-safe.
+template <class T, T* T::*Next>
+class IntrusiveFifo {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+  void push_back(T* x) noexcept {
+    x->*Next = nullptr;
+    if (tail_) tail_->*Next = x; else head_ = x;
+    tail_ = x;
+    ++size_;
+  }
+  T* pop_front() noexcept {
+    T* x = head_;
+    if (!x) return nullptr;
+    head_ = x->*Next;
+    if (!head_) tail_ = nullptr;
+    --size_;
+    return x;
+  }
+
+ private:
+  T* head_ = nullptr;
+  T* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Multi-producer single-consumer stack of submissions (Treiber push, drain by exchange).
+// Producers: any thread. Consumer: the owning carrier only.
+template <class T, T* T::*Next>
+class MpscStack {
+ public:
+  // Returns true if the stack was empty before (the consumer may need waking).
+  bool push(T* x) noexcept {
+    // relaxed: the CAS below publishes x.
+    T* old = head_.load(std::memory_order_relaxed);
+    do {
+      x->*Next = old;
+      // release on success: pairs with the acquire exchange in drain(), so the consumer
+      // sees everything written to x (and x->*Next) before the push. seq_cst rather than
+      // release alone: the waker then checks the consumer's `sleeping` flag (Dekker pair
+      // with Carrier::park, which stores sleeping then reads head_).
+    } while (!head_.compare_exchange_weak(old, x, std::memory_order_seq_cst,
+                                          std::memory_order_relaxed));
+    return old == nullptr;
+  }
+  // Consumer only. Returns the items in push order (oldest first), linked through Next.
+  T* drain() noexcept {
+    // relaxed pre-check keeps the common empty case to one plain load.
+    if (head_.load(std::memory_order_relaxed) == nullptr) return nullptr;
+    // acquire: pairs with the release part of push()'s CAS.
+    T* lifo = head_.exchange(nullptr, std::memory_order_acquire);
+    T* fifo = nullptr;
+    while (lifo) {  // reverse to submission order
+      T* next = lifo->*Next;
+      lifo->*Next = fifo;
+      fifo = lifo;
+      lifo = next;
+    }
+    return fifo;
+  }
+  // seq_cst: the consumer's side of the Dekker pair described in push().
+  bool empty_seq_cst() const noexcept { return head_.load(std::memory_order_seq_cst) == nullptr; }
+  bool empty_relaxed() const noexcept { return head_.load(std::memory_order_relaxed) == nullptr; }
+
+ private:
+  std::atomic<T*> head_{nullptr};
+};
+
+}  // namespace sy::detail

@@ -1,0 +1,1039 @@
+// The Switchyard fiber runtime: carriers (OS threads) running a scheduler loop over
+// fibers with their own stacks. One template, instantiated once per variant, so every
+// strategy under test (switch backend, stack allocator, run-queue policy) is a direct
+// call on its hot path. See runtimes/SCHEDULER.md for a walk through the carrier loop.
+//
+// Using it:
+//   using Rt = sy::Runtime<sy::AsmPooledFifo>;
+//   Rt rt({.carriers = 1});
+//   int x = rt.run([] {                          // the calling thread becomes carrier 0
+//     auto h = Rt::spawn([] { return 42; });     // from inside a fiber
+//     Rt::yield();
+//     return h.join();                           // parks this fiber until the child ends
+//   });
+// or rt.start(); auto h = rt.submit(fn); ...; rt.finish();   (from any thread)
+//
+// Threading rules, stated once: a Carrier's queues, heap, predicate list and stack
+// allocator belong to that carrier's thread. Other threads reach a carrier only through
+// its pending list (an MPSC stack) and its wake word. A fiber is published to wakers and
+// thieves only after its context is saved: the fiber that runs next on the same carrier
+// does it (after_switch), as Go's gopark does.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "switchyard/deadline_heap.h"
+#include "switchyard/detail/sync.h"
+#include "switchyard/fiber.h"
+#include "switchyard/sched.h"
+#include "switchyard/stack.h"
+#include "switchyard/switch.h"
+
+namespace sy {
+
+struct Options {
+  unsigned carriers = 0;                      // 0 = the CPUs this process may run on
+  std::size_t stack_size = 256 * 1024;        // usable bytes per fiber stack
+  bool guard = true;                          // guard pages (false: slabs + canaries)
+  std::size_t pool_cap = 4096;                // pooled stacks kept per carrier
+  PinnedPolicy pinned_policy = PinnedPolicy::warn;
+  // Called when nothing is runnable but fibers wait on deadlines or predicates; must
+  // return within the given bound (it is not woken by submissions). Empty = default.
+  std::function<void(Duration max_block)> idle_hook;
+  Duration park_timeout = std::chrono::milliseconds(100);  // bound on an idle carrier's sleep
+};
+
+unsigned available_cpus() noexcept;
+
+template <class T>
+class FiberLocal;
+
+struct SpawnOptions {
+  std::string_view name = {};
+  std::size_t stack_size = 0;  // 0 = the runtime's default
+  std::vector<FlsInit> locals;
+  // Initial value of a fiber-local for the new fiber.
+  template <class T>
+  SpawnOptions& local(const FiberLocal<T>& key, T value) {
+    locals.push_back(FlsInit{key.key(), [](const void* s) -> void* { return new T(*static_cast<const T*>(s)); },
+                             [](void* p) { delete static_cast<T*>(p); },
+                             std::make_shared<T>(std::move(value))});
+    return *this;
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// The carrier a thread runs, independent of the variant (for generic helpers: the current
+// fiber, fiber-locals, the overflow message).
+struct CarrierBase {
+  const void* variant_tag = nullptr;  // which Runtime<V> owns it
+  unsigned index = 0;
+  FiberBase* current_base = nullptr;  // running fiber; nullptr on the scheduler's own stack
+};
+
+namespace detail {
+// noinline + empty asm: the compiler may not cache a thread_local's address across a fiber
+// switch (the fiber may resume on another carrier thread), so every read goes through here.
+CarrierBase* current_carrier() noexcept;
+void set_current_carrier(CarrierBase*) noexcept;
+std::int64_t now_ns() noexcept;
+void install_runtime_diagnostics();  // overflow handler + describer naming the fiber
+}  // namespace detail
+
+// The fiber running on this thread, or nullptr.
+inline FiberBase* current_fiber() noexcept {
+  CarrierBase* c = detail::current_carrier();
+  return c ? c->current_base : nullptr;
+}
+
+template <class T>
+class FiberLocal : public FiberLocalBase {
+ public:
+  // The current fiber's value, or nullptr if it has none. Outside a fiber: FiberError.
+  T* get() const {
+    return static_cast<T*>(self()->fls_get(key_));
+  }
+  void set(T value) const {
+    self()->fls_set(key_, new T(std::move(value)), [](void* p) { delete static_cast<T*>(p); });
+  }
+
+ private:
+  static FiberBase* self() {
+    FiberBase* f = current_fiber();
+    if (!f) throw FiberError("FiberLocal used outside a fiber");
+    return f;
+  }
+};
+
+// Holds a fiber's result until it is joined.
+template <class R>
+struct ResultSlot {
+  std::optional<R> value;
+};
+template <>
+struct ResultSlot<void> {};
+
+// Join bookkeeping shared by all variants (a handle does not know its variant).
+struct JoinOps {
+  bool (*wait)(FiberBase*, std::int64_t deadline_ns);  // true when the fiber finished
+  void (*drop)(FiberBase*);                            // release one reference
+};
+
+template <class R>
+class JoinHandle {
+ public:
+  JoinHandle() = default;
+  JoinHandle(FiberBase* f, ResultSlot<R>* slot, const JoinOps* ops) noexcept : f_(f), slot_(slot), ops_(ops) {}
+  JoinHandle(JoinHandle&& o) noexcept : f_(std::exchange(o.f_, nullptr)), slot_(o.slot_), ops_(o.ops_) {}
+  JoinHandle& operator=(JoinHandle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      f_ = std::exchange(o.f_, nullptr);
+      slot_ = o.slot_;
+      ops_ = o.ops_;
+    }
+    return *this;
+  }
+  ~JoinHandle() { reset(); }
+
+  bool valid() const noexcept { return f_ != nullptr; }
+  std::uint64_t id() const noexcept { return f_ ? f_->id : 0; }
+  FiberBase* fiber() const noexcept { return f_; }
+
+  // Waits for the fiber (parks if called from a fiber, blocks if from an OS thread) and
+  // returns its result or rethrows its exception. The handle is empty afterwards.
+  R join() {
+    check();
+    ops_->wait(f_, -1);
+    return take();
+  }
+  // Waits at most d. Returns nullopt (or false for void) on timeout; the handle stays valid.
+  auto join_for(Duration d) {
+    check();
+    bool done = ops_->wait(f_, detail::now_ns() + d.count());
+    if constexpr (std::is_void_v<R>) {
+      if (done) take();
+      return done;
+    } else {
+      std::optional<R> out;
+      if (done) out.emplace(take());
+      return out;
+    }
+  }
+  // Lets the fiber run on without anyone joining it.
+  void detach() noexcept { reset(); }
+
+ private:
+  void check() const {
+    if (!f_) throw FiberError("join on an empty JoinHandle");
+  }
+  R take() {
+    FiberBase* f = std::exchange(f_, nullptr);
+    std::exception_ptr e = std::move(f->error);
+    if constexpr (std::is_void_v<R>) {
+      ops_->drop(f);
+      if (e) std::rethrow_exception(e);
+    } else {
+      std::optional<R> v = std::move(slot_->value);
+      ops_->drop(f);
+      if (e) std::rethrow_exception(e);
+      return std::move(*v);
+    }
+  }
+  void reset() noexcept {
+    if (f_) ops_->drop(std::exchange(f_, nullptr));
+  }
+
+  FiberBase* f_ = nullptr;
+  ResultSlot<R>* slot_ = nullptr;
+  const JoinOps* ops_ = nullptr;
+};
+
+template <class V>
+class Runtime;
+
+template <class V>
+struct Fiber : FiberBase {
+  typename V::Switch::Context ctx;
+  Runtime<V>* rt = nullptr;
+};
+
+// A variant: one choice per dimension.
+template <class Sw, class St, class Sc>
+struct Variant {
+  using Switch = Sw;
+  using Stacks = St;
+  using Sched = Sc;
+  static std::string name() {
+    return std::string(Sw::name) + "-" + std::string(St::name) + "-" + std::string(Sc::name);
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+template <class V>
+class Carrier : public CarrierBase {
+ public:
+  using Sw = typename V::Switch;
+  using Sched = typename V::Sched;
+  using F = Fiber<V>;
+
+  Carrier(Runtime<V>& rt, unsigned idx) : rt_(rt), stacks_(rt.stack_config()) {
+    variant_tag = Runtime<V>::tag();
+    index = idx;
+    rng_ = 0x9E3779B97F4A7C15ull * (idx + 1);
+  }
+
+  // ---- called by the running fiber to give up the carrier (self->action says why)
+  void switch_out(F* self) {
+    F* next = next_runnable();
+    if (!next && self->action == Action::yield) {  // nothing else to run: keep going
+      self->action = Action::none;
+      return;
+    }
+    save_eh(self);
+    if (!self->stack.guarded && !canary_intact(self->stack)) [[unlikely]]
+      report_stack_corruption(self->stack, self->name);
+    prev_ = self;
+    if (next) {
+      enter(next);
+      switch_to<Sw>(self->ctx, next->ctx);
+    } else {
+      current_ = nullptr;
+      current_base = nullptr;
+      switch_to<Sw>(self->ctx, sched_ctx_);
+    }
+    // Resumed, possibly on another carrier: find it again through the opaque accessor.
+    auto* c = static_cast<Carrier*>(detail::current_carrier());
+    c->after_switch();
+    c->restore_eh(self);
+  }
+
+  // The dying fiber's last switch (never returns).
+  [[noreturn]] void switch_out_final(F* self) {
+    self->action = Action::dead;
+    F* next = next_runnable();
+    prev_ = self;
+    if (next) {
+      enter(next);
+      switch_to_final<Sw>(self->ctx, next->ctx);
+    } else {
+      current_ = nullptr;
+      current_base = nullptr;
+      switch_to_final<Sw>(self->ctx, sched_ctx_);
+    }
+    __builtin_unreachable();
+  }
+
+  // ---- the scheduler loop on the carrier thread's own stack
+  void loop() {
+    detail::set_current_carrier(this);
+    eh_ = detail::eh_globals();
+    ensure_signal_altstack();
+    for (;;) {
+      after_switch();
+      if (F* f = next_runnable()) {
+        enter(f);
+        switch_to<Sw>(sched_ctx_, f->ctx);
+        continue;
+      }
+      if (rt_.should_exit()) break;
+      idle();
+    }
+    detail::set_current_carrier(nullptr);
+  }
+
+  // ---- run queue
+  void push(FiberBase* f, PushKind kind) {
+    f->state.store(FiberState::runnable, std::memory_order_relaxed);
+    Sched::push(rt_.sched_, local_, f, kind);
+    if (kind != PushKind::yielded) rt_.maybe_wake_idle(this);
+  }
+
+  // A claimed wake of a fiber that waits in this carrier's structures, from this carrier.
+  void wake_local(FiberBase* f) {
+    heap_.remove(f);
+    unlink_pred(f);
+    push(f, PushKind::woken);
+  }
+
+  // From any thread: hand f (a submission or a claimed wake) to this carrier.
+  void post(FiberBase* f) {
+    pending_.push(f);
+    notify();
+  }
+
+  // Wakes the carrier if it sleeps. Dekker pair with idle(): the push above is seq_cst,
+  // this load is seq_cst, and idle() stores sleeping_ (seq_cst) before re-checking.
+  void notify() noexcept {
+    if (sleeping_.load(std::memory_order_seq_cst)) {
+      // release: pairs with the acquire load in idle(); the futex value changes so a
+      // sleeper that read the old value returns at once.
+      wake_seq_.fetch_add(1, std::memory_order_release);
+      detail::futex_wake(&wake_seq_, 1);
+    }
+  }
+  bool is_sleeping() const noexcept { return sleeping_.load(std::memory_order_relaxed); }
+
+  // ---- waiting structures
+  void link_pred(FiberBase* f) noexcept {
+    f->pred_prev = nullptr;
+    f->pred_next = pred_head_;
+    if (pred_head_) pred_head_->pred_prev = f;
+    pred_head_ = f;
+    f->in_pred_list = true;
+  }
+  void unlink_pred(FiberBase* f) noexcept {
+    if (!f->in_pred_list) return;
+    if (f->pred_prev) f->pred_prev->pred_next = f->pred_next; else pred_head_ = f->pred_next;
+    if (f->pred_next) f->pred_next->pred_prev = f->pred_prev;
+    f->in_pred_list = false;
+  }
+
+  F* current() const noexcept { return current_; }
+  typename V::Stacks& stacks() noexcept { return stacks_; }
+  typename Sched::Local& local() noexcept { return local_; }
+  detail::DeadlineHeap& heap() noexcept { return heap_; }
+
+  // Introspection registry (locked: listed from other threads).
+  void register_fiber(FiberBase* f) noexcept {
+    reg_lock_.lock();
+    f->registry = index;
+    f->all_prev = nullptr;
+    f->all_next = reg_head_;
+    if (reg_head_) reg_head_->all_prev = f;
+    reg_head_ = f;
+    reg_lock_.unlock();
+  }
+  void unregister_fiber(FiberBase* f) noexcept {
+    reg_lock_.lock();
+    if (f->all_prev) f->all_prev->all_next = f->all_next; else reg_head_ = f->all_next;
+    if (f->all_next) f->all_next->all_prev = f->all_prev;
+    reg_lock_.unlock();
+  }
+  template <class Fn>
+  void for_each_fiber(Fn&& fn) {
+    std::lock_guard<detail::SpinLock> g(reg_lock_);
+    for (FiberBase* f = reg_head_; f; f = f->all_next) fn(static_cast<F*>(f));
+  }
+
+  struct Stats {
+    std::uint64_t maintenances = 0, steals = 0, parks = 0;
+  } stats;
+
+ private:
+  friend class Runtime<V>;
+
+  void enter(F* f) noexcept {
+    current_ = f;
+    current_base = f;
+    f->state.store(FiberState::running, std::memory_order_relaxed);
+    f->carrier = index;
+  }
+
+  // Next fiber to run, or nullptr. Maintenance is skipped on the fast path and forced
+  // after 64 runs (the backstop) so a busy queue cannot starve timers and wakes.
+  F* next_runnable() {
+    bool backstop = ++since_maintenance_ >= 64;
+    if (backstop) maintenance();
+    FiberBase* f = Sched::pop(rt_.sched_, local_, backstop);
+    if (!f) {
+      if (!backstop) maintenance();
+      f = Sched::pop(rt_.sched_, local_, false);
+      if (!f && rt_.multi_) f = steal();
+    }
+    return static_cast<F*>(f);
+  }
+
+  // Maintenance, in the design's order: submissions and remote wakes, (I/O), deadlines,
+  // predicates. Makes no system call, and reads the clock only with a deadline pending.
+  void maintenance() {
+    since_maintenance_ = 0;
+    ++stats.maintenances;
+    for (FiberBase* f = pending_.drain(); f;) {
+      FiberBase* next = f->next_post;
+      if (f->state.load(std::memory_order_relaxed) == FiberState::created) push(f, PushKind::spawned);
+      else wake_local(f);  // claimed by a waker on another thread
+      f = next;
+    }
+    if (!heap_.empty()) {
+      const std::int64_t now = detail::now_ns();
+      while (!heap_.empty() && heap_.earliest() <= now) {
+        FiberBase* f = heap_.pop();
+        if (f->try_claim()) {
+          f->wake_reason = WakeReason::timeout;
+          unlink_pred(f);
+          push(f, PushKind::woken);
+        }  // else: claimed elsewhere; it arrives through pending_
+      }
+    }
+    for (FiberBase* f = pred_head_; f;) {
+      FiberBase* next = f->pred_next;
+      if (f->pred(f->pred_arg) && f->try_claim()) {
+        f->wake_reason = WakeReason::ready;
+        wake_local(f);
+      }
+      f = next;
+    }
+    if (rt_.orphans_.load(std::memory_order_relaxed) != 0) [[unlikely]] rt_.free_orphans(stacks_);
+  }
+
+  // Thief side: a random victim, then round all the others once.
+  FiberBase* steal() {
+    const unsigned n = rt_.ncarriers_;
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    const unsigned start = static_cast<unsigned>(rng_ % n);
+    for (unsigned k = 0; k < n; ++k) {
+      unsigned v = (start + k) % n;
+      if (v == index) continue;
+      if (FiberBase* f = Sched::steal(rt_.sched_, rt_.carriers_[v]->local_)) {
+        ++stats.steals;
+        return f;
+      }
+    }
+    return nullptr;
+  }
+
+  // Runs on whatever was resumed after a switch on this carrier: publishes the fiber that
+  // switched away, now that its context is saved.
+  void after_switch() {
+    F* p = prev_;
+    if (!p) return;
+    prev_ = nullptr;
+    switch (p->action) {
+      case Action::yield:
+        p->action = Action::none;
+        push(p, PushKind::yielded);
+        break;
+      case Action::wait: {
+        p->action = Action::none;
+        p->state.store(FiberState::suspended, std::memory_order_relaxed);
+        p->wait_carrier = index;
+        if (p->deadline_ns >= 0) heap_.insert(p);
+        if (p->pred) link_pred(p);
+        p->arm();  // from here on wakers may claim it
+        if (p->post.fn) p->post.fn(p->post.arg);
+        break;
+      }
+      case Action::dead:
+        rt_.retire(p, *this);
+        break;
+      case Action::none:
+        break;
+    }
+  }
+
+  // Nothing runnable. Block for a bounded time: until the nearest deadline when fibers
+  // wait on one (the default idle hook), otherwise park until a submission or wake.
+  void idle() {
+    std::int64_t timeout;
+    const bool waiters = !heap_.empty() || pred_head_ != nullptr;
+    if (!heap_.empty()) {
+      timeout = std::clamp<std::int64_t>(heap_.earliest() - detail::now_ns(), 0, 10'000'000);
+      if (timeout == 0) return;
+    } else if (pred_head_) {
+      timeout = 1'000'000;  // predicates are polled: re-check within 1 ms
+    } else {
+      timeout = rt_.opts_.park_timeout.count();
+    }
+    if (pred_head_ && timeout > 1'000'000) timeout = 1'000'000;
+    if (waiters && rt_.opts_.idle_hook) {
+      rt_.opts_.idle_hook(Duration(timeout));
+      return;
+    }
+    // acquire: pairs with the release increment in notify().
+    const std::uint32_t seq = wake_seq_.load(std::memory_order_acquire);
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (!pending_.empty_seq_cst() || Sched::maybe_work(rt_.sched_, local_) || rt_.should_exit() ||
+        (rt_.multi_ && rt_.any_stealable(this))) {
+      sleeping_.store(false, std::memory_order_relaxed);
+      return;
+    }
+    ++stats.parks;
+    // relaxed: a hint for spawners deciding whether to wake someone (maybe_wake_idle).
+    rt_.idle_.fetch_add(1, std::memory_order_seq_cst);
+    detail::futex_wait(&wake_seq_, seq, timeout);
+    rt_.idle_.fetch_sub(1, std::memory_order_relaxed);
+    sleeping_.store(false, std::memory_order_relaxed);
+  }
+
+  void save_eh(F* self) noexcept {
+    detail::EhGlobals* g = eh_;
+    if (g->caught || g->uncaught) [[unlikely]] {
+      self->eh_caught = g->caught;
+      self->eh_uncaught = g->uncaught;
+      self->eh_saved = true;
+      g->caught = nullptr;
+      g->uncaught = 0;
+    }
+  }
+  void restore_eh(F* self) noexcept {
+    if (self->eh_saved) [[unlikely]] {
+      eh_->caught = self->eh_caught;
+      eh_->uncaught = self->eh_uncaught;
+      self->eh_saved = false;
+    }
+  }
+
+  Runtime<V>& rt_;
+  typename Sw::Context sched_ctx_;
+  F* current_ = nullptr;
+  F* prev_ = nullptr;
+  unsigned since_maintenance_ = 0;
+  typename Sched::Local local_;
+  detail::DeadlineHeap heap_;
+  FiberBase* pred_head_ = nullptr;
+  detail::EhGlobals* eh_ = nullptr;
+  typename V::Stacks stacks_;
+  std::uint64_t rng_;
+  detail::MpscStack<FiberBase, &FiberBase::next_post> pending_;
+  alignas(64) std::atomic<std::uint32_t> wake_seq_{0};
+  std::atomic<bool> sleeping_{false};
+  detail::SpinLock reg_lock_;
+  FiberBase* reg_head_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------
+template <class V>
+class Runtime {
+ public:
+  using Sw = typename V::Switch;
+  using Sched = typename V::Sched;
+  using F = Fiber<V>;
+  using C = Carrier<V>;
+
+  static std::string variant_name() { return V::name(); }
+  static const void* tag() noexcept {
+    static const char t = 0;
+    return &t;
+  }
+
+  explicit Runtime(Options o = {}) : opts_(std::move(o)) {
+    ncarriers_ = opts_.carriers ? opts_.carriers : available_cpus();
+    multi_ = ncarriers_ > 1;
+    sched_.multi = multi_;
+    detail::install_runtime_diagnostics();
+    for (unsigned i = 0; i < ncarriers_; ++i) carriers_.push_back(std::make_unique<C>(*this, i));
+  }
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Destroying a started runtime finishes it first: it waits for every fiber to end.
+  ~Runtime() {
+    if (started_) finish();
+    std::lock_guard<std::mutex> g(orphan_mu_);
+    for (FiberBase* f : orphan_list_) release_memory(static_cast<F*>(f), carriers_[0]->stacks());
+    orphan_list_.clear();
+  }
+
+  unsigned carriers() const noexcept { return ncarriers_; }
+  const Options& options() const noexcept { return opts_; }
+  C& carrier(unsigned i) noexcept { return *carriers_[i]; }
+
+  // ---- blocking run: the calling thread becomes carrier 0; returns main's result once
+  // every fiber (main and all it spawned) has ended.
+  template <class Fn>
+  auto run(Fn&& main, SpawnOptions so = {}) {
+    if (started_) throw FiberError("run() on a runtime that was start()ed");
+    if (detail::current_carrier()) throw FiberError("run() called from inside a fiber runtime");
+    closed_.store(false, std::memory_order_relaxed);
+    mode_run_ = true;
+    C& c0 = *carriers_[0];
+    detail::set_current_carrier(&c0);
+    auto h = create(c0.stacks(), std::forward<Fn>(main), so);
+    detail::set_current_carrier(nullptr);
+    c0.push(h.fiber(), PushKind::spawned);
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < ncarriers_; ++i) threads.emplace_back([this, i] { carriers_[i]->loop(); });
+    c0.loop();
+    for (auto& t : threads) t.join();
+    return h.join();
+  }
+
+  // ---- long-lived: start carriers, submit from anywhere, finish.
+  void start() {
+    if (started_) throw FiberError("start() twice");
+    started_ = true;
+    mode_run_ = false;
+    closed_.store(false, std::memory_order_relaxed);
+    for (unsigned i = 0; i < ncarriers_; ++i) threads_.emplace_back([this, i] { carriers_[i]->loop(); });
+  }
+  template <class Fn>
+  auto submit(Fn&& fn, SpawnOptions so = {}) {
+    if (is_mine(detail::current_carrier())) return spawn(std::forward<Fn>(fn), std::move(so));
+    // Count the submission as live before checking closed_: finish() sets closed_ and then
+    // waits for live_ == 0, so either it sees this fiber or we see closed_ (both seq_cst).
+    live_.fetch_add(1, std::memory_order_seq_cst);
+    if (closed_.load(std::memory_order_seq_cst)) {
+      if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) wake_all();
+      throw RuntimeClosed("submit after finish(): the runtime is shut down");
+    }
+    auto h = [&] {
+      std::lock_guard<std::mutex> g(ext_mu_);
+      return create(ext_stacks(), std::forward<Fn>(fn), so, /*counted=*/true);
+    }();
+    unsigned target = static_cast<unsigned>(next_target_.fetch_add(1, std::memory_order_relaxed) % ncarriers_);
+    carriers_[target]->post(h.fiber());
+    return h;
+  }
+  // Waits until every fiber has ended, then stops the carriers. Later submissions throw.
+  void finish() {
+    if (!started_) return;
+    closed_.store(true, std::memory_order_seq_cst);  // see submit()
+    closing_.store(true, std::memory_order_seq_cst);
+    for (auto& c : carriers_) {
+      c->wake_seq_.fetch_add(1, std::memory_order_release);
+      detail::futex_wake(&c->wake_seq_, 1);
+    }
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    closing_.store(false, std::memory_order_relaxed);
+    started_ = false;
+  }
+
+  // ---- from a fiber of this runtime
+  template <class Fn>
+  static auto spawn(Fn&& fn, SpawnOptions so = {}) {
+    C* c = this_carrier("spawn");
+    auto h = c->rt_.create(c->stacks(), std::forward<Fn>(fn), so);
+    c->push(h.fiber(), PushKind::spawned);
+    return h;
+  }
+
+  static void yield() {
+    C* c = this_carrier("yield");
+    F* self = c->current();
+    if (self->pins) [[unlikely]]
+      throw FiberError("yield while pinned: fiber '" + std::string(self->name) + "' holds " +
+                       std::to_string(self->pins) + " pin(s)");
+    self->action = Action::yield;
+    c->switch_out(self);
+  }
+
+  static void sleep_until(Clock::time_point t) {
+    C* c = this_carrier("sleep");
+    F* self = c->current();
+    std::int64_t d = std::chrono::duration_cast<Duration>(t.time_since_epoch()).count();
+    if (self->pins) [[unlikely]] {
+      detail::pinned_blocking(c->rt_.opts_.pinned_policy, "sleep");
+      std::this_thread::sleep_until(t);
+      return;
+    }
+    suspend(c, self, d, nullptr, nullptr, {});
+  }
+  static void sleep_for(Duration d) { sleep_until(Clock::now() + d); }
+
+  // Parks the current fiber until pred() holds (checked at maintenance), unpark() is
+  // called on it, or the timeout passes. Returns pred() as seen on resuming.
+  template <class P>
+  static bool park(P&& pred, Duration timeout = Duration(-1)) {
+    C* c = this_carrier("park");
+    F* self = c->current();
+    if (pred()) return true;
+    std::int64_t d = timeout.count() < 0 ? -1 : detail::now_ns() + timeout.count();
+    if (self->pins) [[unlikely]] {
+      detail::pinned_blocking(c->rt_.opts_.pinned_policy, "park");
+      while (!pred() && (d < 0 || detail::now_ns() < d)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      return pred();
+    }
+    using PT = std::remove_reference_t<P>;
+    suspend(c, self, d, [](void* a) -> bool { return (*static_cast<PT*>(a))(); },
+            const_cast<void*>(static_cast<const void*>(std::addressof(pred))), {});
+    return pred();
+  }
+  // Wakes a parked (or sleeping) fiber. Returns false if it was not waiting. Any thread.
+  static bool unpark(FiberBase* f) { return wake(f, WakeReason::unparked); }
+
+  // The generic wait: the caller holds `lock` and has linked a Waiter for itself into a
+  // queue it guards; the lock is released after the switch (so a waker cannot see this
+  // fiber before its context is saved). Returns why it resumed.
+  static WakeReason wait_locked(detail::SpinLock& lock, std::int64_t deadline_ns) {
+    C* c = this_carrier("wait");
+    F* self = c->current();
+    return suspend(c, self, deadline_ns, nullptr, nullptr,
+                   PostSwitch{[](void* l) { static_cast<detail::SpinLock*>(l)->unlock(); }, &lock});
+  }
+
+  // Makes a waiting fiber runnable, if this call wins the wake. Any thread.
+  static bool wake(FiberBase* fb, WakeReason why) {
+    if (!fb->try_claim()) return false;
+    fb->wake_reason = why;
+    F* f = static_cast<F*>(fb);
+    C* owner = f->rt->carriers_[f->wait_carrier].get();
+    if (detail::current_carrier() == owner) owner->wake_local(f);
+    else owner->post(f);
+    return true;
+  }
+
+  static F* current() noexcept {
+    CarrierBase* c = detail::current_carrier();
+    return c && c->variant_tag == tag() ? static_cast<F*>(c->current_base) : nullptr;
+  }
+
+  // Pinning: while pinned, a fiber may not yield; blocking calls block the carrier thread
+  // instead, following Options::pinned_policy.
+  static void pin() { this_carrier("pin")->current()->pins++; }
+  static void unpin() {
+    F* self = this_carrier("unpin")->current();
+    if (self->pins == 0) throw FiberError("unpin without pin");
+    self->pins--;
+  }
+  class ScopedPin {
+   public:
+    ScopedPin() { pin(); }
+    ~ScopedPin() { unpin(); }
+    ScopedPin(const ScopedPin&) = delete;
+    ScopedPin& operator=(const ScopedPin&) = delete;
+  };
+
+  // ---- introspection
+  std::vector<FiberInfo> fibers() {
+    std::vector<FiberInfo> out;
+    for (auto& c : carriers_)
+      c->for_each_fiber([&](F* f) {
+        out.push_back(FiberInfo{f->id, f->name, f->state.load(std::memory_order_relaxed), f->carrier});
+      });
+    return out;
+  }
+  // Symbolized backtrace of a suspended or runnable fiber (not one that is running). Safe
+  // from a fiber of the same single-carrier runtime, or while the target stays blocked.
+  std::vector<Frame> backtrace(std::uint64_t id) {
+    std::vector<Frame> frames;
+    bool found = false;
+    for (auto& c : carriers_) {
+      c->for_each_fiber([&](F* f) {
+        if (f->id != id) return;
+        found = true;
+        FiberState s = f->state.load(std::memory_order_relaxed);
+        if (s == FiberState::running) throw FiberError("backtrace of a running fiber");
+        if (s == FiberState::created) return;  // nothing on its stack yet
+        frames = backtrace_from(Sw::registers(f->ctx));
+      });
+    }
+    if (!found) throw FiberError("backtrace: no live fiber with id " + std::to_string(id));
+    return frames;
+  }
+  std::int64_t live() const noexcept { return live_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class Carrier<V>;
+
+  static C* this_carrier(const char* what) {
+    CarrierBase* c = detail::current_carrier();
+    if (!c || !c->current_base || c->variant_tag != tag()) [[unlikely]]
+      throw FiberError(std::string(what) + " called outside a fiber of this runtime (" + V::name() + ")");
+    return static_cast<C*>(c);
+  }
+  bool is_mine(CarrierBase* c) const noexcept {
+    return c && c->variant_tag == tag() && c->current_base &&
+           static_cast<F*>(c->current_base)->rt == this;
+  }
+
+  // Suspends the current fiber until woken or the deadline passes.
+  static WakeReason suspend(C* c, F* self, std::int64_t deadline_ns, bool (*pred)(void*), void* pred_arg,
+                            PostSwitch post) {
+    self->deadline_ns = deadline_ns;
+    self->pred = pred;
+    self->pred_arg = pred_arg;
+    self->post = post;
+    self->wake_reason = WakeReason::none;
+    self->action = Action::wait;
+    c->switch_out(self);
+    self->pred = nullptr;
+    self->post = {};
+    self->deadline_ns = -1;
+    self->disarm();
+    return self->wake_reason;
+  }
+
+  // Builds a fiber whose control block (Fiber, callable, result) sits at the top of its
+  // own stack: spawning allocates nothing but the stack.
+  template <class Fn>
+  auto create(typename V::Stacks& stacks, Fn&& fn, const SpawnOptions& so, bool counted = false) {
+    using Func = std::decay_t<Fn>;
+    using R = std::invoke_result_t<Func&>;
+    struct Block : F, ResultSlot<R> {
+      explicit Block(Fn&& f) : func(std::forward<Fn>(f)) {}
+      Func func;
+    };
+    Stack s;
+    try {
+      s = stacks.acquire(so.stack_size);
+    } catch (...) {
+      if (counted && live_.fetch_sub(1, std::memory_order_acq_rel) == 1) wake_all();
+      throw;
+    }
+    char* top = s.hi();
+    static_assert(alignof(Block) <= 64);
+    auto addr = (reinterpret_cast<std::uintptr_t>(top) - sizeof(Block)) & ~std::uintptr_t(63);
+    Block* b;
+    try {
+      b = new (reinterpret_cast<void*>(addr)) Block(std::forward<Fn>(fn));
+    } catch (...) {
+      stacks.release(s);
+      if (counted && live_.fetch_sub(1, std::memory_order_acq_rel) == 1) wake_all();
+      throw;
+    }
+    F* f = b;
+    f->stack = s;
+    f->rt = this;
+    f->id = detail::next_fiber_id();
+    if (!so.name.empty()) f->set_name(so.name);
+    else f->set_name("fiber-" + std::to_string(f->id));
+    f->refs.store(2, std::memory_order_relaxed);  // the runtime's and the handle's
+    f->body = [](FiberBase* fb) {
+      Block* self = static_cast<Block*>(static_cast<F*>(fb));
+      try {
+        if constexpr (std::is_void_v<R>) self->func();
+        else self->value.emplace(self->func());
+      } catch (...) {
+        fb->error = std::current_exception();
+      }
+    };
+    f->destroy_block = [](FiberBase* fb) { static_cast<Block*>(static_cast<F*>(fb))->~Block(); };
+    for (const FlsInit& init : so.locals) f->fls_set(init.key, init.make(init.src.get()), init.destroy);
+    StackRange usable{s.lo, static_cast<std::size_t>(reinterpret_cast<char*>(addr) - static_cast<char*>(s.lo))};
+    Sw::make(f->ctx, usable, &Runtime::entry, f);
+    if (!counted) live_.fetch_add(1, std::memory_order_relaxed);
+    CarrierBase* here = detail::current_carrier();
+    carriers_[here && is_mine_carrier(here) ? here->index : 0]->register_fiber(f);
+    static const JoinOps ops{&Runtime::join_wait, &Runtime::drop_ref};
+    return JoinHandle<R>(f, static_cast<ResultSlot<R>*>(b), &ops);
+  }
+  bool is_mine_carrier(CarrierBase* c) const noexcept {
+    return c->variant_tag == tag() && c->index < ncarriers_ && carriers_[c->index].get() == c;
+  }
+
+  // First code a new fiber runs (through the switch backend's trampoline).
+  static void entry(void* arg) {
+    F* f = static_cast<F*>(arg);
+    auto* c = static_cast<C*>(detail::current_carrier());
+    c->after_switch();
+    f->body(f);
+    c = static_cast<C*>(detail::current_carrier());  // it may have migrated
+    f->join_lock.lock();
+    f->finished = true;
+    bool joined = !f->joiners.empty();
+    while (Waiter* w = f->joiners.pop_front()) {
+      if (w->fiber) wake(w->fiber, WakeReason::ready);
+      else w->thread->signal();
+    }
+    f->join_lock.unlock();
+    // relaxed: refs only decides who frees; a handle that still exists will join later.
+    if (f->error && !joined && f->refs.load(std::memory_order_relaxed) == 1) detail::report_unjoined_exception(*f);
+    c->switch_out_final(f);
+  }
+
+  // A dead fiber, after its last switch (so its stack is no longer in use).
+  void retire(F* f, C& c) {
+    f->state.store(FiberState::dead, std::memory_order_relaxed);
+    carriers_[f->registry]->unregister_fiber(f);
+    drop_ref_on(f, c);
+    // acq_rel: the last fiber's end happens-before the carriers see live_ == 0 and exit.
+    if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) wake_all();
+  }
+  void wake_all() {
+    for (auto& c : carriers_) {
+      c->wake_seq_.fetch_add(1, std::memory_order_release);
+      detail::futex_wake(&c->wake_seq_, 1);
+    }
+  }
+  bool should_exit() const noexcept {
+    if (live_.load(std::memory_order_acquire) != 0) return false;
+    return mode_run_ || closing_.load(std::memory_order_acquire);
+  }
+
+  static bool join_wait(FiberBase* child, std::int64_t deadline_ns) {
+    CarrierBase* cb = detail::current_carrier();
+    if (cb && cb->current_base && cb->variant_tag == tag()) {
+      C* c = static_cast<C*>(cb);
+      F* self = c->current();
+      if (self == child) throw FiberError("join: a fiber cannot join itself");
+      child->join_lock.lock();
+      if (child->finished) {
+        child->join_lock.unlock();
+        return true;
+      }
+      if (!self->pins) {
+        Waiter w;
+        w.fiber = self;
+        child->joiners.push_back(&w);
+        WakeReason r = wait_locked(child->join_lock, deadline_ns);
+        if (r == WakeReason::ready) return true;
+        child->join_lock.lock();  // timed out or unparked: take ourselves off the queue
+        child->joiners.unlink(&w);
+        bool fin = child->finished;
+        child->join_lock.unlock();
+        return fin;
+      }
+      child->join_lock.unlock();
+      detail::pinned_blocking(c->rt_.opts_.pinned_policy, "join");
+    }
+    // An OS thread (or a pinned fiber): block the thread.
+    detail::ThreadEvent ev;
+    Waiter w;
+    w.thread = &ev;
+    child->join_lock.lock();
+    if (child->finished) {
+      child->join_lock.unlock();
+      return true;
+    }
+    child->joiners.push_back(&w);
+    child->join_lock.unlock();
+    bool ok = ev.wait(deadline_ns < 0 ? -1 : std::max<std::int64_t>(0, deadline_ns - detail::now_ns()));
+    if (ok) return true;
+    child->join_lock.lock();
+    child->joiners.unlink(&w);
+    bool fin = child->finished;
+    child->join_lock.unlock();
+    if (fin) ev.wait();  // the signal was already sent; wait for it to land before ev dies
+    return fin;
+  }
+
+  static void drop_ref(FiberBase* fb) {
+    F* f = static_cast<F*>(fb);
+    CarrierBase* cb = detail::current_carrier();
+    Runtime* rt = f->rt;
+    if (cb && rt->is_mine_carrier(cb)) rt->drop_ref_on(f, *static_cast<C*>(cb));
+    else rt->drop_ref_foreign(f);
+  }
+  void drop_ref_on(F* f, C& c) {
+    // acq_rel: the last owner sees every write the others made before they let go.
+    if (f->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) release_memory(f, c.stacks());
+  }
+  void drop_ref_foreign(F* f) {
+    if (f->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    // Not on a carrier: stack allocators are per carrier, so hand it to one.
+    std::lock_guard<std::mutex> g(orphan_mu_);
+    orphan_list_.push_back(f);
+    orphans_.store(orphan_list_.size(), std::memory_order_relaxed);
+  }
+  void free_orphans(typename V::Stacks& stacks) {
+    std::vector<FiberBase*> list;
+    {
+      std::lock_guard<std::mutex> g(orphan_mu_);
+      list.swap(orphan_list_);
+      orphans_.store(0, std::memory_order_relaxed);
+    }
+    for (FiberBase* f : list) release_memory(static_cast<F*>(f), stacks);
+  }
+  static void release_memory(F* f, typename V::Stacks& stacks) {
+    Stack s = f->stack;
+    Sw::destroy(f->ctx);
+    f->destroy_block(f);
+    stacks.release(s);
+  }
+
+  // Wakes a parked carrier when there is work it could take: one that can steal it
+  // (chaselev) or share it (fifo). Go's wakep: at most one, and only if one is idle.
+  void maybe_wake_idle(C* self) {
+    if (!multi_) return;
+    // seq_cst: the other half of idle()'s Dekker pair (idle_ incremented, then re-check).
+    if (idle_.load(std::memory_order_seq_cst) == 0) return;
+    for (auto& c : carriers_)
+      if (c.get() != self && c->is_sleeping()) {
+        c->wake_seq_.fetch_add(1, std::memory_order_release);
+        detail::futex_wake(&c->wake_seq_, 1);
+        return;
+      }
+  }
+  bool any_stealable(C* self) const noexcept {
+    for (auto& c : carriers_)
+      if (c.get() != self && Sched::stealable(c->local_)) return true;
+    return false;
+  }
+
+  // The allocator's constructor argument: PoolOptions for pooled, StackOptions for fresh.
+  auto stack_config() const {
+    StackOptions so;
+    so.size = opts_.stack_size;
+    so.guard = opts_.guard;
+    if constexpr (std::is_constructible_v<typename V::Stacks, PoolOptions>) {
+      PoolOptions p;
+      p.cap = opts_.pool_cap;
+      p.stack = so;
+      return p;
+    } else {
+      return so;
+    }
+  }
+  typename V::Stacks& ext_stacks() {
+    if (!ext_stacks_) ext_stacks_ = std::make_unique<typename V::Stacks>(stack_config());
+    return *ext_stacks_;
+  }
+
+  Options opts_;
+  unsigned ncarriers_ = 1;
+  bool multi_ = false;
+  bool mode_run_ = true;
+  bool started_ = false;
+  typename Sched::Shared sched_;
+  std::vector<std::unique_ptr<C>> carriers_;
+  std::vector<std::thread> threads_;
+  alignas(64) std::atomic<std::int64_t> live_{0};
+  alignas(64) std::atomic<unsigned> idle_{0};
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> next_target_{0};
+  std::mutex ext_mu_;
+  std::unique_ptr<typename V::Stacks> ext_stacks_;
+  std::mutex orphan_mu_;
+  std::vector<FiberBase*> orphan_list_;
+  std::atomic<std::size_t> orphans_{0};
+};
+
+}  // namespace sy

@@ -1,0 +1,16 @@
+// The variant-dependent runtime tests on the four asm variants.
+#include "runtime_test_body.h"
+
+namespace sy::test {
+using AsmVariants = ::testing::Types<AsmPooledFifo, AsmPooledChaseLev, AsmFreshFifo, AsmFreshChaseLev>;
+struct VariantName {
+  template <class V>
+  static std::string GetName(int) {
+    std::string n = V::name();
+    for (char& ch : n)
+      if (ch == '-') ch = '_';
+    return n;
+  }
+};
+INSTANTIATE_TYPED_TEST_SUITE_P(Asm, RuntimeTest, AsmVariants, VariantName);
+}  // namespace sy::test

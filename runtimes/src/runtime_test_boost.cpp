@@ -1,0 +1,16 @@
+// The variant-dependent runtime tests on the four boost variants.
+#include "runtime_test_body.h"
+
+namespace sy::test {
+using BoostVariants = ::testing::Types<BoostPooledFifo, BoostPooledChaseLev, BoostFreshFifo, BoostFreshChaseLev>;
+struct VariantName {
+  template <class V>
+  static std::string GetName(int) {
+    std::string n = V::name();
+    for (char& ch : n)
+      if (ch == '-') ch = '_';
+    return n;
+  }
+};
+INSTANTIATE_TYPED_TEST_SUITE_P(Boost, RuntimeTest, BoostVariants, VariantName);
+}  // namespace sy::test
