@@ -22,3 +22,9 @@ add_executable(runtime_bench
   ${CMAKE_SOURCE_DIR}/runtimes/src/runtime_bench.cpp
   ${CMAKE_SOURCE_DIR}/runtimes/src/boost_fiber_bench.cpp)
 target_link_libraries(runtime_bench PRIVATE sy_runtime Boost::fiber Boost::context benchmark::benchmark_main)
+
+# Many carriers (all 12 variants); also run under ThreadSanitizer by `make test`.
+add_executable(runtime_mc_test ${CMAKE_SOURCE_DIR}/runtimes/src/runtime_mc_test.cpp)
+target_link_libraries(runtime_mc_test PRIVATE sy_runtime GTest::gtest_main)
+add_test(NAME runtime_mc_test COMMAND runtime_mc_test)
+set_tests_properties(runtime_mc_test PROPERTIES LABELS "tsan" TIMEOUT 900)

@@ -430,7 +430,26 @@ TYPED_TEST_P(RuntimeTest, SpawnFromFibersAndDetach) {
   EXPECT_EQ(rt.live(), 0);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(RuntimeTest, RunReturnsMainResult, StatesAndIllegalTransitions, JoinSelfIsAnError,
+__attribute__((noinline)) int recurse_forever(int n) {
+  volatile char pad[512];
+  pad[0] = static_cast<char>(n);
+  return recurse_forever(n + 1) + pad[0];
+}
+
+TYPED_TEST_P(RuntimeTest, StackOverflowIsReportedWithTheFibersName) {
+  using Rt = Runtime<TypeParam>;
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        Options o = this->one();
+        o.stack_size = 64 * 1024;
+        Rt rt(o);
+        rt.run([] { Rt::spawn([] { recurse_forever(0); }, {.name = "deep-diver"}).join(); });
+      },
+      "stack overflow: fiber 'deep-diver' \\(id [0-9]+\\) overflowed its 64 KiB stack");
+}
+
+REGISTER_TYPED_TEST_SUITE_P(RuntimeTest, StackOverflowIsReportedWithTheFibersName, RunReturnsMainResult, StatesAndIllegalTransitions, JoinSelfIsAnError,
                             YieldAlternates, BusyYielderDoesNotStarveSleeper, ManySleepersWakeOnceAndNeverEarly,
                             JoinWithTimeoutFromFiber, JoinFromOsThread, ExceptionsOfEveryKindReachTheJoiner,
                             YieldInsideCatchKeepsOwnException, UncaughtExceptionsStaysRightAcrossYieldDuringUnwinding,

@@ -239,9 +239,16 @@ class Carrier : public CarrierBase {
   // ---- called by the running fiber to give up the carrier (self->action says why)
   void switch_out(F* self) {
     F* next = next_runnable();
-    if (!next && self->action == Action::yield) {  // nothing else to run: keep going
-      self->action = Action::none;
-      return;
+    if (!next && self->action == Action::yield) {
+      // Nothing else to run here. Keep going, unless another carrier is idle: then
+      // publish this fiber (through the scheduler loop, after its context is saved) so an
+      // idle carrier may take it, as Go's Gosched does through the global run queue;
+      // otherwise a lone yielder could never spread to an idle carrier.
+      // relaxed: a hint; a stale read only delays or skips one chance to migrate.
+      if (!rt_.multi_ || rt_.idle_.load(std::memory_order_relaxed) == 0) {
+        self->action = Action::none;
+        return;
+      }
     }
     save_eh(self);
     if (!self->stack.guarded && !canary_intact(self->stack)) [[unlikely]]
@@ -253,6 +260,7 @@ class Carrier : public CarrierBase {
     } else {
       current_ = nullptr;
       current_base = nullptr;
+      set_current_stack(nullptr);
       switch_to<Sw>(self->ctx, sched_ctx_);
     }
     // Resumed, possibly on another carrier: find it again through the opaque accessor.
@@ -272,6 +280,7 @@ class Carrier : public CarrierBase {
     } else {
       current_ = nullptr;
       current_base = nullptr;
+      set_current_stack(nullptr);
       switch_to_final<Sw>(self->ctx, sched_ctx_);
     }
     __builtin_unreachable();
@@ -379,6 +388,7 @@ class Carrier : public CarrierBase {
   void enter(F* f) noexcept {
     current_ = f;
     current_base = f;
+    set_current_stack(&f->stack);  // for the overflow handler: one inline TLS store
     f->state.store(FiberState::running, std::memory_order_relaxed);
     f->carrier = index;
   }

@@ -1,0 +1,1 @@
+"""Switchyard analysis: load results (results), statistics (stats), figures (plots, style), report, comparison."""

@@ -1,0 +1,3 @@
+module switchyard/peer
+
+go 1.19

@@ -1,0 +1,377 @@
+// Command go_peer is the Go peer of the Switchyard suite: the Go runtime's goroutines,
+// scheduler and channels measured on the same scenarios as the fiber runtime's variants.
+// The harness runs it as a child process (see README.md for the protocol):
+//
+//	go_peer --scenario NAME [--param key=value]... [--repetitions N]
+//	go_peer --scenario http --listen 127.0.0.1:0 [--param carriers=N]
+//	go_peer --list
+//
+// It prints exactly one JSON object on stdout: {"status": "ok", "metrics": {...},
+// "peak_rss_kib": N, "notes": [...], "params": {...}} or {"status": "skipped"|"failed",
+// "reason": "..."}. A bad command line prints a message on stderr and exits with code 2.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// usageError is a bad command line: stderr and exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// skippedError: the scenario does not apply to this peer or these parameters.
+type skippedError struct{ msg string }
+
+func (e skippedError) Error() string { return e.msg }
+
+// params holds the --param values. A scenario asks for each key it understands with its
+// default and range; a given key that nobody asked for is an error, so a misspelt key
+// never silently measures the default.
+type params struct {
+	given map[string]string
+	used  map[string]any
+	err   error // the first bad value
+}
+
+func (p *params) integer(key string, def, min, max int64) int64 {
+	value := def
+	if text, ok := p.given[key]; ok {
+		v, err := strconv.ParseInt(text, 10, 64)
+		if err != nil {
+			p.fail(usageError{fmt.Sprintf("parameter %s=%s: not an integer", key, text)})
+			return def
+		}
+		value = v
+	}
+	if value < min || value > max {
+		p.fail(usageError{fmt.Sprintf("parameter %s=%d: must be in [%d, %d]", key, value, min, max)})
+		return def
+	}
+	p.used[key] = value
+	return value
+}
+
+func (p *params) fail(err error) {
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+func (p *params) check() error {
+	if p.err != nil {
+		return p.err
+	}
+	var accepted []string
+	for key := range p.used {
+		accepted = append(accepted, key)
+	}
+	sort.Strings(accepted)
+	for key := range p.given {
+		if _, ok := p.used[key]; !ok {
+			return usageError{fmt.Sprintf("parameter %s is not used by this scenario (accepted: %s)",
+				key, strings.Join(accepted, ", "))}
+		}
+	}
+	return nil
+}
+
+// report collects what one repetition measured.
+type report struct {
+	metrics []metric
+	notes   []string
+}
+
+type metric struct {
+	name, unit string
+	value      any
+}
+
+func (r *report) metric(name, unit string, value any) {
+	r.metrics = append(r.metrics, metric{name, unit, value})
+}
+func (r *report) note(text string) { r.notes = append(r.notes, text) }
+
+// plan is a scenario with its parameters read: a repetition, run once untimed and then
+// once per sample, and notes that hold for the whole run.
+type plan struct {
+	repetition func(r *report) error
+	notes      []string
+	// serve, when set, replaces the repetitions: a server that runs until a signal and
+	// then reports once (the http scenario; the load generator measures it from outside).
+	serve func(r *report) error
+	// finish, when set, returns notes that summarize all repetitions.
+	finish func() []string
+}
+
+type scenario struct {
+	name, summary string
+	// prepare reads the parameters and returns the plan; nil means the suite scenario
+	// is not measured by this peer, and summary says why.
+	prepare func(p *params) (*plan, error)
+}
+
+var scenarios = []scenario{
+	{"yield", "two goroutines handing the only P to each other with runtime.Gosched", prepareYield},
+	{"spawn_join", "go statement + sync.WaitGroup join", prepareSpawnJoin},
+	{"skynet", "the public skynet benchmark: fan-out 10, channels, GOMAXPROCS = carriers", prepareSkynet},
+	{"channel", "unbuffered channel ping-pong between two goroutines", prepareChannel},
+	{"mutex", "goroutines incrementing a counter under sync.Mutex", prepareMutex},
+	{"http", "net/http Hello, World! server (run with --listen)", prepareHTTP},
+	{"switch", "Go exposes no raw context switch; yield measures runtime.Gosched", nil},
+}
+
+// The suite's scenario names (issue 4). Anything else is a usage error; a suite name
+// this peer does not implement is reported as skipped.
+var suiteScenarios = []string{"switch", "yield", "spawn_join", "skynet", "io_pingpong",
+	"channel", "mutex", "timers", "steal", "http", "gc_scan"}
+
+// options are the parts of the command line that scenarios may look at.
+type options struct {
+	listen string
+}
+
+var opts options
+
+func printJSON(v any) {
+	out, err := json.Marshal(v)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go_peer: encoding the result:", err)
+		os.Exit(1)
+	}
+	os.Stdout.Write(append(out, '\n'))
+}
+
+// peakRSSKiB reads the resident high-water mark (VmHWM) from /proc/self/status.
+func peakRSSKiB() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			fields := strings.Fields(line)
+			if len(fields) >= 2 {
+				if v, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
+					return v // kB
+				}
+			}
+		}
+	}
+	return -1
+}
+
+func parseArgs(args []string) (name string, given map[string]string, reps int, list bool, err error) {
+	given = map[string]string{}
+	reps = 5
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		value, inline := "", false
+		if strings.HasPrefix(arg, "--") {
+			if eq := strings.IndexByte(arg, '='); eq >= 0 {
+				arg, value, inline = arg[:eq], arg[eq+1:], true
+			}
+		}
+		next := func() (string, error) {
+			if inline {
+				return value, nil
+			}
+			if i+1 >= len(args) {
+				return "", usageError{arg + " needs a value"}
+			}
+			i++
+			return args[i], nil
+		}
+		var v string
+		switch arg {
+		case "--scenario":
+			if name, err = next(); err != nil {
+				return
+			}
+		case "--param":
+			if v, err = next(); err != nil {
+				return
+			}
+			eq := strings.IndexByte(v, '=')
+			if eq <= 0 {
+				err = usageError{"--param " + v + ": expected key=value"}
+				return
+			}
+			if _, dup := given[v[:eq]]; dup {
+				err = usageError{"--param " + v[:eq] + " given twice"}
+				return
+			}
+			given[v[:eq]] = v[eq+1:]
+		case "--repetitions":
+			if v, err = next(); err != nil {
+				return
+			}
+			n, perr := strconv.Atoi(v)
+			if perr != nil || n < 1 || n > 1000 {
+				err = usageError{"--repetitions " + v + ": expected an integer in [1, 1000]"}
+				return
+			}
+			reps = n
+		case "--listen":
+			if opts.listen, err = next(); err != nil {
+				return
+			}
+		case "--list":
+			list = true
+		default:
+			err = usageError{"unknown argument " + arg}
+			return
+		}
+	}
+	return
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	name, given, reps, list, err := parseArgs(args)
+	if err == nil && !list && name == "" {
+		err = usageError{"--scenario NAME is required"}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go_peer:", err)
+		return 2
+	}
+	if list {
+		var out []map[string]any
+		for _, s := range scenarios {
+			entry := map[string]any{"name": s.name, "summary": s.summary}
+			if s.prepare == nil {
+				entry["skipped"] = true
+			} else {
+				p := &params{given: map[string]string{}, used: map[string]any{}}
+				s.prepare(p) // only its parameters and defaults are wanted
+				entry["params"] = p.used
+			}
+			out = append(out, entry)
+		}
+		printJSON(map[string]any{"peer": "go", "scenarios": out})
+		return 0
+	}
+
+	inSuite := false
+	for _, n := range suiteScenarios {
+		inSuite = inSuite || n == name
+	}
+	if !inSuite {
+		fmt.Fprintf(os.Stderr, "go_peer: unknown scenario %s (valid: %s)\n", name,
+			strings.Join(suiteScenarios, ", "))
+		return 2
+	}
+	if opts.listen != "" && name != "http" {
+		fmt.Fprintln(os.Stderr, "go_peer: --listen is only for the http scenario")
+		return 2
+	}
+	var chosen *scenario
+	for i := range scenarios {
+		if scenarios[i].name == name {
+			chosen = &scenarios[i]
+		}
+	}
+	if chosen == nil || chosen.prepare == nil {
+		reason := "the go peer has no " + name + " scenario"
+		if chosen != nil {
+			reason = chosen.summary
+		}
+		printJSON(map[string]any{"status": "skipped", "reason": reason})
+		return 0
+	}
+
+	p := &params{given: given, used: map[string]any{}}
+	pl, err := chosen.prepare(p)
+	if cerr := p.check(); err == nil {
+		err = cerr
+	}
+	var ue usageError
+	var se skippedError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "go_peer: %s: %v\n", name, err)
+		return 2
+	case errors.As(err, &se):
+		printJSON(map[string]any{"status": "skipped", "reason": err.Error()})
+		return 0
+	case err != nil:
+		printJSON(map[string]any{"status": "failed", "reason": err.Error()})
+		return 1
+	}
+
+	if pl.serve != nil {
+		rep := &report{}
+		if err := pl.serve(rep); err != nil {
+			printJSON(map[string]any{"status": "failed", "reason": err.Error()})
+			return 1
+		}
+		printJSON(map[string]any{
+			"status":       "ok",
+			"metrics":      map[string]any{},
+			"peak_rss_kib": peakRSSKiB(),
+			"notes":        append(pl.notes, rep.notes...),
+			"params":       p.used,
+		})
+		return 0
+	}
+
+	notes := map[string]bool{}
+	for _, n := range pl.notes {
+		notes[n] = true
+	}
+	type series struct {
+		Unit    string `json:"unit"`
+		Samples []any  `json:"samples"`
+	}
+	metrics := map[string]*series{}
+	// One untimed warm-up, then the samples.
+	for r := -1; r < reps; r++ {
+		rep := &report{}
+		if err := pl.repetition(rep); err != nil {
+			printJSON(map[string]any{"status": "failed", "reason": err.Error()})
+			return 1
+		}
+		for _, n := range rep.notes {
+			notes[n] = true
+		}
+		if r < 0 {
+			continue
+		}
+		for _, m := range rep.metrics {
+			s := metrics[m.name]
+			if s == nil {
+				s = &series{Unit: m.unit}
+				metrics[m.name] = s
+			}
+			s.Samples = append(s.Samples, m.value)
+		}
+	}
+	if pl.finish != nil {
+		for _, n := range pl.finish() {
+			notes[n] = true
+		}
+	}
+	noteList := []string{}
+	for n := range notes {
+		noteList = append(noteList, n)
+	}
+	sort.Strings(noteList)
+	printJSON(map[string]any{
+		"status":       "ok",
+		"metrics":      metrics,
+		"peak_rss_kib": peakRSSKiB(),
+		"notes":        noteList,
+		"params":       p.used,
+	})
+	return 0
+}

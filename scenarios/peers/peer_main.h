@@ -1,0 +1,289 @@
+// Command line and JSON output shared by the C++ peer programs (boost_fiber_peer,
+// threads_peer). It implements the harness's child-process protocol:
+//
+//   prog --scenario NAME [--param key=value]... [--repetitions N]
+//   prog --list                      (scenarios and their parameters, as JSON)
+//
+// On success stdout carries exactly one JSON object:
+//   {"status": "ok", "metrics": {"<metric>": {"unit": "ns", "samples": [...]}},
+//    "peak_rss_kib": <ru_maxrss>, "notes": [...], "params": {<used, defaults filled>}}
+// or {"status": "skipped"|"failed", "reason": "..."}. A usage error (unknown scenario,
+// unknown or malformed parameter) prints a message on stderr and exits with code 2,
+// printing nothing on stdout. Each sample is one timed repetition; one untimed warm-up
+// repetition runs first.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace switchyard::peers {
+
+// A bad command line; reported on stderr with exit code 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// The scenario does not apply to this peer (or to these parameters); status "skipped".
+struct Skipped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// The measurement ran but went wrong (wrong result, resource exhausted); status "failed".
+struct Failed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The --param values given on the command line. A scenario asks for each key it
+// understands, with its default and range; whatever it did not ask for is an error
+// (check_all_used), so a misspelt key never silently measures the default.
+class Params {
+ public:
+  explicit Params(std::map<std::string, std::string> given) : given_(std::move(given)) {}
+
+  std::int64_t integer(const std::string& key, std::int64_t def, std::int64_t min,
+                       std::int64_t max) {
+    std::int64_t value = def;
+    if (auto it = given_.find(key); it != given_.end()) {
+      const std::string& text = it->second;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec != std::errc{} || end != text.data() + text.size())
+        throw UsageError("parameter " + key + "=" + text + ": not an integer");
+    }
+    if (value < min || value > max)
+      throw UsageError("parameter " + key + "=" + std::to_string(value) + ": must be in [" +
+                       std::to_string(min) + ", " + std::to_string(max) + "]");
+    used_[key] = value;
+    return value;
+  }
+
+  std::string choice(const std::string& key, const std::string& def,
+                     const std::vector<std::string>& allowed) {
+    std::string value = def;
+    if (auto it = given_.find(key); it != given_.end()) value = it->second;
+    bool ok = false;
+    std::string names;
+    for (const auto& a : allowed) {
+      ok |= (a == value);
+      names += (names.empty() ? "" : ", ") + a;
+    }
+    if (!ok) throw UsageError("parameter " + key + "=" + value + ": must be one of " + names);
+    used_[key] = value;
+    return value;
+  }
+
+  void check_all_used() const {
+    for (const auto& [key, value] : given_)
+      if (!used_.contains(key))
+        throw UsageError("parameter " + key +
+                         " is not used by this scenario (accepted: " + accepted() + ")");
+  }
+
+  const nlohmann::json& used() const { return used_; }
+
+ private:
+  std::string accepted() const {
+    std::string out;
+    for (const auto& [key, value] : used_.items()) out += (out.empty() ? "" : ", ") + key;
+    return out.empty() ? "none" : out;
+  }
+
+  std::map<std::string, std::string> given_;
+  nlohmann::json used_ = nlohmann::json::object();
+};
+
+// What one repetition reports.
+class Report {
+ public:
+  void metric(const std::string& name, const std::string& unit, nlohmann::json value) {
+    metrics_.push_back({name, unit, std::move(value)});
+  }
+  void note(const std::string& text) { notes_.insert(text); }
+
+  struct Metric {
+    std::string name, unit;
+    nlohmann::json value;
+  };
+  std::vector<Metric> metrics_;
+  std::set<std::string> notes_;
+};
+
+// A scenario, once its parameters are read: a repetition to run N+1 times (the first
+// untimed), plus notes that hold for the whole run.
+struct Plan {
+  std::function<void(Report&)> repetition;
+  std::vector<std::string> notes;
+};
+
+struct Scenario {
+  const char* name;
+  const char* summary;
+  // Reads its parameters from Params (throwing UsageError or Skipped) and returns the
+  // plan. Null: the scenario name is a suite scenario that this peer does not measure;
+  // `summary` then gives the reason it is skipped.
+  Plan (*prepare)(Params&);
+};
+
+// Scenario names of the suite (issue 4). A name outside this list is a usage error; a
+// name in it that a peer does not implement is reported as skipped.
+inline const std::vector<std::string>& suite_scenarios() {
+  static const std::vector<std::string> names = {"switch",      "yield",   "spawn_join", "skynet",
+                                                 "io_pingpong", "channel", "mutex",      "timers",
+                                                 "steal",       "http",    "gc_scan"};
+  return names;
+}
+
+inline std::int64_t peak_rss_kib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;  // kilobytes on Linux
+}
+
+inline void print_json(const nlohmann::json& j) {
+  std::cout << j.dump() << '\n';
+  std::cout.flush();
+}
+
+inline int run_peer(int argc, char** argv, const char* peer,
+                    const std::vector<Scenario>& scenarios) {
+  std::string scenario_name;
+  std::map<std::string, std::string> given;
+  long repetitions = 5;
+  bool list = false;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string arg = argv[i];
+      std::string value;
+      bool has_inline = false;
+      if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+        has_inline = true;
+      }
+      auto next = [&]() -> std::string {
+        if (has_inline) return value;
+        if (i + 1 >= argc) throw UsageError(arg + " needs a value");
+        return argv[++i];
+      };
+      if (arg == "--scenario") {
+        scenario_name = next();
+      } else if (arg == "--param") {
+        std::string kv = next();
+        auto eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0)
+          throw UsageError("--param " + kv + ": expected key=value");
+        std::string key = kv.substr(0, eq);
+        if (given.count(key)) throw UsageError("--param " + key + " given twice");
+        given[key] = kv.substr(eq + 1);
+      } else if (arg == "--repetitions") {
+        std::string text = next();
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), repetitions);
+        if (ec != std::errc{} || end != text.data() + text.size() || repetitions < 1 ||
+            repetitions > 1000)
+          throw UsageError("--repetitions " + text + ": expected an integer in [1, 1000]");
+      } else if (arg == "--list") {
+        list = true;
+      } else {
+        throw UsageError("unknown argument " + arg);
+      }
+    }
+    if (list) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& s : scenarios) {
+        nlohmann::json entry = {{"name", s.name}, {"summary", s.summary}};
+        if (s.prepare) {
+          Params defaults({});
+          try {
+            s.prepare(defaults);
+            entry["params"] = defaults.used();
+          } catch (const Skipped& e) {
+            entry["params"] = defaults.used();
+          }
+        } else {
+          entry["skipped"] = true;
+        }
+        out.push_back(entry);
+      }
+      print_json({{"peer", peer}, {"scenarios", out}});
+      return 0;
+    }
+    if (scenario_name.empty()) throw UsageError("--scenario NAME is required");
+  } catch (const UsageError& e) {
+    std::cerr << peer << ": " << e.what() << '\n';
+    return 2;
+  }
+
+  const Scenario* chosen = nullptr;
+  for (const auto& s : scenarios)
+    if (scenario_name == s.name) chosen = &s;
+  bool in_suite = false;
+  for (const auto& n : suite_scenarios()) in_suite |= (n == scenario_name);
+  if (!in_suite) {
+    std::string names;
+    for (const auto& n : suite_scenarios()) names += (names.empty() ? "" : ", ") + n;
+    std::cerr << peer << ": unknown scenario " << scenario_name << " (valid: " << names << ")\n";
+    return 2;
+  }
+  if (!chosen || !chosen->prepare) {
+    std::string reason =
+        chosen ? chosen->summary : std::string(peer) + " has no " + scenario_name + " scenario";
+    print_json({{"status", "skipped"}, {"reason", reason}});
+    return 0;
+  }
+
+  Params params(given);
+  Plan plan;
+  try {
+    plan = chosen->prepare(params);
+    params.check_all_used();
+  } catch (const UsageError& e) {
+    std::cerr << peer << ": " << scenario_name << ": " << e.what() << '\n';
+    return 2;
+  } catch (const Skipped& e) {
+    print_json({{"status", "skipped"}, {"reason", e.what()}});
+    return 0;
+  } catch (const std::exception& e) {
+    print_json({{"status", "failed"}, {"reason", e.what()}});
+    return 1;
+  }
+
+  try {
+    Report warmup;
+    plan.repetition(warmup);
+    std::set<std::string> notes(plan.notes.begin(), plan.notes.end());
+    notes.insert(warmup.notes_.begin(), warmup.notes_.end());
+    nlohmann::json metrics = nlohmann::json::object();
+    for (long r = 0; r < repetitions; ++r) {
+      Report report;
+      plan.repetition(report);
+      for (auto& m : report.metrics_) {
+        auto& slot = metrics[m.name];
+        slot["unit"] = m.unit;
+        slot["samples"].push_back(m.value);
+      }
+      notes.insert(report.notes_.begin(), report.notes_.end());
+    }
+    print_json({{"status", "ok"},
+                {"metrics", metrics},
+                {"peak_rss_kib", peak_rss_kib()},
+                {"notes", notes},
+                {"params", params.used()}});
+    return 0;
+  } catch (const std::exception& e) {
+    print_json({{"status", "failed"}, {"reason", e.what()}});
+    return 1;
+  }
+}
+
+}  // namespace switchyard::peers

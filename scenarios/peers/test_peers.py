@@ -1,0 +1,183 @@
+"""Protocol tests for the peer programs (boost_fiber_peer, threads_peer, go_peer).
+
+Runs every scenario of every peer at a tiny size and checks what the harness relies on:
+one JSON object on stdout with the documented shape, a sample per repetition, the
+parameters with defaults filled in, skips with a reason, and exit code 2 (nothing on
+stdout) for a bad command line. The scenarios check their own results (skynet's sum,
+the mutex counter, the channel echoes) and report "failed" otherwise, so "ok" here means
+the computation was right.
+
+Run: PEER_BIN=<dir with the peer executables> /usr/bin/python3 -m pytest test_peers.py
+"""
+
+import json
+import os
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+BIN = os.environ.get("PEER_BIN", os.path.join(os.getcwd(), "bin"))
+TIMEOUT = 120
+
+# (peer, scenario, params, metrics expected)
+OK_CASES = [
+    ("threads_peer", "yield", {"ops": "2000"}, ["ns_per_yield"]),
+    ("threads_peer", "spawn_join", {"ops": "200"}, ["ns_per_spawn_join"]),
+    ("threads_peer", "mutex", {"fibers": "8", "ops": "10001"}, ["ns_per_lock"]),
+    ("boost_fiber_peer", "skynet", {"fibers": "1000", "carriers": "2"},
+     ["time_s", "peak_live_fibers"]),
+    ("boost_fiber_peer", "skynet", {"fibers": "100", "carriers": "1", "stack_kib": "64"},
+     ["time_s", "peak_live_fibers"]),
+    # Guard pages prove that the default 8 KiB stacks do not overflow (a fault, not
+    # silent heap corruption, if they did).
+    ("boost_fiber_peer", "skynet", {"fibers": "1000", "carriers": "2", "guard": "on"},
+     ["time_s", "peak_live_fibers"]),
+    ("boost_fiber_peer", "channel", {"ops": "2000"}, ["ns_per_handoff"]),
+    ("go_peer", "yield", {"ops": "20000"}, ["ns_per_yield"]),
+    ("go_peer", "spawn_join", {"ops": "1000"}, ["ns_per_spawn_join"]),
+    ("go_peer", "skynet", {"fibers": "1000", "carriers": "2"}, ["time_s", "peak_live_fibers"]),
+    ("go_peer", "channel", {"ops": "2000", "carriers": "2"}, ["ns_per_handoff"]),
+    ("go_peer", "mutex", {"fibers": "8", "ops": "10001"}, ["ns_per_lock"]),
+]
+
+SKIP_CASES = [
+    ("threads_peer", "channel", {}),
+    ("threads_peer", "skynet", {}),
+    ("boost_fiber_peer", "yield", {}),
+    ("boost_fiber_peer", "channel", {"carriers": "2"}),
+    ("go_peer", "switch", {}),
+    ("go_peer", "io_pingpong", {}),
+]
+
+USAGE_CASES = [
+    ["--scenario", "no_such_scenario"],
+    ["--scenario", "yield", "--param", "no_such_param=1"],
+    ["--scenario", "yield", "--param", "ops=ten"],
+    ["--scenario", "yield", "--param", "ops"],
+    ["--scenario", "yield", "--repetitions", "0"],
+    ["--scenario", "yield", "--bogus-flag"],
+    [],
+]
+
+
+def peer_path(peer):
+    path = os.path.join(BIN, peer)
+    if not os.path.exists(path):
+        pytest.skip(f"{path} not built")
+    return path
+
+
+def run(peer, args):
+    return subprocess.run([peer_path(peer)] + args, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+
+
+def param_args(params):
+    out = []
+    for key, value in params.items():
+        out += ["--param", f"{key}={value}"]
+    return out
+
+
+def one_json_object(stdout):
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected exactly one line of JSON, got {stdout!r}"
+    obj = json.loads(lines[0])
+    assert isinstance(obj, dict)
+    return obj
+
+
+@pytest.mark.parametrize("peer,scenario,params,metrics", OK_CASES)
+def test_scenario_ok(peer, scenario, params, metrics):
+    reps = 3
+    proc = run(peer, ["--scenario", scenario, "--repetitions", str(reps)] + param_args(params))
+    assert proc.returncode == 0, proc.stderr
+    obj = one_json_object(proc.stdout)
+    assert obj["status"] == "ok", obj
+    assert set(obj) == {"status", "metrics", "peak_rss_kib", "notes", "params"}
+    assert sorted(obj["metrics"]) == sorted(metrics)
+    for name, series in obj["metrics"].items():
+        assert series["unit"] in ("ns", "s", "fibers")
+        assert len(series["samples"]) == reps
+        assert all(isinstance(v, (int, float)) and v > 0 for v in series["samples"]), series
+    assert isinstance(obj["peak_rss_kib"], int) and obj["peak_rss_kib"] > 0
+    assert all(isinstance(n, str) for n in obj["notes"]) and obj["notes"]
+    # Given parameters come back as used; defaults are filled in beside them.
+    for key, value in params.items():
+        assert obj["params"][key] == (int(value) if value.isdigit() else value)
+    if scenario in ("skynet", "mutex", "channel"):
+        assert "carriers" in obj["params"]
+
+
+@pytest.mark.parametrize("peer,scenario,params", SKIP_CASES)
+def test_scenario_skipped(peer, scenario, params):
+    proc = run(peer, ["--scenario", scenario] + param_args(params))
+    assert proc.returncode == 0, proc.stderr
+    obj = one_json_object(proc.stdout)
+    assert obj["status"] == "skipped" and obj["reason"], obj
+
+
+@pytest.mark.parametrize("peer", ["threads_peer", "boost_fiber_peer", "go_peer"])
+@pytest.mark.parametrize("args", USAGE_CASES)
+def test_bad_command_line(peer, args):
+    if peer == "boost_fiber_peer" and "yield" in args and len(args) > 2:
+        args = [a.replace("yield", "channel") for a in args]
+    proc = run(peer, args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stdout == ""
+    assert proc.stderr.strip()
+
+
+@pytest.mark.parametrize("peer", ["threads_peer", "boost_fiber_peer", "go_peer"])
+def test_skynet_rejects_incomplete_tree(peer):
+    proc = run(peer, ["--scenario", "skynet", "--param", "fibers=999"])
+    if peer == "threads_peer":
+        assert one_json_object(proc.stdout)["status"] == "skipped"
+    else:
+        assert proc.returncode == 2 and "power of 10" in proc.stderr
+
+
+@pytest.mark.parametrize("peer", ["threads_peer", "boost_fiber_peer", "go_peer"])
+def test_list(peer):
+    proc = run(peer, ["--list"])
+    assert proc.returncode == 0, proc.stderr
+    obj = one_json_object(proc.stdout)
+    assert obj["scenarios"] and all("name" in s for s in obj["scenarios"])
+
+
+def test_go_http_server():
+    path = peer_path("go_peer")
+    server = subprocess.Popen([path, "--scenario", "http", "--listen", "127.0.0.1:0",
+                               "--param", "carriers=1"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        first = server.stdout.readline()
+        assert first.startswith("LISTENING "), first
+        base = f"http://127.0.0.1:{int(first.split()[1])}"
+        with urllib.request.urlopen(base + "/", timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "text/plain"
+            assert response.read() == b"Hello, World!"
+        with urllib.request.urlopen(base + "/sleep?ms=20", timeout=10) as response:
+            assert response.read() == b"Hello, World!"
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(base + "/elsewhere", timeout=10)
+        assert missing.value.code == 404
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=20)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, err
+    obj = one_json_object(out)
+    assert obj["status"] == "ok" and obj["peak_rss_kib"] > 0
+    assert any("after 2 requests" in n for n in obj["notes"]), obj["notes"]
+
+
+def test_go_http_needs_listen():
+    proc = run("go_peer", ["--scenario", "http"])
+    assert proc.returncode == 2 and "--listen" in proc.stderr
