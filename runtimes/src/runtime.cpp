@@ -82,7 +82,8 @@ void report_unjoined_exception(const FiberBase& f) noexcept {
     what = e.what();
   } catch (...) {
   }
-  std::fprintf(stderr, "switchyard: fiber '%s' (id %llu) ended with an exception nobody joins: %s\n", f.name,
+  std::fprintf(stderr, "switchyard: fiber '%s' (id %llu) ended with an exception nobody joins: %s\n",
+               f.display_name().c_str(),
                static_cast<unsigned long long>(f.id), what.c_str());
 }
 
@@ -126,7 +127,12 @@ std::size_t describe_current_fiber(const void*, char* buf, std::size_t cap) {
       id /= 10;
     } while (id && i > 0);
     put("fiber '");
-    put(f->name);
+    if (f->name[0]) {
+      put(f->name);
+    } else {
+      put("fiber-");
+      put(num + i);
+    }
     put("' (id ");
     put(num + i);
     put(")");
@@ -162,7 +168,7 @@ void FiberBase::fls_set(unsigned key, void* value, void (*destroy)(void*)) {
   fls[key] = FlsSlot{value, destroy};
 }
 
-void FiberBase::fls_clear() noexcept {
+void FiberBase::fls_clear_slow() noexcept {
   for (unsigned i = 0; i < fls_size; ++i)
     if (fls[i].value && fls[i].destroy) fls[i].destroy(fls[i].value);
   delete[] fls;

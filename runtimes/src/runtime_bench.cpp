@@ -60,6 +60,16 @@ const bool registered = [] {
     benchmark::RegisterBenchmark(("BM_Yield/" + V::name()).c_str(), &BM_Yield<V>);
     benchmark::RegisterBenchmark(("BM_SpawnJoin/" + V::name()).c_str(), &BM_SpawnJoin<V>);
   });
+  // The asm switch's other FPU policy inside the full runtime (not one of the 12 variants;
+  // it answers what saving MXCSR and the x87 control word costs per yield).
+  // Likewise the `ret` continuation the switch benchmark rejects: inside the runtime every
+  // switch leaves from the same call site, which changes what the return predictor sees.
+  using NoFpu = sy::Variant<sy::AsmNoFpuSwitch, sy::PooledStacks, sy::FifoSched>;
+  using Ret = sy::Variant<sy::AsmRetSwitch, sy::PooledStacks, sy::FifoSched>;
+  using NoFpuRet = sy::Variant<sy::AsmNoFpuRetSwitch, sy::PooledStacks, sy::FifoSched>;
+  benchmark::RegisterBenchmark(("BM_Yield/" + NoFpu::name()).c_str(), &BM_Yield<NoFpu>);
+  benchmark::RegisterBenchmark(("BM_Yield/" + Ret::name()).c_str(), &BM_Yield<Ret>);
+  benchmark::RegisterBenchmark(("BM_Yield/" + NoFpuRet::name()).c_str(), &BM_Yield<NoFpuRet>);
   return true;
 }();
 

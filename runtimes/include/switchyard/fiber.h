@@ -176,6 +176,8 @@ struct FiberBase {
   FiberBase* all_next = nullptr;
   unsigned registry = 0;           // which carrier's registry holds it
 
+  // The name given at spawn, or "fiber-<id>" (made only when asked: spawning formats nothing).
+  std::string display_name() const { return name[0] ? std::string(name) : "fiber-" + std::to_string(id); }
   void set_name(std::string_view n) noexcept {
     std::size_t len = n.size() < sizeof(name) - 1 ? n.size() : sizeof(name) - 1;
     std::memcpy(name, n.data(), len);
@@ -199,7 +201,10 @@ struct FiberBase {
 
   void* fls_get(unsigned key) const noexcept { return key < fls_size ? fls[key].value : nullptr; }
   void fls_set(unsigned key, void* value, void (*destroy)(void*));
-  void fls_clear() noexcept;
+  void fls_clear() noexcept {
+    if (fls) fls_clear_slow();
+  }
+  void fls_clear_slow() noexcept;
 
  protected:
   FiberBase() = default;

@@ -252,7 +252,7 @@ class Carrier : public CarrierBase {
     }
     save_eh(self);
     if (!self->stack.guarded && !canary_intact(self->stack)) [[unlikely]]
-      report_stack_corruption(self->stack, self->name);
+      report_stack_corruption(self->stack, self->name[0] ? self->name : nullptr);
     prev_ = self;
     if (next) {
       enter(next);
@@ -263,8 +263,9 @@ class Carrier : public CarrierBase {
       set_current_stack(nullptr);
       switch_to<Sw>(self->ctx, sched_ctx_);
     }
-    // Resumed, possibly on another carrier: find it again through the opaque accessor.
-    auto* c = static_cast<Carrier*>(detail::current_carrier());
+    // Resumed. With several carriers it may be another one: find it again through the
+    // opaque accessor (never a cached thread_local address). With one, it is this one.
+    Carrier* c = rt_.multi_ ? static_cast<Carrier*>(detail::current_carrier()) : this;
     c->after_switch();
     c->restore_eh(self);
   }
@@ -464,10 +465,16 @@ class Carrier : public CarrierBase {
     F* p = prev_;
     if (!p) return;
     prev_ = nullptr;
+    if (p->action == Action::yield) [[likely]] {
+      p->action = Action::none;
+      push(p, PushKind::yielded);
+      return;
+    }
+    publish(p);
+  }
+  [[gnu::noinline]] void publish(F* p) {
     switch (p->action) {
       case Action::yield:
-        p->action = Action::none;
-        push(p, PushKind::yielded);
         break;
       case Action::wait: {
         p->action = Action::none;
@@ -657,19 +664,22 @@ class Runtime {
 
   // ---- from a fiber of this runtime
   template <class Fn>
-  static auto spawn(Fn&& fn, SpawnOptions so = {}) {
+  static auto spawn(Fn&& fn, const SpawnOptions& so) {
     C* c = this_carrier("spawn");
     auto h = c->rt_.create(c->stacks(), std::forward<Fn>(fn), so);
     c->push(h.fiber(), PushKind::spawned);
     return h;
   }
+  // Without options: no SpawnOptions is built (or destroyed) on the spawn path.
+  template <class Fn>
+  static auto spawn(Fn&& fn) {
+    return spawn(std::forward<Fn>(fn), default_spawn_options());
+  }
 
   static void yield() {
     C* c = this_carrier("yield");
     F* self = c->current();
-    if (self->pins) [[unlikely]]
-      throw FiberError("yield while pinned: fiber '" + std::string(self->name) + "' holds " +
-                       std::to_string(self->pins) + " pin(s)");
+    if (self->pins) [[unlikely]] yield_while_pinned(self);
     self->action = Action::yield;
     c->switch_out(self);
   }
@@ -729,6 +739,11 @@ class Runtime {
     return true;
   }
 
+  [[noreturn, gnu::cold, gnu::noinline]] static void yield_while_pinned(F* self) {
+    throw FiberError("yield while pinned: fiber '" + self->display_name() + "' holds " +
+                     std::to_string(self->pins) + " pin(s)");
+  }
+
   static F* current() noexcept {
     CarrierBase* c = detail::current_carrier();
     return c && c->variant_tag == tag() ? static_cast<F*>(c->current_base) : nullptr;
@@ -755,7 +770,7 @@ class Runtime {
     std::vector<FiberInfo> out;
     for (auto& c : carriers_)
       c->for_each_fiber([&](F* f) {
-        out.push_back(FiberInfo{f->id, f->name, f->state.load(std::memory_order_relaxed), f->carrier});
+        out.push_back(FiberInfo{f->id, f->display_name(), f->state.load(std::memory_order_relaxed), f->carrier});
       });
     return out;
   }
@@ -784,9 +799,19 @@ class Runtime {
 
   static C* this_carrier(const char* what) {
     CarrierBase* c = detail::current_carrier();
-    if (!c || !c->current_base || c->variant_tag != tag()) [[unlikely]]
-      throw FiberError(std::string(what) + " called outside a fiber of this runtime (" + V::name() + ")");
+    if (!c || !c->current_base || c->variant_tag != tag()) [[unlikely]] outside_fiber(what);
     return static_cast<C*>(c);
+  }
+  static const SpawnOptions& default_spawn_options() {
+    static const SpawnOptions none;
+    return none;
+  }
+  // The carrier running this code, known to be one of this runtime's: with a single
+  // carrier no thread_local needs reading (fibers cannot migrate).
+  C* here() noexcept { return multi_ ? static_cast<C*>(detail::current_carrier()) : carriers_[0].get(); }
+
+  [[noreturn, gnu::cold, gnu::noinline]] static void outside_fiber(const char* what) {
+    throw FiberError(std::string(what) + " called outside a fiber of this runtime (" + V::name() + ")");
   }
   bool is_mine(CarrierBase* c) const noexcept {
     return c && c->variant_tag == tag() && c->current_base &&
@@ -842,8 +867,7 @@ class Runtime {
     f->stack = s;
     f->rt = this;
     f->id = detail::next_fiber_id();
-    if (!so.name.empty()) f->set_name(so.name);
-    else f->set_name("fiber-" + std::to_string(f->id));
+    if (!so.name.empty()) f->set_name(so.name);  // unnamed: shown as "fiber-<id>"
     f->refs.store(2, std::memory_order_relaxed);  // the runtime's and the handle's
     f->body = [](FiberBase* fb) {
       Block* self = static_cast<Block*>(static_cast<F*>(fb));
@@ -871,10 +895,10 @@ class Runtime {
   // First code a new fiber runs (through the switch backend's trampoline).
   static void entry(void* arg) {
     F* f = static_cast<F*>(arg);
-    auto* c = static_cast<C*>(detail::current_carrier());
+    C* c = f->rt->here();
     c->after_switch();
     f->body(f);
-    c = static_cast<C*>(detail::current_carrier());  // it may have migrated
+    c = f->rt->here();  // it may have migrated
     f->join_lock.lock();
     f->finished = true;
     bool joined = !f->joiners.empty();

@@ -1,0 +1,27 @@
+// `switchyard bench` profiles: the fixed matrices, as data (profiles.cpp).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sy::harness {
+
+// One scenario of a profile; its results go to OUT_DIR/<scenario>.json.
+struct ProfileItem {
+  std::string scenario;
+  std::string variants;  // "all", a comma list, or "" for none
+  std::string peers;     // a comma list or ""
+  std::vector<std::pair<std::string, std::string>> params;  // key, value ("a,b" sweeps)
+  int repetitions = 5;
+  double budget_s = 60;  // printed before the run; also the timeout of each of its runs
+  double min_time = 0;   // Google Benchmark --benchmark_min_time for gbench scenarios (0 = its default)
+  bool instructions = false;  // also count instructions under callgrind (extra entries)
+};
+
+// Throws std::invalid_argument naming the valid profiles.
+const std::vector<ProfileItem>& profile(std::string_view name);
+std::vector<std::string> profile_names();
+
+}  // namespace sy::harness

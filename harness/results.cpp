@@ -1,0 +1,168 @@
+#include "results.h"
+
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/version.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#ifndef SY_COMPILER
+#define SY_COMPILER "unknown"
+#endif
+#ifndef SY_CXX_FLAGS
+#define SY_CXX_FLAGS ""
+#endif
+#ifndef SY_BUILD_TYPE
+#define SY_BUILD_TYPE ""
+#endif
+#ifndef SY_SANITIZE
+#define SY_SANITIZE ""
+#endif
+#ifndef SY_SOURCE_DIR
+#define SY_SOURCE_DIR "."
+#endif
+
+namespace sy::harness {
+namespace {
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  return s.substr(i);
+}
+
+// The value after "key:" in a /proc file like cpuinfo or meminfo.
+std::string proc_field(const char* path, const std::string& key) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) return trim(line.substr(colon + 1));
+    }
+  return {};
+}
+
+nlohmann::json proc_sys_int(const char* path) {
+  std::ifstream in(path);
+  long long v;
+  if (in >> v) return v;
+  return nullptr;
+}
+
+// stdout of a shell command, or nullopt when it fails.
+bool capture(const std::string& cmd, std::string& out) {
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return false;
+  char buf[4096];
+  out.clear();
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  return pclose(p) == 0;
+}
+
+}  // namespace
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+nlohmann::json machine_info(const std::vector<std::string>& settings_applied) {
+  nlohmann::json m;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  m["hostname"] = host;
+  m["cpu_model"] = proc_field("/proc/cpuinfo", "model name");
+  m["cores"] = sysconf(_SC_NPROCESSORS_ONLN);
+  utsname u{};
+  uname(&u);
+  m["kernel"] = u.release;
+  std::string mem = proc_field("/proc/meminfo", "MemTotal");  // "24000000 kB"
+  m["memory_kib"] = mem.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::stoll(mem));
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  m["limits"] = {{"vm.max_map_count", proc_sys_int("/proc/sys/vm/max_map_count")},
+                 {"net.core.somaxconn", proc_sys_int("/proc/sys/net/core/somaxconn")},
+                 {"open_files", nofile.rlim_cur == RLIM_INFINITY ? nlohmann::json(nullptr)
+                                                                 : nlohmann::json(nofile.rlim_cur)}};
+  m["settings_applied"] = settings_applied;
+  return m;
+}
+
+nlohmann::json build_info() {
+  nlohmann::json b;
+  b["compiler"] = SY_COMPILER;
+  b["flags"] = trim(SY_CXX_FLAGS);
+  b["build_type"] = SY_BUILD_TYPE;
+  b["sanitize"] = SY_SANITIZE;
+  // Read now, not at configure time: the tree may have changed since cmake ran.
+  const std::string git = "git -C '" + std::string(SY_SOURCE_DIR) + "' ";
+  std::string out;
+  if (capture(git + "rev-parse HEAD 2>/dev/null", out)) {
+    b["commit"] = trim(out);
+    // Tracked files only: untracked build outputs do not make a measurement dirty.
+    b["dirty"] = capture(git + "status --porcelain --untracked-files=no 2>/dev/null", out)
+                     ? nlohmann::json(!trim(out).empty())
+                     : nlohmann::json(nullptr);
+  } else {
+    b["commit"] = nullptr;
+    b["dirty"] = nullptr;
+  }
+  std::string v = BOOST_LIB_VERSION;  // "1_74"
+  std::replace(v.begin(), v.end(), '_', '.');
+  b["boost_version"] = v;
+  return b;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+nlohmann::json metric_json(const std::string& unit, const std::vector<double>& samples) {
+  nlohmann::json m{{"unit", unit}, {"samples", samples}};
+  if (samples.empty()) {
+    m["median"] = m["min"] = m["max"] = nullptr;
+  } else {
+    m["median"] = median(samples);
+    m["min"] = *std::min_element(samples.begin(), samples.end());
+    m["max"] = *std::max_element(samples.begin(), samples.end());
+  }
+  return m;
+}
+
+nlohmann::json ResultsFile::full() const {
+  nlohmann::json j = doc;
+  j["entries"] = entries;
+  return j;
+}
+
+void ResultsFile::write() const {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+    out << full().dump(2) << '\n';
+    if (!out.flush()) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
+}
+
+}  // namespace sy::harness

@@ -1,0 +1,70 @@
+#!/bin/bash
+# ctest harness_tiny_all: every scenario on every variant, each built peer, at tiny size;
+# every file written must validate against the schema, and no entry may have failed.
+# Also: Ctrl-C in the middle of a run leaves a valid file of what finished and exits 130.
+# usage: tiny_all.sh SWITCHYARD PYTHON VALIDATOR OUTDIR
+set -u
+SY=$1 PY=$2 VALIDATE=$3 OUT=$4
+rm -rf "$OUT" && mkdir -p "$OUT"
+status=0
+run() {  # name, then switchyard arguments
+  local name=$1; shift
+  echo "== $name: switchyard $*"
+  if ! "$SY" "$@" --out "$OUT/$name.json" 2> "$OUT/$name.log"; then
+    echo "FAIL: switchyard exited $? for $name"; tail -20 "$OUT/$name.log"; status=1
+  fi
+}
+run timers run --scenario timers --variant all --param fibers=300 --param max_ms=5 --repetitions 2 --timeout 120
+run micro run --scenario yield,spawn_join --variant all --peer all --repetitions 2 --min-time 0.005 --timeout 120
+run switch run --scenario switch --repetitions 2 --min-time 0.005 --timeout 120
+# Instruction counts under callgrind: two variants (one per scheduler and stack kind) and
+# the backends that have the mode; a few thousand operations keep valgrind fast.
+run instructions run --scenario yield,spawn_join,switch --variant asm-pooled-fifo,boost-fresh-chaselev \
+    --instructions --instr-ops 2000 --filter -'_direct|_ret' --timeout 120
+
+# Interrupted mid-run: a valid file with what finished, exit code 130.
+"$SY" run --scenario timers --variant all --param fibers=20000 --param max_ms=300 --repetitions 3 \
+    --out "$OUT/interrupted.json" 2> "$OUT/interrupted.log" &
+pid=$!
+# Interrupt once the first measurement has finished (at most 60 s on a loaded machine).
+for _ in $(seq 600); do grep -q "ok in" "$OUT/interrupted.log" 2>/dev/null && break; sleep 0.1; done
+kill -INT $pid
+wait $pid
+rc=$?
+if [ $rc -ne 130 ]; then echo "FAIL: interrupted run exited $rc, want 130"; status=1; fi
+
+# A child that crashes: a failed entry naming the signal, and the run goes on.
+SY_CHILD_CRASH_FOR_TEST=1 "$SY" run --scenario timers --variant asm-pooled-fifo,asm-fresh-fifo --param fibers=10 \
+    --repetitions 1 --out "$OUT/crash.json" 2> "$OUT/crash.log" || { echo "FAIL: crash run exited $?"; status=1; }
+
+"$PY" "$VALIDATE" "$OUT"/*.json || status=1
+# No measurement may have failed: failed = a crash, a timeout, or a broken child.
+"$PY" - "$OUT"/*.json <<'PY' || status=1
+import json, sys
+bad = 0
+for path in sys.argv[1:]:
+    d = json.load(open(path))
+    if path.endswith("crash.json"):
+        reasons = [e["reason"] or "" for e in d["entries"]]
+        if len(reasons) != 2 or not all("signal 11 (SIGSEGV)" in r for r in reasons):
+            print(f"FAIL {path}: want 2 failed entries naming SIGSEGV, got {reasons}"); bad += 1
+        continue
+    for e in d["entries"]:
+        if e["status"] == "failed":
+            print(f"FAIL {path}: {e['scenario']}/{e['label']}: {e['reason']}")
+            bad += 1
+    if path.endswith("timers.json"):
+        got = {e["variant"] for e in d["entries"] if e["status"] == "ok"}
+        if len(got) != 12:
+            print(f"FAIL {path}: timers ran ok on {len(got)} variants, want 12"); bad += 1
+    if path.endswith("interrupted.json") and not 0 < len(d["entries"]) < 12:
+        print(f"FAIL {path}: {len(d['entries'])} entries after an interrupt, want some but not all"); bad += 1
+    if path.endswith("instructions.json"):
+        ipo = {e["label"]: e["metrics"]["instructions_per_op"]["median"] for e in d["entries"]
+               if e["scenario"] == "switch" and e["status"] == "ok"}
+        print("instructions per switch:", {k: round(v, 1) for k, v in ipo.items()})
+        if not ipo.get("asm", 1e9) < ipo.get("ucontext", 0):
+            print("FAIL: asm switch should execute fewer instructions than ucontext"); bad += 1
+sys.exit(1 if bad else 0)
+PY
+exit $status

@@ -1,0 +1,243 @@
+#!/usr/bin/python3
+"""Validate switchyard results files against schema v1 (results/SCHEMA.md).
+
+    /usr/bin/python3 harness/validate_results.py FILE.json [FILE.json ...]
+    /usr/bin/python3 harness/validate_results.py --self-test
+
+Exit 0 when every file is valid; 1 with one line per problem otherwise. Standard library
+only, so it runs anywhere the results are read.
+"""
+import copy
+import json
+import math
+import re
+import sys
+
+SCENARIOS = {"switch", "yield", "spawn_join", "skynet", "io_pingpong", "channel", "mutex",
+             "timers", "steal", "http", "gc_scan"}
+PEERS = {"boost_fiber", "go", "threads", "nginx"}
+STATUSES = {"ok", "skipped", "failed"}
+UNITS = {"ns", "s", "us", "ms", "req/s", "KiB", "count", "instructions"}
+# Metric name -> unit it must carry (the name says the unit).
+METRICS = {
+    "ns_per_switch": "ns", "ns_per_yield": "ns", "ns_per_spawn_join": "ns", "ns_per_recycle": "ns",
+    "time_s": "s", "ns_per_handoff": "ns", "ns_per_roundtrip": "ns", "requests_per_s": "req/s",
+    "latency_p50_us": "us", "latency_p90_us": "us", "latency_p99_us": "us", "latency_max_us": "us",
+    "lateness_p50_us": "us", "lateness_p99_us": "us", "lateness_max_us": "us", "pause_ms": "ms",
+    "kib_per_conn": "KiB", "peak_rss_kib": "KiB", "peak_live_fibers": "count",
+    "instructions_per_op": "instructions",
+}
+VARIANT_RE = re.compile(r"^(asm|ucontext|boost)-(pooled|fresh)-(fifo|chaselev)$")
+DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def _num(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def validate(doc):
+    """Returns a list of problems (empty when valid)."""
+    p = []
+
+    def need(obj, key, check, what, where):
+        if not isinstance(obj, dict) or key not in obj:
+            p.append(f"{where}: missing '{key}'")
+            return None
+        if not check(obj[key]):
+            p.append(f"{where}.{key}: {what}, got {obj[key]!r}")
+        return obj[key]
+
+    if not isinstance(doc, dict):
+        return ["top level: not an object"]
+    need(doc, "schema", lambda v: v == "switchyard-results", "must be 'switchyard-results'", "top")
+    need(doc, "schema_version", lambda v: v == 1, "must be 1", "top")
+    need(doc, "created", lambda v: isinstance(v, str) and DATE_RE.match(v), "UTC ISO-8601 (…Z)", "top")
+    need(doc, "command", lambda v: isinstance(v, str) and v, "non-empty string", "top")
+    m = need(doc, "machine", lambda v: isinstance(v, dict), "object", "top")
+    if isinstance(m, dict):
+        for k in ("hostname", "cpu_model", "kernel"):
+            need(m, k, lambda v: isinstance(v, str), "string", "machine")
+        need(m, "cores", lambda v: _int(v) and v > 0, "positive integer", "machine")
+        need(m, "memory_kib", lambda v: v is None or (_int(v) and v > 0), "positive integer or null", "machine")
+        lim = need(m, "limits", lambda v: isinstance(v, dict), "object", "machine")
+        if isinstance(lim, dict):
+            for k in ("vm.max_map_count", "net.core.somaxconn", "open_files"):
+                need(lim, k, lambda v: v is None or _int(v), "integer or null", "machine.limits")
+        need(m, "settings_applied", lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v),
+             "list of strings", "machine")
+    b = need(doc, "build", lambda v: isinstance(v, dict), "object", "top")
+    if isinstance(b, dict):
+        for k in ("compiler", "flags", "build_type", "sanitize", "boost_version"):
+            need(b, k, lambda v: isinstance(v, str), "string", "build")
+        need(b, "commit", lambda v: v is None or isinstance(v, str), "string or null", "build")
+        need(b, "dirty", lambda v: v is None or isinstance(v, bool), "boolean or null", "build")
+    entries = need(doc, "entries", lambda v: isinstance(v, list), "array", "top")
+    for i, e in enumerate(entries if isinstance(entries, list) else []):
+        p.extend(validate_entry(e, f"entries[{i}]"))
+    return p
+
+
+def validate_entry(e, w):
+    p = []
+    if not isinstance(e, dict):
+        return [f"{w}: not an object"]
+    keys = {"scenario", "variant", "dimensions", "peer", "label", "params", "status", "reason",
+            "repetitions", "metrics", "peak_rss_kib", "notes"}
+    for k in sorted(keys - e.keys()):
+        p.append(f"{w}: missing '{k}'")
+    for k in sorted(e.keys() - keys):
+        p.append(f"{w}: unknown key '{k}'")
+    if p:
+        return p
+    if e["scenario"] not in SCENARIOS:
+        p.append(f"{w}.scenario: unknown scenario {e['scenario']!r}")
+    v, peer, dims = e["variant"], e["peer"], e["dimensions"]
+    if v is not None and peer is not None:
+        p.append(f"{w}: both variant and peer set")
+    if v is not None:
+        mv = VARIANT_RE.match(v) if isinstance(v, str) else None
+        if not mv:
+            p.append(f"{w}.variant: not a variant name: {v!r}")
+        elif dims != {"switch": mv.group(1), "stacks": mv.group(2), "scheduler": mv.group(3)}:
+            p.append(f"{w}.dimensions: {dims!r} does not match variant {v}")
+        if e["label"] != v:
+            p.append(f"{w}.label: {e['label']!r} should be the variant {v}")
+    elif peer is not None:
+        if peer not in PEERS:
+            p.append(f"{w}.peer: unknown peer {peer!r}")
+        if dims is not None:
+            p.append(f"{w}.dimensions: must be null for a peer")
+        if e["label"] != peer:
+            p.append(f"{w}.label: {e['label']!r} should be the peer {peer}")
+    else:  # a non-variant entry, e.g. a switch backend
+        if not (isinstance(dims, dict) and isinstance(dims.get("switch"), str)):
+            p.append(f"{w}.dimensions: an entry without variant or peer needs {{'switch': backend}}")
+        elif e["label"] != dims["switch"]:
+            p.append(f"{w}.label: {e['label']!r} should be the backend {dims['switch']}")
+    if not isinstance(e["label"], str) or not e["label"]:
+        p.append(f"{w}.label: non-empty string required")
+    if not isinstance(e["params"], dict) or not all(
+            isinstance(x, (str, int, float, bool)) for x in e["params"].values()):
+        p.append(f"{w}.params: object of scalars required")
+    st = e["status"]
+    if st not in STATUSES:
+        p.append(f"{w}.status: {st!r} not in {sorted(STATUSES)}")
+    if st == "ok":
+        if e["reason"] is not None:
+            p.append(f"{w}.reason: must be null when ok")
+        if not e["metrics"]:
+            p.append(f"{w}.metrics: an ok entry needs at least one metric")
+    elif not (isinstance(e["reason"], str) and e["reason"]):
+        p.append(f"{w}.reason: a {st} entry needs a reason")
+    elif e["metrics"]:
+        p.append(f"{w}.metrics: must be empty when {st}")
+    if not (_int(e["repetitions"]) and e["repetitions"] >= 1):
+        p.append(f"{w}.repetitions: positive integer required")
+    if e["peak_rss_kib"] is not None and not (_int(e["peak_rss_kib"]) and e["peak_rss_kib"] >= 0):
+        p.append(f"{w}.peak_rss_kib: non-negative integer or null")
+    if not (isinstance(e["notes"], list) and all(isinstance(n, str) for n in e["notes"])):
+        p.append(f"{w}.notes: list of strings required")
+    metrics = e["metrics"] if isinstance(e["metrics"], dict) else {}
+    if not isinstance(e["metrics"], dict):
+        p.append(f"{w}.metrics: object required")
+    for name, m in metrics.items():
+        mw = f"{w}.metrics.{name}"
+        if name not in METRICS:
+            p.append(f"{mw}: unknown metric name")
+        if not isinstance(m, dict) or set(m) != {"unit", "samples", "median", "min", "max"}:
+            p.append(f"{mw}: needs exactly unit, samples, median, min, max")
+            continue
+        if m["unit"] not in UNITS:
+            p.append(f"{mw}.unit: {m['unit']!r} not in {sorted(UNITS)}")
+        elif name in METRICS and m["unit"] != METRICS[name]:
+            p.append(f"{mw}.unit: {m['unit']!r}, the name says {METRICS[name]!r}")
+        s = m["samples"]
+        if not (isinstance(s, list) and s and all(_num(x) for x in s)):
+            p.append(f"{mw}.samples: non-empty list of finite numbers required")
+            continue
+        ss = sorted(s)
+        n = len(ss)
+        med = ss[n // 2] if n % 2 else (ss[n // 2 - 1] + ss[n // 2]) / 2
+        for k, want in (("median", med), ("min", ss[0]), ("max", ss[-1])):
+            if not _num(m[k]) or abs(m[k] - want) > 1e-9 * max(1.0, abs(want)):
+                p.append(f"{mw}.{k}: {m[k]!r} but the samples give {want!r}")
+    return p
+
+
+def self_test():
+    """The validator must accept a good document and reject each kind of breakage."""
+    good = {
+        "schema": "switchyard-results", "schema_version": 1, "created": "2026-11-28T07:10:00Z",
+        "command": "switchyard run --scenario yield",
+        "machine": {"hostname": "h", "cpu_model": "c", "cores": 2, "kernel": "6.1", "memory_kib": 100,
+                    "limits": {"vm.max_map_count": 65530, "net.core.somaxconn": 4096, "open_files": 20000},
+                    "settings_applied": []},
+        "build": {"compiler": "g++ 12", "flags": "-O2", "build_type": "Release", "sanitize": "",
+                  "commit": "abc", "dirty": False, "boost_version": "1.74"},
+        "entries": [{
+            "scenario": "yield", "variant": "asm-pooled-fifo",
+            "dimensions": {"switch": "asm", "stacks": "pooled", "scheduler": "fifo"},
+            "peer": None, "label": "asm-pooled-fifo", "params": {"carriers": 1}, "status": "ok",
+            "reason": None, "repetitions": 3,
+            "metrics": {"ns_per_yield": {"unit": "ns", "samples": [3.0, 1.0, 2.0], "median": 2.0,
+                                         "min": 1.0, "max": 3.0}},
+            "peak_rss_kib": 10, "notes": []}],
+    }
+    assert validate(good) == [], validate(good)
+    breakages = [
+        lambda d: d.update(schema_version=2),
+        lambda d: d.pop("machine"),
+        lambda d: d["entries"][0].update(status="great"),
+        lambda d: d["entries"][0].update(status="failed"),          # failed without reason
+        lambda d: d["entries"][0]["metrics"]["ns_per_yield"].update(median=2.5),
+        lambda d: d["entries"][0]["metrics"]["ns_per_yield"].update(unit="us"),
+        lambda d: d["entries"][0]["metrics"].update(ns_per_frob={"unit": "ns", "samples": [1], "median": 1,
+                                                                 "min": 1, "max": 1}),
+        lambda d: d["entries"][0].update(variant="asm-pooled-lifo", label="asm-pooled-lifo"),
+        lambda d: d["entries"][0].update(peer="erlang"),
+        lambda d: d["entries"][0].update(extra=1),
+        lambda d: d["entries"][0]["metrics"]["ns_per_yield"].update(samples=[]),
+        lambda d: d.update(created="yesterday"),
+    ]
+    for i, breaker in enumerate(breakages):
+        d = copy.deepcopy(good)
+        breaker(d)
+        assert validate(d), f"breakage {i} was accepted"
+    print(f"self-test: good document accepted, {len(breakages)} broken ones rejected")
+    return 0
+
+
+def main(argv):
+    if argv == ["--self-test"]:
+        return self_test()
+    if not argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    bad = 0
+    for path in argv:
+        try:
+            with open(path) as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as err:
+            print(f"{path}: cannot read JSON: {err}")
+            bad += 1
+            continue
+        problems = validate(doc)
+        for prob in problems:
+            print(f"{path}: {prob}")
+        bad += bool(problems)
+        if not problems:
+            n = len(doc["entries"])
+            by = {}
+            for e in doc["entries"]:
+                by[e["status"]] = by.get(e["status"], 0) + 1
+            print(f"{path}: valid ({n} entries: {', '.join(f'{v} {k}' for k, v in sorted(by.items()))})")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,52 @@
+// The scenarios a Google Benchmark binary already measures (one source of truth): the
+// harness runs switch_bench / runtime_bench with a filter per variant or backend and
+// converts each repetition's counter into one sample. No variant code here.
+#include "scenario.h"
+
+namespace sy::scenarios {
+
+// The parameters these benchmarks run with: recorded, not settable.
+static std::vector<ParamSpec> two_fibers_one_carrier() {
+  return {{"carriers", "carriers the runtime runs on", 1, 1, 1, {}, true},
+          {"fibers", "fibers taking turns", 2, 2, 2, {}, true}};
+}
+
+extern const Scenario kSwitch{
+    .name = "switch",
+    .summary = "one-way context switch per backend (switch_bench BM_Switch, thread CPU time); "
+               "*_direct = the backend's primitive without the runtime's interface",
+    .params = {},
+    .peers = {},
+    .gbench_peers = {},
+    .gbench = GbenchSource{"switch_bench", "BM_Switch/", "ns_per_switch", "ns"},
+    .backends = {"asm", "asm_nofpu", "ucontext", "boost", "asm_ret", "asm_nofpu_ret", "asm_direct",
+                 "asm_nofpu_direct", "ucontext_direct", "boost_direct"},
+    .run = nullptr,
+    .has_instructions = true,
+};
+
+extern const Scenario kYield{
+    .name = "yield",
+    .summary = "full scheduler yield between two fibers on one carrier (runtime_bench BM_Yield, wall time)",
+    .params = two_fibers_one_carrier(),
+    .peers = {"boost_fiber", "threads", "go"},
+    .gbench_peers = {"boost_fiber"},
+    .gbench = GbenchSource{"runtime_bench", "BM_Yield/", "ns_per_yield", "ns"},
+    .backends = {},
+    .run = nullptr,
+    .has_instructions = true,
+};
+
+extern const Scenario kSpawnJoin{
+    .name = "spawn_join",
+    .summary = "spawn an empty fiber and join it, on one carrier (runtime_bench BM_SpawnJoin, wall time)",
+    .params = {{"carriers", "carriers the runtime runs on", 1, 1, 1, {}, true}},
+    .peers = {"boost_fiber", "threads", "go"},
+    .gbench_peers = {"boost_fiber"},
+    .gbench = GbenchSource{"runtime_bench", "BM_SpawnJoin/", "ns_per_spawn_join", "ns"},
+    .backends = {},
+    .run = nullptr,
+    .has_instructions = true,
+};
+
+}  // namespace sy::scenarios

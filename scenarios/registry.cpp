@@ -1,0 +1,109 @@
+// The list of scenarios, and the helpers every scenario shares.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+#include "scenario.h"
+
+namespace sy::scenarios {
+
+// One line per scenario, in the order `switchyard list` shows them. Each k<Name> is
+// defined in its own file (scenarios/<name>.cpp).
+#define SY_FOR_EACH_SCENARIO(X) \
+  X(kSwitch)                    \
+  X(kYield)                     \
+  X(kSpawnJoin)                 \
+  X(kTimers)
+
+#define SY_DECLARE(s) extern const Scenario s;
+SY_FOR_EACH_SCENARIO(SY_DECLARE)
+#undef SY_DECLARE
+
+const std::vector<const Scenario*>& all() {
+#define SY_ADDRESS(s) &s,
+  static const std::vector<const Scenario*> list = {SY_FOR_EACH_SCENARIO(SY_ADDRESS)};
+#undef SY_ADDRESS
+  return list;
+}
+
+const Scenario& find(std::string_view name) {
+  std::string names;
+  for (const Scenario* s : all()) {
+    if (s->name == name) return *s;
+    names += (names.empty() ? "" : ", ") + std::string(s->name);
+  }
+  throw UsageError("unknown scenario '" + std::string(name) + "' (valid: " + names + ")");
+}
+
+nlohmann::json ParamSpec::parse(std::string_view text) const {
+  if (fixed)
+    throw UsageError("parameter " + name + " is fixed at " + def.dump() + " in this scenario");
+  if (!choices.empty()) {
+    for (const auto& c : choices)
+      if (c == text) return c;
+    std::string list;
+    for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+    throw UsageError("parameter " + name + "=" + std::string(text) + ": expected one of " + list);
+  }
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
+    throw UsageError("parameter " + name + "=" + std::string(text) + ": not an integer");
+  if (v < min || v > max)
+    throw UsageError("parameter " + name + "=" + std::string(text) + ": must be in [" + std::to_string(min) +
+                     ", " + std::to_string(max) + "]");
+  return v;
+}
+
+std::string ParamSpec::describe() const {
+  std::string d = name + "=" + (def.is_string() ? def.get<std::string>() : def.dump());
+  if (fixed) return d + " (fixed)";
+  if (!choices.empty()) {
+    std::string list;
+    for (const auto& c : choices) list += (list.empty() ? "" : "|") + c;
+    return d + " (" + list + ")";
+  }
+  return d + " (" + std::to_string(min) + ".." + std::to_string(max) + ")";
+}
+
+nlohmann::json child_json(const Outcome& o) {
+  nlohmann::json j;
+  j["status"] = o.status;
+  if (o.status != "ok") {
+    j["reason"] = o.reason;
+    return j;
+  }
+  j["metrics"] = nlohmann::json::object();
+  for (const auto& [name, m] : o.metrics) j["metrics"][name] = {{"unit", m.unit}, {"samples", m.samples}};
+  j["peak_rss_kib"] = o.peak_rss_kib ? nlohmann::json(*o.peak_rss_kib) : nlohmann::json(nullptr);
+  j["notes"] = o.notes;
+  j["params"] = o.params;
+  return j;
+}
+
+std::int64_t peak_rss_kib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;  // KiB on Linux
+}
+
+std::int64_t read_proc_sys(const char* path) {
+  std::FILE* f = std::fopen(path, "r");
+  if (!f) return -1;
+  long long v = -1;
+  if (std::fscanf(f, "%lld", &v) != 1) v = -1;
+  std::fclose(f);
+  return v;
+}
+
+double percentile_sorted(const std::vector<double>& s, double p) {
+  if (s.empty()) return 0;
+  // Nearest rank: the smallest value with at least p% of the values at or below it.
+  auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(s.size())));
+  return s[std::clamp<std::size_t>(rank, 1, s.size()) - 1];
+}
+
+}  // namespace sy::scenarios

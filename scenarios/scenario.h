@@ -1,0 +1,114 @@
+// The scenario registry: what `switchyard` can measure, with which parameters, and how.
+//
+// A scenario is measured one of two ways:
+//   - native: code compiled per variant in scenarios/<name>.cpp, run in a fresh child
+//     process (`switchyard child ...`) through Scenario::run, which dispatches to the
+//     variant with sy::with_variant. The child prints the protocol JSON (child_json).
+//   - gbench: a Google Benchmark binary already measures it (switch, yield, spawn_join);
+//     the harness runs that binary and converts its JSON. One source of truth.
+//
+// Adding a scenario: a file scenarios/<name>.cpp that defines `const Scenario k<Name>`
+// (params, peers, run) and one line in SY_FOR_EACH_SCENARIO (scenarios/registry.cpp).
+// This header is light on purpose: the harness includes it, and only the scenario files
+// include the runtime templates, one translation unit each so they compile in parallel.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sy::scenarios {
+
+// A bad parameter or name on the command line (exit code 2).
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+struct ParamSpec {
+  std::string name;
+  std::string help;
+  nlohmann::json def;                // the default (an integer or a string)
+  std::int64_t min = 0, max = 0;     // integers: accepted range
+  std::vector<std::string> choices;  // non-empty: a string parameter with these values
+  bool fixed = false;                // recorded in results, not settable (e.g. yield's carriers)
+
+  // Parses one command-line value; throws UsageError naming the parameter and what it accepts.
+  nlohmann::json parse(std::string_view text) const;
+  std::string describe() const;  // "fibers=100000 (1..10000000)"
+};
+
+// What one measurement produced (the child protocol, see results/SCHEMA.md).
+struct Metric {
+  std::string unit;
+  std::vector<double> samples;
+};
+struct Outcome {
+  std::string status = "ok";  // ok | skipped | failed
+  std::string reason;
+  std::map<std::string, Metric> metrics;
+  std::optional<std::int64_t> peak_rss_kib;
+  std::vector<std::string> notes;
+  nlohmann::json params = nlohmann::json::object();
+
+  static Outcome skipped(std::string why) {
+    Outcome o;
+    o.status = "skipped";
+    o.reason = std::move(why);
+    return o;
+  }
+  void add(const std::string& metric, const std::string& unit, double value) {
+    Metric& m = metrics[metric];
+    m.unit = unit;
+    m.samples.push_back(value);
+  }
+};
+nlohmann::json child_json(const Outcome&);
+
+struct GbenchSource {
+  std::string_view binary;   // in the same bin/ directory as switchyard
+  std::string_view prefix;   // "BM_Yield/": the benchmark is prefix + variant or backend
+  std::string_view counter;  // the user counter that is the metric ("ns_per_yield")
+  std::string_view unit;
+};
+
+struct Scenario {
+  std::string_view name;
+  std::string_view summary;
+  std::vector<ParamSpec> params;
+  // Peers with a meaningful version of this scenario: what `--peer all` runs.
+  std::vector<std::string_view> peers;
+  // Peers whose numbers come from `gbench.binary` (e.g. BM_Yield/boost_fiber).
+  std::vector<std::string_view> gbench_peers;
+  std::optional<GbenchSource> gbench;
+  // Entries per switch backend instead of per variant (the `switch` scenario).
+  std::vector<std::string_view> backends;
+  // Native scenarios: runs `repetitions` timed repetitions on the named variant, in the
+  // calling (child) process. params holds every parameter, resolved and validated.
+  Outcome (*run)(std::string_view variant, const nlohmann::json& params, int repetitions) = nullptr;
+  // Operations with an instruction-count mode (`--instructions`): yield, spawn_join, switch.
+  bool has_instructions = false;
+
+  const ParamSpec* param(std::string_view n) const {
+    for (const auto& p : params)
+      if (p.name == n) return &p;
+    return nullptr;
+  }
+};
+
+const std::vector<const Scenario*>& all();
+// Throws UsageError listing the valid names.
+const Scenario& find(std::string_view name);
+
+// Helpers for native scenarios.
+std::int64_t peak_rss_kib();                    // getrusage(RUSAGE_SELF).ru_maxrss
+std::int64_t read_proc_sys(const char* path);   // -1 when unreadable
+// The p-th percentile (0..100) of sorted values, nearest-rank.
+double percentile_sorted(const std::vector<double>& sorted, double p);
+
+}  // namespace sy::scenarios
