@@ -265,13 +265,14 @@ std::vector<Job> plan(const Selection& sel) {
         if (std::find(scenario_peers.begin(), scenario_peers.end(), p) == scenario_peers.end())
           scenario_peers.emplace_back(p);
     for (const json& params : combos) {
+      if (sc->check) sc->check(params);  // e.g. skynet's power of 10, before anything runs
       json sent = json::object();
       for (const auto& spec : sc->params)
         if (!spec.fixed) sent[spec.name] = params[spec.name];
       auto add = [&](Job j) {
         j.sc = sc;
         j.params = params;
-        j.sent = sent;
+        if (j.sent.is_null()) j.sent = sent;
         j.repetitions = sel.instructions ? 1 : sel.repetitions;
         j.instructions = sel.instructions;
         j.timeout_s = sel.timeout_s;
@@ -297,6 +298,12 @@ std::vector<Job> plan(const Selection& sel) {
       for (const auto& p : scenario_peers) {
         Job j;
         j.peer = p;
+        // A peer is given only the parameters it accepts (Scenario::peer_params).
+        for (const auto& [peer, keys] : sc->peer_params)
+          if (peer == p) {
+            j.sent = json::object();
+            for (auto k : keys) j.sent[std::string(k)] = sent.at(std::string(k));
+          }
         add(j);
       }
     }
@@ -795,6 +802,7 @@ int cmd_child(int argc, char** argv) {
     if (it != given.end()) given.erase(it);
   }
   if (!given.empty()) throw UsageError("unknown parameter '" + given.begin()->first + "' for " + scenario);
+  if (sc.check) sc.check(params);
   // For the harness's own test that a crashing child becomes a `failed` entry naming the
   // signal (harness/tiny_all.sh); never set in a real run.
   if (std::getenv("SY_CHILD_CRASH_FOR_TEST")) std::raise(SIGSEGV);

@@ -11,6 +11,7 @@ namespace sy::harness {
 
 namespace {
 const std::string kPeers = "boost_fiber,threads,go";
+const std::string kSkyQuick = "asm-pooled-chaselev,asm-pooled-fifo";
 
 const std::vector<ProfileItem> kQuick = {
     // scenario      variants  peers   params                                reps budget min_time instr
@@ -18,6 +19,10 @@ const std::vector<ProfileItem> kQuick = {
     {"yield",        "all",    kPeers, {},                                   5,   60,   0.05,   true},
     {"spawn_join",   "all",    kPeers, {},                                   5,   60,   0.05,   true},
     {"timers",       "all",    "",     {{"fibers", "10000"}},                3,   60,   0,      false},
+    // One scheduler each (FIFO keeps the whole tree alive, Chase-Lev runs depth first).
+    {"skynet",       kSkyQuick, "boost_fiber,go", {{"fibers", "10000"}, {"carriers", "1,2"}}, 3, 60, 0, false},
+    {"steal",        kSkyQuick, "",    {{"workload", "skynet,fib"}, {"fibers", "10000"}, {"fib_n", "25"},
+                                        {"carriers", "1,2"}},                3,   60,   0,      false},
 };
 
 const std::vector<ProfileItem> kAll = {
@@ -25,6 +30,11 @@ const std::vector<ProfileItem> kAll = {
     {"yield",        "all",    kPeers, {},                                   9,   300,  0,      true},
     {"spawn_join",   "all",    kPeers, {},                                   9,   300,  0,      true},
     {"timers",       "all",    "",     {{"fibers", "10000,100000"}},         5,   300,  0,      false},
+    // The public size. FIFO variants hold all 1.11M fibers at once: ~42 s and 13 GiB RSS
+    // per repetition (asm-pooled-fifo, measured), about 45 of the ~55 minutes here.
+    {"skynet",       "all",    "boost_fiber,go", {{"fibers", "1000000"}, {"carriers", "1,2"}}, 5, 4500, 0, false},
+    {"steal",        "all",    "",     {{"workload", "skynet,fib"}, {"fibers", "100000"}, {"carriers", "1,2"}},
+                                                                             5,   900,  0,      false},
 };
 }  // namespace
 

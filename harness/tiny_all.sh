@@ -15,6 +15,21 @@ run() {  # name, then switchyard arguments
   fi
 }
 run timers run --scenario timers --variant all --param fibers=300 --param max_ms=5 --repetitions 2 --timeout 120
+run skynet run --scenario skynet --variant all --peer all --param fibers=100 --param carriers=1,2 --repetitions 2 --timeout 120
+run steal run --scenario steal --variant all --param workload=skynet,fib --param fibers=100 --param fib_n=16 \
+    --param cutoff=8 --param carriers=1,2 --repetitions 2 --timeout 120
+# A guarded FIFO tree of 1.1M fibers needs more mappings than vm.max_map_count allows:
+# a skipped entry with the reason, decided before anything is mapped.
+run skynet_guard run --scenario skynet --variant asm-pooled-fifo --param fibers=1000000 --param guard=on \
+    --repetitions 1 --timeout 60
+# skynet's tree is complete only for a power of 10 leaves: a usage error (exit 2) before
+# anything runs, for the scenario and for steal's skynet workload.
+for args in "--scenario skynet --param fibers=1234" "--scenario steal --param workload=skynet --param fibers=20"; do
+  msg=$("$SY" run $args --out "$OUT/never.json" 2>&1); rc=$?
+  if [ $rc -ne 2 ] || ! grep -q "must be a power of 10" <<<"$msg" || [ -e "$OUT/never.json" ]; then
+    echo "FAIL: switchyard run $args: exit $rc, want 2 and 'must be a power of 10' ($msg)"; status=1
+  fi
+done
 run micro run --scenario yield,spawn_join --variant all --peer all --repetitions 2 --min-time 0.005 --timeout 120
 run switch run --scenario switch --repetitions 2 --min-time 0.005 --timeout 120
 # Instruction counts under callgrind: two variants (one per scheduler and stack kind) and
@@ -53,6 +68,16 @@ for path in sys.argv[1:]:
         if e["status"] == "failed":
             print(f"FAIL {path}: {e['scenario']}/{e['label']}: {e['reason']}")
             bad += 1
+    if path.endswith("skynet.json") or path.endswith("steal.json"):
+        # 12 variants x carriers {1,2} (x 2 workloads for steal), each ok: a wrong sum is `failed`.
+        want = 24 if path.endswith("skynet.json") else 48
+        got = [e for e in d["entries"] if e["variant"] and e["status"] == "ok"]
+        if len(got) != want:
+            print(f"FAIL {path}: {len(got)} ok variant entries, want {want}"); bad += 1
+    if path.endswith("skynet_guard.json"):
+        reasons = [e["reason"] or "" for e in d["entries"] if e["status"] == "skipped"]
+        if len(reasons) != 1 or "max_map_count" not in reasons[0]:
+            print(f"FAIL {path}: want one skipped entry naming max_map_count, got {reasons}"); bad += 1
     if path.endswith("timers.json"):
         got = {e["variant"] for e in d["entries"] if e["status"] == "ok"}
         if len(got) != 12:

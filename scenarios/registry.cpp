@@ -16,7 +16,9 @@ namespace sy::scenarios {
   X(kSwitch)                    \
   X(kYield)                     \
   X(kSpawnJoin)                 \
-  X(kTimers)
+  X(kTimers)                    \
+  X(kSkynet)                    \
+  X(kSteal)
 
 #define SY_DECLARE(s) extern const Scenario s;
 SY_FOR_EACH_SCENARIO(SY_DECLARE)

@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sy::scenarios {
@@ -93,6 +94,12 @@ struct Scenario {
   Outcome (*run)(std::string_view variant, const nlohmann::json& params, int repetitions) = nullptr;
   // Operations with an instruction-count mode (`--instructions`): yield, spawn_join, switch.
   bool has_instructions = false;
+  // Peers that accept only some of the parameters (Go has no stack size to set): peer ->
+  // the parameters it is given. A peer not listed is given every settable parameter.
+  std::vector<std::pair<std::string_view, std::vector<std::string_view>>> peer_params;
+  // Checks a resolved combination beyond each parameter's range (skynet: fibers must be a
+  // power of 10); throws UsageError. The harness calls it before running anything.
+  void (*check)(const nlohmann::json& params) = nullptr;
 
   const ParamSpec* param(std::string_view n) const {
     for (const auto& p : params)
@@ -104,6 +111,18 @@ struct Scenario {
 const std::vector<const Scenario*>& all();
 // Throws UsageError listing the valid names.
 const Scenario& find(std::string_view name);
+
+// skynet's tree, shared by `skynet` and `steal` (defined in skynet.cpp).
+struct SkynetConfig {
+  std::int64_t fibers, carriers, stack_kib;  // fibers = leaves, a power of 10
+  bool guard;
+};
+SkynetConfig skynet_config(const nlohmann::json& params);  // UsageError unless a power of 10
+// Why this variant cannot run this tree here (mapping or memory limits), or nullopt.
+std::optional<std::string> skynet_cannot_run(std::string_view variant, const SkynetConfig&);
+// One timed tree: seconds; throws std::runtime_error on a wrong sum. peak_live may be null.
+double skynet_once(std::string_view variant, const SkynetConfig&, std::int64_t* peak_live);
+std::string skynet_stack_note(const SkynetConfig&);
 
 // Helpers for native scenarios.
 std::int64_t peak_rss_kib();                    // getrusage(RUSAGE_SELF).ru_maxrss

@@ -129,7 +129,8 @@ struct FiberBase {
   // relaxed everywhere: state is for introspection and assertions; the switch itself
   // and the run queues provide the happens-before edges between owners.
   std::atomic<FiberState> state{FiberState::created};
-  unsigned carrier = 0;  // carrier it last ran on (introspection)
+  // relaxed: introspection only; written by whichever carrier resumes the fiber.
+  std::atomic<unsigned> carrier{0};  // carrier it last ran on
 
   // ---- stack and control block (the FiberBase lives at the top of its own stack)
   Stack stack;

@@ -244,11 +244,14 @@ class Carrier : public CarrierBase {
       // publish this fiber (through the scheduler loop, after its context is saved) so an
       // idle carrier may take it, as Go's Gosched does through the global run queue;
       // otherwise a lone yielder could never spread to an idle carrier.
+      // Every 64th lone yield only, and the idle carrier is woken once the fiber is
+      // published (after_switch), so this costs a wake per 64 yields, not per yield.
       // relaxed: a hint; a stale read only delays or skips one chance to migrate.
-      if (!rt_.multi_ || rt_.idle_.load(std::memory_order_relaxed) == 0) {
+      if (!rt_.multi_ || (++lone_yields_ & 63) != 0 || rt_.idle_.load(std::memory_order_relaxed) == 0) {
         self->action = Action::none;
         return;
       }
+      wake_after_publish_ = true;
     }
     save_eh(self);
     if (!self->stack.guarded && !canary_intact(self->stack)) [[unlikely]]
@@ -291,6 +294,11 @@ class Carrier : public CarrierBase {
   void loop() {
     detail::set_current_carrier(this);
     eh_ = detail::eh_globals();
+    // The thread's own exception state (run() may be called inside a catch block) is not
+    // the fibers': set it aside for the loop and give it back at the end.
+    const detail::EhGlobals thread_eh = *eh_;
+    eh_->caught = nullptr;
+    eh_->uncaught = 0;
     ensure_signal_altstack();
     for (;;) {
       after_switch();
@@ -302,6 +310,7 @@ class Carrier : public CarrierBase {
       if (rt_.should_exit()) break;
       idle();
     }
+    *eh_ = thread_eh;
     detail::set_current_carrier(nullptr);
   }
 
@@ -391,7 +400,7 @@ class Carrier : public CarrierBase {
     current_base = f;
     set_current_stack(&f->stack);  // for the overflow handler: one inline TLS store
     f->state.store(FiberState::running, std::memory_order_relaxed);
-    f->carrier = index;
+    f->carrier.store(index, std::memory_order_relaxed);
   }
 
   // Next fiber to run, or nullptr. Maintenance is skipped on the fast path and forced
@@ -468,6 +477,10 @@ class Carrier : public CarrierBase {
     if (p->action == Action::yield) [[likely]] {
       p->action = Action::none;
       push(p, PushKind::yielded);
+      if (wake_after_publish_) [[unlikely]] {
+        wake_after_publish_ = false;
+        rt_.maybe_wake_idle(this);
+      }
       return;
     }
     publish(p);
@@ -514,16 +527,20 @@ class Carrier : public CarrierBase {
     }
     // acquire: pairs with the release increment in notify().
     const std::uint32_t seq = wake_seq_.load(std::memory_order_acquire);
+    // Announce the sleep before the last look for work (seq_cst store and RMW), so that
+    // either that look sees a concurrent push, or the pusher sees us: post() reads
+    // sleeping_, maybe_wake_idle() reads idle_ after a seq_cst fence.
     sleeping_.store(true, std::memory_order_seq_cst);
+    rt_.idle_.fetch_add(1, std::memory_order_seq_cst);
     if (!pending_.empty_seq_cst() || Sched::maybe_work(rt_.sched_, local_) || rt_.should_exit() ||
         (rt_.multi_ && rt_.any_stealable(this))) {
+      rt_.idle_.fetch_sub(1, std::memory_order_relaxed);
       sleeping_.store(false, std::memory_order_relaxed);
       return;
     }
     ++stats.parks;
-    // relaxed: a hint for spawners deciding whether to wake someone (maybe_wake_idle).
-    rt_.idle_.fetch_add(1, std::memory_order_seq_cst);
     detail::futex_wait(&wake_seq_, seq, timeout);
+    // relaxed: idle_ is a hint for pushers; a stale high value costs one futex wake.
     rt_.idle_.fetch_sub(1, std::memory_order_relaxed);
     sleeping_.store(false, std::memory_order_relaxed);
   }
@@ -551,6 +568,8 @@ class Carrier : public CarrierBase {
   F* current_ = nullptr;
   F* prev_ = nullptr;
   unsigned since_maintenance_ = 0;
+  unsigned lone_yields_ = 0;
+  bool wake_after_publish_ = false;
   typename Sched::Local local_;
   detail::DeadlineHeap heap_;
   FiberBase* pred_head_ = nullptr;
@@ -631,7 +650,9 @@ class Runtime {
   }
   template <class Fn>
   auto submit(Fn&& fn, SpawnOptions so = {}) {
-    if (is_mine(detail::current_carrier())) return spawn(std::forward<Fn>(fn), std::move(so));
+    if (is_mine(detail::current_carrier())) return spawn(std::forward<Fn>(fn), so);
+    if (closed_.load(std::memory_order_seq_cst)) throw RuntimeClosed("submit after finish(): the runtime is shut down");
+    if (!started_) throw FiberError("submit() from outside the runtime needs start() first (run() takes no outside submissions)");
     // Count the submission as live before checking closed_: finish() sets closed_ and then
     // waits for live_ == 0, so either it sees this fiber or we see closed_ (both seq_cst).
     live_.fetch_add(1, std::memory_order_seq_cst);
@@ -729,6 +750,9 @@ class Runtime {
   }
 
   // Makes a waiting fiber runnable, if this call wins the wake. Any thread.
+  // Known limit: a remote wake (and a submission) goes to one carrier's pending list, which
+  // thieves cannot reach; if that carrier runs a fiber that never yields, the woken fiber
+  // waits for it even while other carriers idle. Cooperative scheduling assumes yields.
   static bool wake(FiberBase* fb, WakeReason why) {
     if (!fb->try_claim()) return false;
     fb->wake_reason = why;
@@ -770,7 +794,8 @@ class Runtime {
     std::vector<FiberInfo> out;
     for (auto& c : carriers_)
       c->for_each_fiber([&](F* f) {
-        out.push_back(FiberInfo{f->id, f->display_name(), f->state.load(std::memory_order_relaxed), f->carrier});
+        out.push_back(FiberInfo{f->id, f->display_name(), f->state.load(std::memory_order_relaxed),
+                                f->carrier.load(std::memory_order_relaxed)});
       });
     return out;
   }
@@ -841,9 +866,12 @@ class Runtime {
   auto create(typename V::Stacks& stacks, Fn&& fn, const SpawnOptions& so, bool counted = false) {
     using Func = std::decay_t<Fn>;
     using R = std::invoke_result_t<Func&>;
+    // The callable is destroyed at the end of the body, on the fiber's own stack, so its
+    // captures' destructors see this fiber (current_fiber(), fiber-locals) and may block;
+    // only a fiber that never ran has it destroyed with the block.
     struct Block : F, ResultSlot<R> {
-      explicit Block(Fn&& f) : func(std::forward<Fn>(f)) {}
-      Func func;
+      explicit Block(Fn&& f) : func(std::in_place, std::forward<Fn>(f)) {}
+      std::optional<Func> func;
     };
     Stack s;
     try {
@@ -854,7 +882,12 @@ class Runtime {
     }
     char* top = s.hi();
     static_assert(alignof(Block) <= 64);
-    auto addr = (reinterpret_cast<std::uintptr_t>(top) - sizeof(Block)) & ~std::uintptr_t(63);
+    // Cache colouring: stack tops are page-aligned at large strides, so every fiber's
+    // control block and first frames would fall in the same L1 sets. A per-fiber offset
+    // of 0..15 cache lines spreads them.
+    const std::uint64_t id = detail::next_fiber_id();
+    const std::uintptr_t colour = (id & 15) * 64;
+    auto addr = (reinterpret_cast<std::uintptr_t>(top) - sizeof(Block) - colour) & ~std::uintptr_t(63);
     Block* b;
     try {
       b = new (reinterpret_cast<void*>(addr)) Block(std::forward<Fn>(fn));
@@ -866,20 +899,32 @@ class Runtime {
     F* f = b;
     f->stack = s;
     f->rt = this;
-    f->id = detail::next_fiber_id();
+    f->id = id;
     if (!so.name.empty()) f->set_name(so.name);  // unnamed: shown as "fiber-<id>"
     f->refs.store(2, std::memory_order_relaxed);  // the runtime's and the handle's
     f->body = [](FiberBase* fb) {
       Block* self = static_cast<Block*>(static_cast<F*>(fb));
       try {
-        if constexpr (std::is_void_v<R>) self->func();
-        else self->value.emplace(self->func());
+        if constexpr (std::is_void_v<R>) (*self->func)();
+        else self->value.emplace((*self->func)());
       } catch (...) {
         fb->error = std::current_exception();
       }
+      try {
+        self->func.reset();
+      } catch (...) {
+        if (!fb->error) fb->error = std::current_exception();
+      }
     };
     f->destroy_block = [](FiberBase* fb) { static_cast<Block*>(static_cast<F*>(fb))->~Block(); };
-    for (const FlsInit& init : so.locals) f->fls_set(init.key, init.make(init.src.get()), init.destroy);
+    try {
+      for (const FlsInit& init : so.locals) f->fls_set(init.key, init.make(init.src.get()), init.destroy);
+    } catch (...) {  // a fiber-local's copy threw: undo everything, lose nothing
+      b->~Block();
+      stacks.release(s);
+      if (counted && live_.fetch_sub(1, std::memory_order_acq_rel) == 1) wake_all();
+      throw;
+    }
     StackRange usable{s.lo, static_cast<std::size_t>(reinterpret_cast<char*>(addr) - static_cast<char*>(s.lo))};
     Sw::make(f->ctx, usable, &Runtime::entry, f);
     if (!counted) live_.fetch_add(1, std::memory_order_relaxed);
@@ -902,13 +947,16 @@ class Runtime {
     f->join_lock.lock();
     f->finished = true;
     bool joined = !f->joiners.empty();
+    // Read under the lock: once it is released a joiner may move the error out.
+    const bool errored = f->error != nullptr;
     while (Waiter* w = f->joiners.pop_front()) {
       if (w->fiber) wake(w->fiber, WakeReason::ready);
       else w->thread->signal();
     }
     f->join_lock.unlock();
     // relaxed: refs only decides who frees; a handle that still exists will join later.
-    if (f->error && !joined && f->refs.load(std::memory_order_relaxed) == 1) detail::report_unjoined_exception(*f);
+    // refs == 1: no handle is left, so nobody else can touch f->error any more.
+    if (errored && !joined && f->refs.load(std::memory_order_acquire) == 1) detail::report_unjoined_exception(*f);
     c->switch_out_final(f);
   }
 
@@ -926,9 +974,12 @@ class Runtime {
       detail::futex_wake(&c->wake_seq_, 1);
     }
   }
+  // seq_cst, closing_ before live_: pairs with submit() (live_ then closed_) and finish()
+  // (closed_ then closing_). A carrier that sees closing_ also sees every submission that
+  // saw closed_ == false, so it cannot exit with that fiber still on its way.
   bool should_exit() const noexcept {
-    if (live_.load(std::memory_order_acquire) != 0) return false;
-    return mode_run_ || closing_.load(std::memory_order_acquire);
+    if (!mode_run_ && !closing_.load(std::memory_order_seq_cst)) return false;
+    return live_.load(std::memory_order_seq_cst) == 0;
   }
 
   static bool join_wait(FiberBase* child, std::int64_t deadline_ns) {
@@ -1016,8 +1067,10 @@ class Runtime {
   // (chaselev) or share it (fifo). Go's wakep: at most one, and only if one is idle.
   void maybe_wake_idle(C* self) {
     if (!multi_) return;
-    // seq_cst: the other half of idle()'s Dekker pair (idle_ incremented, then re-check).
-    if (idle_.load(std::memory_order_seq_cst) == 0) return;
+    // The other half of idle()'s Dekker pair: the fence orders the push just made (plain
+    // or release stores) before this load; idle() increments idle_, then re-checks.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (idle_.load(std::memory_order_relaxed) == 0) return;
     for (auto& c : carriers_)
       if (c.get() != self && c->is_sleeping()) {
         c->wake_seq_.fetch_add(1, std::memory_order_release);

@@ -1,0 +1,425 @@
+// Blocking primitives that park the calling fiber instead of blocking its carrier: Mutex,
+// CondVar, Semaphore and a bounded Channel in the style of Go's (DESIGN section 10).
+//
+// Every primitive keeps its own queue of waiters (a SpinLock + WaiterList) and wakes them
+// explicitly; nothing is polled. A waiter is a fiber of runtime Rt (it parks through
+// Rt::wait_locked), a plain OS thread, or a pinned fiber (both block their OS thread on a
+// ThreadEvent; a pinned fiber first applies Options::pinned_policy). Wakers may run on any
+// carrier or thread.
+//
+// The one protocol all four share (park_on / wake_one below):
+//  - A waiter links a Waiter (on its own stack) into the queue under the primitive's lock
+//    and sleeps; for a fiber the lock is released only after its context is saved.
+//  - A waker pops waiters under the lock until one wake succeeds. A fiber's wake can fail
+//    (it timed out or was unparked first: Rt::wake lost the claim); the waker then moves on
+//    to the next, so a notify_one or a hand-off is never spent on a waiter that will not
+//    see it. An OS thread's wake cannot fail: popped under the lock means woken.
+//  - Whatever a waker hands over (mutex ownership, a semaphore unit, a channel value) is
+//    written under the lock after the wake succeeded, and the woken side re-takes the lock
+//    before it looks, so the Waiter it reads lives on a stack that is still waiting.
+//  - Wakes happen under the lock: a waiter that timed out must re-take the lock to unlink
+//    itself, so it (and its stack) cannot go away while a waker still holds its Waiter.
+//
+// Lock order: CondVar's lock before the user's lock's internals (CondVar::wait releases the
+// user lock while holding its own). Nothing else nests. Spin-locked sections hold no
+// blocking call; a user type's move (Channel<T>) runs under the channel's lock.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "switchyard/runtime.h"
+
+namespace sy {
+
+// send() on a closed channel (also raised in senders blocked when it closes), or a second close().
+class ChannelClosed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+using SpinGuard = std::unique_lock<SpinLock>;
+
+template <class Rt>
+[[noreturn, gnu::cold, gnu::noinline]] inline void foreign_fiber(const char* what) {
+  throw FiberError(std::string(what) + ": called from a fiber of another runtime variant than the primitive's (" +
+                   Rt::variant_name() + ")");
+}
+
+// Blocks the caller on q until a waker pops it or the deadline passes. On entry g holds the
+// queue's lock and w is not linked; on return g holds the lock again and w is not linked.
+// after_link() runs once w is linked, still under the lock (CondVar releases the user's
+// lock there). Returns true when a waker popped w and woke it (whatever it handed over is
+// now visible under the lock), false on timeout or an unpark (a spurious wake).
+// Throws FiberError (before linking, so nothing changes) when a pinned fiber blocks under
+// pinned_policy=error, or when called from a fiber of another variant.
+template <class Rt, class AfterLink>
+bool park_on(SpinGuard& g, WaiterList& q, Waiter& w, std::int64_t deadline_ns, const char* what,
+             AfterLink&& after_link) {
+  auto* self = Rt::current();
+  if (!self && current_fiber()) foreign_fiber<Rt>(what);  // would block a carrier of another runtime
+  if (self && self->pins == 0) {
+    w.fiber = self;
+    w.thread = nullptr;
+    q.push_back(&w);
+    after_link();
+    // The lock is released after the switch (post-switch hook), and reacquired here.
+    const WakeReason r = Rt::wait_locked(*g.mutex(), deadline_ns);
+    g.mutex()->lock();
+    if (r == WakeReason::ready) return true;  // the waker popped w (only our wakers say ready)
+    // Timed out or unparked: we won the claim, so any waker that popped w lost it and moved
+    // on; unlink is a no-op in that case.
+    q.unlink(&w);
+    return false;
+  }
+  if (self) pinned_blocking(self->rt->options().pinned_policy, what);  // may throw; w unlinked
+  ThreadEvent ev;
+  w.fiber = nullptr;
+  w.thread = &ev;
+  q.push_back(&w);
+  after_link();
+  g.unlock();
+  const bool signalled = ev.wait(deadline_ns < 0 ? -1 : std::max<std::int64_t>(0, deadline_ns - now_ns()));
+  g.lock();
+  if (signalled) return true;
+  // Timed out, but a waker may have popped and signalled us meanwhile: it did so under the
+  // lock we now hold, so the signal (flag and futex wake) is complete and ev may die.
+  if (!w.linked) return true;
+  q.unlink(&w);
+  return false;
+}
+
+template <class Rt>
+bool park_on(SpinGuard& g, WaiterList& q, Waiter& w, std::int64_t deadline_ns, const char* what) {
+  return park_on<Rt>(g, q, w, deadline_ns, what, [] {});
+}
+
+// Pops waiters (caller holds the lock) until one is woken; returns it, or nullptr if none
+// could be. The returned Waiter stays valid while the caller holds the lock.
+template <class Rt>
+Waiter* wake_one(WaiterList& q) {
+  while (Waiter* w = q.pop_front()) {
+    if (w->fiber) {
+      if (Rt::wake(w->fiber, WakeReason::ready)) return w;
+      // Lost the claim: it timed out or was unparked and will not look at what we hand
+      // over. Try the next one.
+    } else {
+      w->thread->signal();
+      return w;
+    }
+  }
+  return nullptr;
+}
+
+template <class Clk, class Dur>
+std::int64_t to_deadline_ns(const std::chrono::time_point<Clk, Dur>& t) {
+  if constexpr (std::is_same_v<Clk, Clock>) {
+    return std::chrono::duration_cast<Duration>(t.time_since_epoch()).count();
+  } else {  // another clock: measure the remaining time once, against steady_clock
+    return now_ns() + std::chrono::duration_cast<Duration>(t - Clk::now()).count();
+  }
+}
+inline std::int64_t deadline_after(Duration d) { return now_ns() + std::max<std::int64_t>(0, d.count()); }
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+// Mutex. Ownership is handed directly to the first waiter that can be woken (FIFO, no
+// barging): simple to reason about and starvation-free, at the price of a switch per
+// contended hand-off. Lockable: works with std::lock_guard, std::unique_lock, std::scoped_lock.
+template <class Rt>
+class Mutex {
+ public:
+  Mutex() = default;
+  Mutex(const Mutex&) = delete;
+  Mutex& operator=(const Mutex&) = delete;
+
+  void lock() {
+    detail::SpinGuard g(lock_);
+    if (!locked_) {
+      locked_ = true;
+      return;
+    }
+    for (;;) {
+      Waiter w;
+      // Woken means unlock() handed us the mutex (locked_ stayed true). Otherwise
+      // (unparked): try again.
+      if (detail::park_on<Rt>(g, waiters_, w, -1, "Mutex::lock")) return;
+      if (!locked_) {
+        locked_ = true;
+        return;
+      }
+    }
+  }
+  bool try_lock() {
+    detail::SpinGuard g(lock_);
+    if (locked_) return false;
+    locked_ = true;
+    return true;
+  }
+  void unlock() {
+    detail::SpinGuard g(lock_);
+    if (!detail::wake_one<Rt>(waiters_)) locked_ = false;  // else: handed over, still locked
+  }
+
+ private:
+  detail::SpinLock lock_;
+  bool locked_ = false;  // guarded by lock_
+  WaiterList waiters_;   // guarded by lock_
+};
+
+// ---------------------------------------------------------------------------------------
+// Condition variable over any lock with lock()/unlock() (sy::Mutex, std::mutex, ...), like
+// std::condition_variable_any. Spurious wakes happen only through Rt::unpark.
+//
+// No lost wakeups: a waiter links itself into waiters_ (under lock_) *before* it releases
+// the user's lock. A notifier that changed the condition did so holding the user's lock,
+// so either it finished before the waiter checked the condition (and the waiter saw the
+// change and never waited), or it notifies after the waiter released the user's lock, i.e.
+// after the waiter was linked: notify takes lock_ and finds it. A notify without the
+// user's lock held is ordered the same way through lock_ alone: it either precedes the
+// link (the waiter misses it, as with std::condition_variable) or finds the waiter.
+// A waiter that times out concurrently with a notify_one: exactly one of them wins the
+// fiber's wake claim; if the timeout won, notify_one moves on to the next waiter, so the
+// notification is delivered to someone who will act on it, or to no one if nobody waits.
+template <class Rt>
+class CondVar {
+ public:
+  CondVar() = default;
+  CondVar(const CondVar&) = delete;
+  CondVar& operator=(const CondVar&) = delete;
+
+  template <class Lock>
+  void wait(std::unique_lock<Lock>& ul) {
+    wait_impl(ul, -1);
+  }
+  template <class Lock, class Pred>
+  void wait(std::unique_lock<Lock>& ul, Pred pred) {
+    while (!pred()) wait_impl(ul, -1);
+  }
+  template <class Lock, class Clk, class Dur>
+  std::cv_status wait_until(std::unique_lock<Lock>& ul, const std::chrono::time_point<Clk, Dur>& t) {
+    return wait_impl(ul, detail::to_deadline_ns(t));
+  }
+  template <class Lock, class Clk, class Dur, class Pred>
+  bool wait_until(std::unique_lock<Lock>& ul, const std::chrono::time_point<Clk, Dur>& t, Pred pred) {
+    const std::int64_t d = detail::to_deadline_ns(t);
+    while (!pred())
+      if (wait_impl(ul, d) == std::cv_status::timeout) return pred();
+    return true;
+  }
+  template <class Lock, class Rep, class Per>
+  std::cv_status wait_for(std::unique_lock<Lock>& ul, const std::chrono::duration<Rep, Per>& d) {
+    return wait_impl(ul, detail::deadline_after(std::chrono::duration_cast<Duration>(d)));
+  }
+  template <class Lock, class Rep, class Per, class Pred>
+  bool wait_for(std::unique_lock<Lock>& ul, const std::chrono::duration<Rep, Per>& d, Pred pred) {
+    const std::int64_t dl = detail::deadline_after(std::chrono::duration_cast<Duration>(d));
+    while (!pred())
+      if (wait_impl(ul, dl) == std::cv_status::timeout) return pred();
+    return true;
+  }
+
+  // Returns true if a waiter was woken (std's returns void; the count lets tests check
+  // that every notification landed).
+  bool notify_one() {
+    detail::SpinGuard g(lock_);
+    return detail::wake_one<Rt>(waiters_) != nullptr;
+  }
+  // Returns how many waiters were woken.
+  std::size_t notify_all() {
+    detail::SpinGuard g(lock_);
+    std::size_t n = 0;
+    while (detail::wake_one<Rt>(waiters_)) ++n;
+    return n;
+  }
+
+ private:
+  template <class Lock>
+  std::cv_status wait_impl(std::unique_lock<Lock>& ul, std::int64_t deadline_ns) {
+    if (!ul.owns_lock()) throw FiberError("CondVar::wait: the unique_lock does not own its lock");
+    bool woken;
+    {
+      detail::SpinGuard g(lock_);
+      Waiter w;
+      // Link, then release the user's lock (see the class comment), then sleep.
+      woken = detail::park_on<Rt>(g, waiters_, w, deadline_ns, "CondVar::wait", [&] { ul.unlock(); });
+    }
+    ul.lock();  // never under lock_: it may park
+    return woken ? std::cv_status::no_timeout : std::cv_status::timeout;
+  }
+
+  detail::SpinLock lock_;
+  WaiterList waiters_;  // guarded by lock_
+};
+
+// ---------------------------------------------------------------------------------------
+// Counting semaphore. release() hands units directly to waiters (FIFO), so a late arrival
+// cannot take a unit a waiter was woken for.
+template <class Rt>
+class Semaphore {
+ public:
+  explicit Semaphore(std::ptrdiff_t initial = 0) : count_(initial) {
+    if (initial < 0) throw std::invalid_argument("Semaphore: negative initial count");
+  }
+  Semaphore(const Semaphore&) = delete;
+  Semaphore& operator=(const Semaphore&) = delete;
+
+  void acquire() { (void)acquire_until_ns(-1); }
+  bool try_acquire() {
+    detail::SpinGuard g(lock_);
+    if (count_ == 0) return false;
+    --count_;
+    return true;
+  }
+  template <class Rep, class Per>
+  bool try_acquire_for(const std::chrono::duration<Rep, Per>& d) {
+    return acquire_until_ns(detail::deadline_after(std::chrono::duration_cast<Duration>(d)));
+  }
+  template <class Clk, class Dur>
+  bool try_acquire_until(const std::chrono::time_point<Clk, Dur>& t) {
+    return acquire_until_ns(detail::to_deadline_ns(t));
+  }
+  void release(std::ptrdiff_t n = 1) {
+    if (n < 0) throw std::invalid_argument("Semaphore::release: negative count");
+    detail::SpinGuard g(lock_);
+    for (; n > 0; --n)
+      if (!detail::wake_one<Rt>(waiters_)) break;  // one unit handed to a woken waiter
+    count_ += n;                                    // the rest, nobody could take
+  }
+  // Units available now (a snapshot).
+  std::ptrdiff_t available() {
+    detail::SpinGuard g(lock_);
+    return count_;
+  }
+
+ private:
+  bool acquire_until_ns(std::int64_t deadline_ns) {
+    detail::SpinGuard g(lock_);
+    for (;;) {
+      if (count_ > 0) {
+        --count_;
+        return true;
+      }
+      if (deadline_ns >= 0 && detail::now_ns() >= deadline_ns) return false;
+      Waiter w;
+      if (detail::park_on<Rt>(g, waiters_, w, deadline_ns, "Semaphore::acquire")) return true;  // handed a unit
+    }
+  }
+
+  detail::SpinLock lock_;
+  std::ptrdiff_t count_;  // guarded by lock_
+  WaiterList waiters_;    // guarded by lock_
+};
+
+// ---------------------------------------------------------------------------------------
+// Bounded channel, Go's semantics: capacity 0 is a rendezvous (send returns once a receiver
+// has the value); otherwise send blocks only while the buffer is full. A value goes
+// straight from a sender to a waiting receiver (and from a waiting sender into the buffer
+// a receiver just made room in), so FIFO order per sender holds. close() wakes every
+// blocked receiver (they get nullopt) and sender (they throw ChannelClosed); values still
+// buffered are received after close.
+template <class T, class Rt>
+class Channel {
+ public:
+  explicit Channel(std::size_t capacity = 0) : cap_(capacity) {}
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  std::size_t capacity() const noexcept { return cap_; }
+
+  void send(T v) {
+    detail::SpinGuard g(lock_);
+    for (;;) {
+      if (closed_) throw ChannelClosed("send on a closed channel");
+      if (Waiter* w = detail::wake_one<Rt>(recvq_)) {
+        static_cast<RecvWaiter*>(w)->slot->emplace(std::move(v));
+        return;
+      }
+      if (buf_.size() < cap_) {
+        buf_.push_back(std::move(v));
+        return;
+      }
+      SendWaiter w;
+      w.value = &v;
+      if (detail::park_on<Rt>(g, sendq_, w, -1, "Channel::send")) {
+        if (w.outcome == SendWaiter::taken) return;
+        throw ChannelClosed("channel closed while send was blocked");
+      }
+      // unparked: try again
+    }
+  }
+
+  // The next value, or nullopt once the channel is closed and drained.
+  std::optional<T> receive() {
+    detail::SpinGuard g(lock_);
+    for (;;) {
+      if (!buf_.empty()) {
+        std::optional<T> out(std::move(buf_.front()));
+        buf_.pop_front();
+        // Room now: the first blocked sender's value takes it (it stays behind the rest).
+        if (Waiter* w = detail::wake_one<Rt>(sendq_)) {
+          auto* sw = static_cast<SendWaiter*>(w);
+          buf_.push_back(std::move(*sw->value));
+          sw->outcome = SendWaiter::taken;
+        }
+        return out;
+      }
+      if (Waiter* w = detail::wake_one<Rt>(sendq_)) {  // unbuffered rendezvous
+        auto* sw = static_cast<SendWaiter*>(w);
+        std::optional<T> out(std::move(*sw->value));
+        sw->outcome = SendWaiter::taken;
+        return out;
+      }
+      if (closed_) return std::nullopt;
+      std::optional<T> slot;
+      RecvWaiter w;
+      w.slot = &slot;
+      if (detail::park_on<Rt>(g, recvq_, w, -1, "Channel::receive")) return slot;  // empty: closed
+      // unparked: try again
+    }
+  }
+
+  // Closes the channel; a second close throws ChannelClosed (as Go panics).
+  void close() {
+    detail::SpinGuard g(lock_);
+    if (closed_) throw ChannelClosed("close of a closed channel");
+    closed_ = true;
+    while (detail::wake_one<Rt>(recvq_)) {
+    }  // their slots stay empty: nullopt
+    while (Waiter* w = detail::wake_one<Rt>(sendq_)) static_cast<SendWaiter*>(w)->outcome = SendWaiter::closed;
+  }
+  bool closed() {
+    detail::SpinGuard g(lock_);
+    return closed_;
+  }
+
+ private:
+  struct SendWaiter : Waiter {
+    enum Outcome : std::uint8_t { pending, taken, closed } outcome = pending;
+    T* value = nullptr;  // on the sender's stack
+  };
+  struct RecvWaiter : Waiter {
+    std::optional<T>* slot = nullptr;  // on the receiver's stack
+  };
+
+  const std::size_t cap_;
+  detail::SpinLock lock_;
+  std::deque<T> buf_;    // guarded by lock_; never above cap_
+  bool closed_ = false;  // guarded by lock_
+  WaiterList sendq_;     // guarded by lock_; blocked senders (buffer full, or cap_ 0)
+  WaiterList recvq_;     // guarded by lock_; blocked receivers (buffer empty)
+};
+
+}  // namespace sy
