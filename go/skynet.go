@@ -74,7 +74,7 @@ func prepareSkynet(p *params) (*plan, error) {
 			return fmt.Errorf("skynet result %d, expected %d", result, want)
 		}
 		r.metric("time_s", "s", elapsed.Seconds())
-		r.metric("peak_live_fibers", "fibers", livePeak.Load())
+		r.metric("peak_live_fibers", "count", livePeak.Load())
 		return nil
 	}
 	return pl, nil

@@ -212,10 +212,15 @@ struct VariantName {
     return n;
   }
 };
+#if defined(SY_TSAN) || defined(SY_ASAN)
+// Sanitizer builds: both schedulers, both stack kinds, all three switches (compile time).
+using AllVariants = ::testing::Types<AsmPooledFifo, AsmPooledChaseLev, UcontextFreshChaseLev, BoostFreshFifo>;
+#else
 using AllVariants = ::testing::Types<AsmPooledFifo, AsmPooledChaseLev, AsmFreshFifo, AsmFreshChaseLev,
                                      UcontextPooledFifo, UcontextPooledChaseLev, UcontextFreshFifo,
                                      UcontextFreshChaseLev, BoostPooledFifo, BoostPooledChaseLev,
                                      BoostFreshFifo, BoostFreshChaseLev>;
+#endif
 INSTANTIATE_TYPED_TEST_SUITE_P(All, MultiCarrier, AllVariants, VariantName);
 
 }  // namespace

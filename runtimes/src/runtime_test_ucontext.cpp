@@ -2,7 +2,12 @@
 #include "runtime_test_body.h"
 
 namespace sy::test {
+#if defined(SY_ASAN) || defined(SY_TSAN)
+// Sanitizer builds run one representative variant per switch backend (compile time).
+using UcontextVariants = ::testing::Types<UcontextFreshChaseLev>;
+#else
 using UcontextVariants = ::testing::Types<UcontextPooledFifo, UcontextPooledChaseLev, UcontextFreshFifo, UcontextFreshChaseLev>;
+#endif
 struct VariantName {
   template <class V>
   static std::string GetName(int) {

@@ -216,7 +216,7 @@ Plan prepare_skynet(Params& params) {
       throw Failed("skynet result " + std::to_string(result) + ", expected " +
                    std::to_string(expected));
     report.metric("time_s", "s", seconds);
-    report.metric("peak_live_fibers", "fibers", live_peak.load(std::memory_order_relaxed));
+    report.metric("peak_live_fibers", "count", live_peak.load(std::memory_order_relaxed));
   };
   return plan;
 }
