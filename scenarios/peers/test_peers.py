@@ -100,7 +100,7 @@ def test_scenario_ok(peer, scenario, params, metrics):
     assert set(obj) == {"status", "metrics", "peak_rss_kib", "notes", "params"}
     assert sorted(obj["metrics"]) == sorted(metrics)
     for name, series in obj["metrics"].items():
-        assert series["unit"] in ("ns", "s", "fibers")
+        assert series["unit"] in ("ns", "s", "count")
         assert len(series["samples"]) == reps
         assert all(isinstance(v, (int, float)) and v > 0 for v in series["samples"]), series
     assert isinstance(obj["peak_rss_kib"], int) and obj["peak_rss_kib"] > 0
