@@ -6,9 +6,12 @@ target_link_libraries(sy_runtime PUBLIC sy_switch sy_stack PkgConfig::UNWIND Thr
 
 # Runtime tests, one executable per switch backend (4 variants each) so they build in
 # parallel and a failure names its backend.
+set(backend_number_asm 1)
+set(backend_number_ucontext 2)
+set(backend_number_boost 3)
 foreach(backend asm ucontext boost)
-  add_executable(runtime_test_${backend}
-    ${CMAKE_SOURCE_DIR}/runtimes/src/runtime_test_${backend}.cpp)
+  add_executable(runtime_test_${backend} ${CMAKE_SOURCE_DIR}/runtimes/src/runtime_test_backend.cpp)
+  target_compile_definitions(runtime_test_${backend} PRIVATE SY_TEST_BACKEND=${backend_number_${backend}})
   target_link_libraries(runtime_test_${backend} PRIVATE sy_runtime GTest::gtest_main)
   add_test(NAME runtime_test_${backend} COMMAND runtime_test_${backend})
   set_tests_properties(runtime_test_${backend} PROPERTIES LABELS "sanitize" TIMEOUT 600)

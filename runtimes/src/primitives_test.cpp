@@ -19,17 +19,13 @@
 
 #include "switchyard/primitives.h"
 #include "switchyard/variants.h"
+#include "test_support.h"
 
 namespace sy::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-#if defined(SY_TSAN) || defined(SY_ASAN)
-constexpr int kScale = 10;  // sanitizers are ~10x slower
-#else
-constexpr int kScale = 1;
-#endif
 
 // A lost wakeup shows up as a hang: fail it with a message instead of a ctest timeout.
 class Watchdog {

@@ -10,17 +10,13 @@
 #include <vector>
 
 #include "switchyard/variants.h"
+#include "test_support.h"
 
 namespace sy::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-#if defined(SY_TSAN) || defined(SY_ASAN)
-constexpr int kScale = 10;  // sanitizers are ~10x slower
-#else
-constexpr int kScale = 1;
-#endif
 
 thread_local int tl_marker = 0;
 // The compiler cannot see through this (noinline + asm barrier), so each call really asks
@@ -205,15 +201,6 @@ REGISTER_TYPED_TEST_SUITE_P(MultiCarrier, SubmitFromFourThreadsRunsEachFiberOnce
                             IdleRuntimeParksAndASubmissionWakesIt, ShutdownWaitsAndRefusesLateWork,
                             FanOutTreeSumsEveryLeafOnce);
 
-struct VariantName {
-  template <class V>
-  static std::string GetName(int) {
-    std::string n = V::name();
-    for (char& ch : n)
-      if (ch == '-') ch = '_';
-    return n;
-  }
-};
 #if defined(SY_TSAN) || defined(SY_ASAN)
 // Sanitizer builds: both schedulers, both stack kinds, all three switches (compile time).
 using AllVariants = ::testing::Types<AsmPooledFifo, AsmPooledChaseLev, UcontextFreshChaseLev, BoostFreshFifo>;
