@@ -474,6 +474,18 @@ json run_instructions(const Job& job, json e) {
   return e;
 }
 
+// Runs a child that speaks the peer protocol (a peer binary, or this program's `child`):
+// the job's parameters and repetitions are appended to argv.
+json run_protocol_child(std::vector<std::string> argv, const Job& job, json& e) {
+  for (const auto& [k, v] : job.sent.items()) {
+    argv.push_back("--param");
+    argv.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+  }
+  argv.push_back("--repetitions");
+  argv.push_back(std::to_string(job.repetitions));
+  return from_protocol(e, run_child(argv, job.timeout_s), job.timeout_s);
+}
+
 json execute(const Job& job) {
   json e = base_entry(job);
   if (job.instructions) return run_instructions(job, e);
@@ -488,24 +500,11 @@ json execute(const Job& job) {
         return failed(e, "skipped", "Go was not found when the build was configured: go_peer not built");
       return failed(e, "skipped", bin + " is not built");
     }
-    std::vector<std::string> argv = {bin, "--scenario", std::string(job.sc->name)};
-    for (const auto& [k, v] : job.sent.items()) {
-      argv.push_back("--param");
-      argv.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
-    }
-    argv.push_back("--repetitions");
-    argv.push_back(std::to_string(job.repetitions));
-    return from_protocol(e, run_child(argv, job.timeout_s), job.timeout_s);
+    return run_protocol_child({bin, "--scenario", std::string(job.sc->name)}, job, e);
   }
   if (job.sc->gbench) return run_gbench(job, job.label(), e);
-  std::vector<std::string> argv = {kSelfForChildren, "child", "--scenario", std::string(job.sc->name), "--variant", job.variant};
-  for (const auto& [k, v] : job.sent.items()) {
-    argv.push_back("--param");
-    argv.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
-  }
-  argv.push_back("--repetitions");
-  argv.push_back(std::to_string(job.repetitions));
-  return from_protocol(e, run_child(argv, job.timeout_s), job.timeout_s);
+  return run_protocol_child(
+      {kSelfForChildren, "child", "--scenario", std::string(job.sc->name), "--variant", job.variant}, job, e);
 }
 
 // Runs jobs in order; after each, hands the entry to `done` (which writes the file).
