@@ -38,12 +38,12 @@ stage unit-tests 900 "cd $BUILD && ctest --output-on-failure -j$JOBS -LE 'slow|h
 # ucontext-fresh-chaselev, boost-pooled-chaselev: every stack and scheduler choice appears),
 # see runtime_test_<backend>.cpp; the switch, stack and deque tests run whole.
 stage asan-ubsan 1200 "cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DSANITIZE=address,undefined >/dev/null &&
-  cmake --build build-asan -j$JOBS --target switch_test stack_test deque_test runtime_unit_test runtime_test_asm runtime_test_ucontext runtime_test_boost &&
+  cmake --build build-asan -j$JOBS --target switch_test stack_test deque_test runtime_unit_test runtime_test_asm runtime_test_ucontext runtime_test_boost io_test &&
   cd build-asan && ctest --output-on-failure -j$JOBS -L sanitize"
 # ThreadSanitizer: the lock-free pieces, the multi-carrier runtime and the blocking
 # primitives (label tsan), with zero reports.
 stage tsan 1200 "cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Release -DSANITIZE=thread >/dev/null &&
-  cmake --build build-tsan -j$JOBS --target switch_test deque_test runtime_mc_test primitives_test &&
+  cmake --build build-tsan -j$JOBS --target switch_test deque_test runtime_mc_test primitives_test io_test &&
   cd build-tsan && ctest --output-on-failure -L tsan"
 if [ -x "$BUILD/bin/switchyard" ]; then
   stage harness-tests 600 "cd $BUILD && ctest --output-on-failure -L harness"

@@ -1,6 +1,6 @@
 # The fiber runtime (owner: runtime core). Header templates instantiated per variant; the
 # variant-independent parts live in sy_runtime.
-add_library(sy_runtime STATIC ${CMAKE_SOURCE_DIR}/runtimes/src/runtime.cpp)
+add_library(sy_runtime STATIC ${CMAKE_SOURCE_DIR}/runtimes/src/runtime.cpp ${CMAKE_SOURCE_DIR}/runtimes/src/io.cpp)
 target_include_directories(sy_runtime PUBLIC ${CMAKE_SOURCE_DIR}/runtimes/include)
 target_link_libraries(sy_runtime PUBLIC sy_switch sy_stack PkgConfig::UNWIND Threads::Threads)
 
@@ -31,3 +31,9 @@ add_executable(runtime_mc_test ${CMAKE_SOURCE_DIR}/runtimes/src/runtime_mc_test.
 target_link_libraries(runtime_mc_test PRIVATE sy_runtime GTest::gtest_main)
 add_test(NAME runtime_mc_test COMMAND runtime_mc_test)
 set_tests_properties(runtime_mc_test PROPERTIES LABELS "tsan" TIMEOUT 900)
+
+# Fiber I/O (epoll per carrier, the poll backend, socket helpers); also under TSan.
+add_executable(io_test ${CMAKE_SOURCE_DIR}/runtimes/src/io_test.cpp)
+target_link_libraries(io_test PRIVATE sy_runtime GTest::gtest_main)
+add_test(NAME io_test COMMAND io_test)
+set_tests_properties(io_test PROPERTIES LABELS "sanitize;tsan" TIMEOUT 600)

@@ -60,6 +60,7 @@ struct Waiter {
 class WaiterList {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
+  Waiter* front() const noexcept { return head_; }
   void push_back(Waiter* w) noexcept {
     w->next = nullptr;
     w->prev = tail_;

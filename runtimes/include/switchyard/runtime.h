@@ -38,11 +38,26 @@
 #include "switchyard/deadline_heap.h"
 #include "switchyard/detail/sync.h"
 #include "switchyard/fiber.h"
+#include "switchyard/io_core.h"
 #include "switchyard/sched.h"
 #include "switchyard/stack.h"
 #include "switchyard/switch.h"
 
 namespace sy {
+
+struct CarrierBase;
+
+// Hooks for code that must follow carriers and switches (the GC integration, gc.h). All
+// optional. Unset, a switch pays one predictable branch on a carrier field.
+struct CarrierHooks {
+  void* arg = nullptr;
+  void (*start)(CarrierBase&, void* arg) = nullptr;  // on the carrier thread, before its loop
+  void (*stop)(CarrierBase&, void* arg) = nullptr;   // on the carrier thread, after its loop
+  // Around every switch: before_switch just before it (next: the stack switched to, nullptr
+  // for the carrier's own), after_switch first thing on the resumed side of the same thread.
+  void (*before_switch)(CarrierBase&, const Stack* next, void* arg) = nullptr;
+  void (*after_switch)(CarrierBase&, void* arg) = nullptr;
+};
 
 struct Options {
   unsigned carriers = 0;                      // 0 = the CPUs this process may run on
@@ -50,10 +65,14 @@ struct Options {
   bool guard = true;                          // guard pages (false: slabs + canaries)
   std::size_t pool_cap = 4096;                // pooled stacks kept per carrier
   PinnedPolicy pinned_policy = PinnedPolicy::warn;
-  // Called when nothing is runnable but fibers wait on deadlines or predicates; must
-  // return within the given bound (it is not woken by submissions). Empty = default.
+  // Called instead of the default block (epoll until the nearest deadline) when nothing
+  // is runnable but fibers wait on deadlines or predicates; must return within the given
+  // bound (it is not woken by submissions). Ready fds are collected right after it.
   std::function<void(Duration max_block)> idle_hook;
   Duration park_timeout = std::chrono::milliseconds(100);  // bound on an idle carrier's sleep
+  IoBackend io_backend = IoBackend::epoll;                 // each carrier's readiness source
+  IoRegistration io_registration = IoRegistration::oneshot;  // see io_core.h
+  const CarrierHooks* hooks = nullptr;  // not owned; must outlive the runtime (gc.h sets it)
 };
 
 unsigned available_cpus() noexcept;
@@ -230,10 +249,13 @@ class Carrier : public CarrierBase {
   using Sched = typename V::Sched;
   using F = Fiber<V>;
 
-  Carrier(Runtime<V>& rt, unsigned idx) : rt_(rt), stacks_(rt.stack_config()) {
+  Carrier(Runtime<V>& rt, unsigned idx)
+      : rt_(rt), stacks_(rt.stack_config()), poller_(rt.opts_.io_backend, rt.opts_.io_registration) {
     variant_tag = Runtime<V>::tag();
     index = idx;
     rng_ = 0x9E3779B97F4A7C15ull * (idx + 1);
+    hooks_ = rt.opts_.hooks;
+    switch_hooks_ = hooks_ && hooks_->before_switch ? hooks_ : nullptr;
   }
 
   // ---- called by the running fiber to give up the carrier (self->action says why)
@@ -264,6 +286,7 @@ class Carrier : public CarrierBase {
       current_ = nullptr;
       current_base = nullptr;
       set_current_stack(nullptr);
+      if (switch_hooks_) [[unlikely]] switch_hooks_->before_switch(*this, nullptr, switch_hooks_->arg);
       switch_to<Sw>(self->ctx, sched_ctx_);
     }
     // Resumed. With several carriers it may be another one: find it again through the
@@ -285,6 +308,7 @@ class Carrier : public CarrierBase {
       current_ = nullptr;
       current_base = nullptr;
       set_current_stack(nullptr);
+      if (switch_hooks_) [[unlikely]] switch_hooks_->before_switch(*this, nullptr, switch_hooks_->arg);
       switch_to_final<Sw>(self->ctx, sched_ctx_);
     }
     __builtin_unreachable();
@@ -300,6 +324,7 @@ class Carrier : public CarrierBase {
     eh_->caught = nullptr;
     eh_->uncaught = 0;
     ensure_signal_altstack();
+    if (hooks_ && hooks_->start) hooks_->start(*this, hooks_->arg);
     for (;;) {
       after_switch();
       if (F* f = next_runnable()) {
@@ -310,6 +335,7 @@ class Carrier : public CarrierBase {
       if (rt_.should_exit()) break;
       idle();
     }
+    if (hooks_ && hooks_->stop) hooks_->stop(*this, hooks_->arg);
     *eh_ = thread_eh;
     detail::set_current_carrier(nullptr);
   }
@@ -337,13 +363,13 @@ class Carrier : public CarrierBase {
   // Wakes the carrier if it sleeps. Dekker pair with idle(): the push above is seq_cst,
   // this load is seq_cst, and idle() stores sleeping_ (seq_cst) before re-checking.
   void notify() noexcept {
-    if (sleeping_.load(std::memory_order_seq_cst)) {
-      // release: pairs with the acquire load in idle(); the futex value changes so a
-      // sleeper that read the old value returns at once.
-      wake_seq_.fetch_add(1, std::memory_order_release);
-      detail::futex_wake(&wake_seq_, 1);
-    }
+    if (sleeping_.load(std::memory_order_seq_cst)) kick();
   }
+  // The carrier's one wake mechanism, whatever it blocks in: an eventfd in its poller's
+  // set. A kick sent before the carrier blocks stays pending (the counter is non-zero), so
+  // it cannot be lost between the last look for work and the block.
+  void kick() noexcept { poller_.kick(); }
+  detail::Poller& poller() noexcept { return poller_; }
   bool is_sleeping() const noexcept { return sleeping_.load(std::memory_order_relaxed); }
 
   // ---- waiting structures
@@ -362,6 +388,12 @@ class Carrier : public CarrierBase {
   }
 
   F* current() const noexcept { return current_; }
+  // For a reader that runs while this carrier's thread is stopped by a signal (gc.h): no
+  // lock, so it cannot wait for one the stopped thread holds. The registry's forward links
+  // are written in an order such a reader may follow (register_fiber, unregister_fiber).
+  FiberBase* registry_head_unlocked() const noexcept { return reg_head_; }
+  F* switching_out() const noexcept { return prev_; }  // from just before a switch to after_switch
+  const typename Sw::Context& scheduler_context() const noexcept { return sched_ctx_; }
   typename V::Stacks& stacks() noexcept { return stacks_; }
   typename Sched::Local& local() noexcept { return local_; }
   detail::DeadlineHeap& heap() noexcept { return heap_; }
@@ -373,6 +405,9 @@ class Carrier : public CarrierBase {
     f->all_prev = nullptr;
     f->all_next = reg_head_;
     if (reg_head_) reg_head_->all_prev = f;
+    // f's forward link before f becomes reachable: a reader on another thread while this
+    // one is stopped by a signal (gc.h, lock-free) sees either list, both whole.
+    std::atomic_signal_fence(std::memory_order_release);
     reg_head_ = f;
     reg_lock_.unlock();
   }
@@ -389,13 +424,14 @@ class Carrier : public CarrierBase {
   }
 
   struct Stats {
-    std::uint64_t maintenances = 0, steals = 0, parks = 0;
+    std::uint64_t maintenances = 0, steals = 0, parks = 0, io_polls = 0;
   } stats;
 
  private:
   friend class Runtime<V>;
 
   void enter(F* f) noexcept {
+    if (switch_hooks_) [[unlikely]] switch_hooks_->before_switch(*this, &f->stack, switch_hooks_->arg);
     current_ = f;
     current_base = f;
     set_current_stack(&f->stack);  // for the overflow handler: one inline TLS store
@@ -417,8 +453,10 @@ class Carrier : public CarrierBase {
     return static_cast<F*>(f);
   }
 
-  // Maintenance, in the design's order: submissions and remote wakes, (I/O), deadlines,
-  // predicates. Makes no system call, and reads the clock only with a deadline pending.
+  // Maintenance, in the design's order: submissions and remote wakes, I/O, deadlines,
+  // predicates. Reads the clock only with a deadline pending, and makes a system call only
+  // while fibers wait on fds, on every 16th maintenance (a carrier that never idles must
+  // still see its fds; one that idles collects them in its block).
   void maintenance() {
     since_maintenance_ = 0;
     ++stats.maintenances;
@@ -427,6 +465,12 @@ class Carrier : public CarrierBase {
       if (f->state.load(std::memory_order_relaxed) == FiberState::created) push(f, PushKind::spawned);
       else wake_local(f);  // claimed by a waker on another thread
       f = next;
+    }
+    // Not while the fiber switching out holds a wait-queue lock for after its switch: that
+    // may be the very fd entry a dispatch would lock.
+    if ((++io_tick_ & 15) == 0 && detail::io_waiters() != 0 && !(current_ && current_->post.fn)) [[unlikely]] {
+      ++stats.io_polls;
+      poller_.wait_and_dispatch(0);
     }
     if (!heap_.empty()) {
       const std::int64_t now = detail::now_ns();
@@ -471,6 +515,7 @@ class Carrier : public CarrierBase {
   // Runs on whatever was resumed after a switch on this carrier: publishes the fiber that
   // switched away, now that its context is saved.
   void after_switch() {
+    if (switch_hooks_) [[unlikely]] switch_hooks_->after_switch(*this, switch_hooks_->arg);
     F* p = prev_;
     if (!p) return;
     prev_ = nullptr;
@@ -507,8 +552,9 @@ class Carrier : public CarrierBase {
     }
   }
 
-  // Nothing runnable. Block for a bounded time: until the nearest deadline when fibers
-  // wait on one (the default idle hook), otherwise park until a submission or wake.
+  // Nothing runnable. Block in the poller for a bounded time: until the nearest deadline
+  // when fibers wait on one (the default idle hook), otherwise until a ready fd, a
+  // submission or a wake (a kick), at most park_timeout.
   void idle() {
     std::int64_t timeout;
     const bool waiters = !heap_.empty() || pred_head_ != nullptr;
@@ -523,10 +569,9 @@ class Carrier : public CarrierBase {
     if (pred_head_ && timeout > 1'000'000) timeout = 1'000'000;
     if (waiters && rt_.opts_.idle_hook) {
       rt_.opts_.idle_hook(Duration(timeout));
+      if (detail::io_waiters() != 0) poller_.wait_and_dispatch(0);
       return;
     }
-    // acquire: pairs with the release increment in notify().
-    const std::uint32_t seq = wake_seq_.load(std::memory_order_acquire);
     // Announce the sleep before the last look for work (seq_cst store and RMW), so that
     // either that look sees a concurrent push, or the pusher sees us: post() reads
     // sleeping_, maybe_wake_idle() reads idle_ after a seq_cst fence.
@@ -539,8 +584,8 @@ class Carrier : public CarrierBase {
       return;
     }
     ++stats.parks;
-    detail::futex_wait(&wake_seq_, seq, timeout);
-    // relaxed: idle_ is a hint for pushers; a stale high value costs one futex wake.
+    poller_.wait_and_dispatch(timeout);
+    // relaxed: idle_ is a hint for pushers; a stale high value costs one kick.
     rt_.idle_.fetch_sub(1, std::memory_order_relaxed);
     sleeping_.store(false, std::memory_order_relaxed);
   }
@@ -569,6 +614,7 @@ class Carrier : public CarrierBase {
   F* prev_ = nullptr;
   unsigned since_maintenance_ = 0;
   unsigned lone_yields_ = 0;
+  unsigned io_tick_ = 0;
   bool wake_after_publish_ = false;
   typename Sched::Local local_;
   detail::DeadlineHeap heap_;
@@ -577,10 +623,12 @@ class Carrier : public CarrierBase {
   typename V::Stacks stacks_;
   std::uint64_t rng_;
   detail::MpscStack<FiberBase, &FiberBase::next_post> pending_;
-  alignas(64) std::atomic<std::uint32_t> wake_seq_{0};
-  std::atomic<bool> sleeping_{false};
+  detail::Poller poller_;
+  alignas(64) std::atomic<bool> sleeping_{false};
   detail::SpinLock reg_lock_;
   FiberBase* reg_head_ = nullptr;
+  const CarrierHooks* hooks_ = nullptr;         // Options::hooks
+  const CarrierHooks* switch_hooks_ = nullptr;  // hooks_ if it has switch hooks, else null
 };
 
 // ---------------------------------------------------------------------------------------
@@ -674,8 +722,7 @@ class Runtime {
     closed_.store(true, std::memory_order_seq_cst);  // see submit()
     closing_.store(true, std::memory_order_seq_cst);
     for (auto& c : carriers_) {
-      c->wake_seq_.fetch_add(1, std::memory_order_release);
-      detail::futex_wake(&c->wake_seq_, 1);
+      c->kick();
     }
     for (auto& t : threads_) t.join();
     threads_.clear();
@@ -762,6 +809,36 @@ class Runtime {
     else owner->post(f);
     return true;
   }
+
+  // Waits until fd is ready for ev, the timeout passes, or close_fd closes it. From a
+  // fiber it parks the fiber (io_core.h describes the registration); from an OS thread, or
+  // a pinned fiber (per Options::pinned_policy), it blocks in poll(2). A `ready` may be
+  // spurious: callers retry their read or write and wait again on EAGAIN.
+  static IoResult wait_fd(int fd, IoEvent ev, Duration timeout = Duration(-1)) {
+    return wait_fd_until(fd, ev, timeout.count() < 0 ? -1 : detail::now_ns() + timeout.count());
+  }
+  static IoResult wait_fd_until(int fd, IoEvent ev, std::int64_t deadline_ns) {
+    CarrierBase* cb = detail::current_carrier();
+    if (!cb || !cb->current_base || cb->variant_tag != tag()) return detail::io_block_thread(fd, ev, deadline_ns);
+    C* c = static_cast<C*>(cb);
+    F* self = c->current();
+    if (self->pins) [[unlikely]] {
+      detail::pinned_blocking(c->rt_.opts_.pinned_policy, "wait_fd");
+      return detail::io_block_thread(fd, ev, deadline_ns);
+    }
+    detail::FdWaiter w;
+    w.fiber = self;
+    w.events = static_cast<std::uint8_t>(ev);
+    w.wake = &Runtime::wake;
+    IoResult now;
+    detail::SpinLock* lock = detail::io_begin_wait(fd, w, c->poller(), now);
+    if (!lock) return now;
+    WakeReason r = wait_locked(*lock, deadline_ns);
+    if (r == WakeReason::ready) return w.result;
+    return detail::io_end_wait(fd, w, r);
+  }
+  // Closes fd, first waking its waiting fibers with ECANCELED (sy::close_fd).
+  static int close_fd(int fd) noexcept { return sy::close_fd(fd); }
 
   [[noreturn, gnu::cold, gnu::noinline]] static void yield_while_pinned(F* self) {
     throw FiberError("yield while pinned: fiber '" + self->display_name() + "' holds " +
@@ -970,8 +1047,7 @@ class Runtime {
   }
   void wake_all() {
     for (auto& c : carriers_) {
-      c->wake_seq_.fetch_add(1, std::memory_order_release);
-      detail::futex_wake(&c->wake_seq_, 1);
+      c->kick();
     }
   }
   // seq_cst, closing_ before live_: pairs with submit() (live_ then closed_) and finish()
@@ -1073,8 +1149,7 @@ class Runtime {
     if (idle_.load(std::memory_order_relaxed) == 0) return;
     for (auto& c : carriers_)
       if (c.get() != self && c->is_sleeping()) {
-        c->wake_seq_.fetch_add(1, std::memory_order_release);
-        detail::futex_wake(&c->wake_seq_, 1);
+        c->kick();
         return;
       }
   }
