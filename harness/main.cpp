@@ -55,7 +55,8 @@ const std::vector<Peer>& peers() {
       {"boost_fiber", "boost_fiber_peer", "Boost.Fiber, default scheduler and stacks"},
       {"go", "go_peer", "Go goroutines (GOMAXPROCS = carriers)"},
       {"threads", "threads_peer", "OS threads"},
-      {"nginx", "", "http only; arrives with the http scenario"},
+      {"eventloop", "", "http only: our server's epoll event-loop taskmaster (no fibers)"},
+      {"nginx", "", "http only: Debian's nginx, driven by the http scenario"},
   };
   return p;
 }
@@ -292,6 +293,10 @@ std::vector<Job> plan(const Selection& sel) {
         for (const auto& v : variants) {
           Job j;
           j.variant = v;
+          if (!sc->variant_params.empty()) {  // given (and recording) only what applies to them
+            j.sent = json::object();
+            for (auto k : sc->variant_params) j.sent[std::string(k)] = sent.at(std::string(k));
+          }
           add(j);
         }
       }
@@ -327,7 +332,7 @@ json base_entry(const Job& job) {
   }
   e["peer"] = job.peer.empty() ? json(nullptr) : json(job.peer);
   e["label"] = job.label();
-  e["params"] = job.peer.empty() ? job.params : job.sent;
+  e["params"] = job.peer.empty() && job.sc->variant_params.empty() ? job.params : job.sent;
   e["status"] = "ok";
   e["reason"] = nullptr;
   e["repetitions"] = job.repetitions;
@@ -489,6 +494,9 @@ json run_protocol_child(std::vector<std::string> argv, const Job& job, json& e) 
 json execute(const Job& job) {
   json e = base_entry(job);
   if (job.instructions) return run_instructions(job, e);
+  if (!job.peer.empty() && job.sc->run_peer)  // http: our driver starts the peer's server
+    return run_protocol_child({kSelfForChildren, "child", "--scenario", std::string(job.sc->name), "--peer", job.peer},
+                              job, e);
   if (!job.peer.empty()) {
     const Peer& p = find_peer(job.peer);
     if (std::find(job.sc->gbench_peers.begin(), job.sc->gbench_peers.end(), job.peer) != job.sc->gbench_peers.end())
@@ -757,9 +765,12 @@ int cmd_bench(int argc, char** argv) {
   Progress pg;
   pg.total = total;
   const std::string command = shell_join(argc, argv);
+  std::map<std::string, ResultsFile> files;  // items of one scenario (http) share its file
   for (const auto& [it, jobs] : planned) {
     if (jobs.empty()) continue;
-    ResultsFile f = new_results(dir + "/" + it->scenario + ".json", command, applied);
+    auto [slot, first] = files.try_emplace(it->scenario);
+    if (first) slot->second = new_results(dir + "/" + it->scenario + ".json", command, applied);
+    ResultsFile& f = slot->second;
     const auto t = std::chrono::steady_clock::now();
     bool complete = run_jobs(jobs, pg, [&](json e) {
       f.entries.push_back(std::move(e));
@@ -781,19 +792,26 @@ int cmd_bench(int argc, char** argv) {
 
 // Hidden: one native measurement, in this fresh process (the protocol on stdout).
 int cmd_child(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--scenario", "--variant", "--param", "--repetitions"}, {});
-  std::string scenario, variant;
+  Args a(argc, argv, 2, {"--scenario", "--variant", "--peer", "--param", "--repetitions"}, {});
+  std::string scenario, variant, peer;
   std::map<std::string, std::string> given;
   int reps = 5;
   for (const auto& [k, v] : a.opts) {
     if (k == "--scenario") scenario = v;
     else if (k == "--variant") variant = v;
+    else if (k == "--peer") peer = v;
     else if (k == "--param") add_param(given, v);
     else if (k == "--repetitions") reps = static_cast<int>(parse_number(k, v, 1, 1000));
   }
   const Scenario& sc = scenarios::find(scenario);
-  if (!sc.run) throw UsageError("scenario " + scenario + " is not measured in a child of switchyard");
-  if (!sy::find_variant(variant)) throw sy::UnknownVariant(variant);
+  if (!peer.empty()) {  // scenarios that drive servers measure their peers here too (http)
+    if (!variant.empty()) throw UsageError("child: --variant and --peer exclude each other");
+    if (!sc.run_peer) throw UsageError("scenario " + scenario + " measures peers with their own programs");
+    find_peer(peer);
+  } else {
+    if (!sc.run) throw UsageError("scenario " + scenario + " is not measured in a child of switchyard");
+    if (!sy::find_variant(variant)) throw sy::UnknownVariant(variant);
+  }
   json params = json::object();
   for (const auto& spec : sc.params) {
     auto it = given.find(spec.name);
@@ -807,7 +825,7 @@ int cmd_child(int argc, char** argv) {
   if (std::getenv("SY_CHILD_CRASH_FOR_TEST")) std::raise(SIGSEGV);
   scenarios::Outcome o;
   try {
-    o = sc.run(variant, params, reps);
+    o = peer.empty() ? sc.run(variant, params, reps) : sc.run_peer(peer, params, reps);
   } catch (const std::exception& e) {
     o.status = "failed";
     o.reason = e.what();

@@ -12,6 +12,8 @@ namespace sy::harness {
 namespace {
 const std::string kPeers = "boost_fiber,threads,go";
 const std::string kSkyQuick = "asm-pooled-chaselev,asm-pooled-fifo";
+const std::string kGcVariants = "asm-pooled-fifo,ucontext-pooled-fifo,boost-pooled-fifo";
+const std::string kHttpSweep = "100,1000,2500,5000,10000";  // the seed's 25,000 exceeds our fd limit
 
 const std::vector<ProfileItem> kQuick = {
     // scenario      variants  peers   params                                reps budget min_time instr
@@ -23,6 +25,21 @@ const std::vector<ProfileItem> kQuick = {
     {"skynet",       kSkyQuick, "boost_fiber,go", {{"fibers", "10000"}, {"carriers", "1,2"}}, 3, 60, 0, false},
     {"steal",        kSkyQuick, "",    {{"workload", "skynet,fib"}, {"fibers", "10000"}, {"fib_n", "25"},
                                         {"carriers", "1,2"}},                3,   60,   0,      false},
+    // issue 6. channel: every variant, Go and Boost.Fiber on 1 carrier; on 2 carriers (cross-
+    // carrier wakes, tens of us each when the fibers split) one variant per scheduler.
+    {"channel",      "all",    "go,boost_fiber", {{"ops", "200000"}, {"carriers", "1"}}, 3, 20, 0,  false},
+    {"channel",      kSkyQuick, "go",  {{"ops", "20000"}, {"carriers", "2"}}, 3,   20,   0,      false},
+    {"mutex",        kSkyQuick, "threads,go", {{"fibers", "2,10,100,1000"}, {"ops", "20000"}}, 3, 20, 0, false},
+    {"io_pingpong",  kSkyQuick, "threads", {{"pairs", "1,100,9000"}, {"ops", "5000"}}, 3, 20, 0,    false},
+    // One fiber variant, our threads and event-loop taskmasters, Go and nginx (1 worker)
+    // at 100 connections, 3 s of wrk each (about 5 s per server with warm-up and stop).
+    {"http",         "asm-pooled-chaselev", "threads,eventloop,go,nginx",
+                     {{"connections", "100"}, {"duration_s", "3"}},       1,   60,   0,      false},
+    // gc_scan (one file, two items): pause on a small grid (cells whose depth does not fit
+    // the stack are skipped entries); per-yield cost with the collector off and each design.
+    {"gc_scan",      "asm-pooled-fifo", "", {{"fibers", "0,1000"}, {"depth_kib", "1,16"}, {"stack_kib", "16,256"},
+                     {"scan", "used,whole"}},                             3,   60,   0,      false},
+    {"gc_scan",      kGcVariants, "", {{"measure", "switch"}, {"design", "off,sp,locked"}}, 3, 60, 0, false},
 };
 
 const std::vector<ProfileItem> kAll = {
@@ -35,6 +52,35 @@ const std::vector<ProfileItem> kAll = {
     {"skynet",       "all",    "boost_fiber,go", {{"fibers", "1000000"}, {"carriers", "1,2"}}, 5, 4500, 0, false},
     {"steal",        "all",    "",     {{"workload", "skynet,fib"}, {"fibers", "100000"}, {"carriers", "1,2"}},
                                                                              5,   900,  0,      false},
+    // issue 6 (measured budgets on the loaded 2-core machine: FIFO on 2 carriers with 1000
+    // fibers contending costs ~45 us per lock; poll with 9,000 idle pairs ~1 ms per round trip).
+    {"channel",      "all",    "go,boost_fiber", {{"ops", "1000000"}, {"carriers", "1"}}, 9, 120, 0, false},
+    {"channel",      "all",    "go",   {{"ops", "20000"}, {"carriers", "2"}}, 5,   300,  0,      false},
+    {"mutex",        "all",    "threads,go", {{"fibers", "2,10,100,1000"}, {"ops", "200000"}}, 5, 300, 0, false},
+    {"io_pingpong",  "all",    "threads", {{"pairs", "1,100,9000"}, {"ops", "50000"}}, 5, 300, 0,      false},
+    {"io_pingpong",  kSkyQuick, "",    {{"pairs", "1,9000"}, {"registration", "oneshot,persistent,level"},
+                                        {"carriers", "1,2"}, {"ops", "50000"}}, 5, 300, 0,           false},
+    {"io_pingpong",  kSkyQuick, "",    {{"pairs", "1,100,9000"}, {"io_backend", "poll"}, {"ops", "2000"}}, 3, 300, 0, false},
+    {"io_pingpong",  kSkyQuick, "threads", {{"pairs", "100,9000"}, {"active", "all"}, {"ops", "100000"}}, 3, 300, 0, false},
+    // http (one file, several items): every variant on 2 carriers with oneshot registration
+    // and our threads / event-loop taskmasters and Go; Chase-Lev with persistent and level
+    // registration (the seed's livelock at 10k); nginx with 1 and 2 workers; then memory
+    // per idle connection at 9,000 (under the 20,000 open-file limit) for every server.
+    {"http",         "all",    "threads,eventloop,go", {{"connections", kHttpSweep}, {"duration_s", "5"},
+                     {"carriers", "2"}, {"registration", "oneshot"}},      2,   2100, 0,      false},
+    {"http",         "asm-pooled-chaselev", "", {{"connections", kHttpSweep}, {"duration_s", "5"},
+                     {"carriers", "2"}, {"registration", "persistent,level"}}, 2, 300, 0,    false},
+    {"http",         "",       "nginx", {{"connections", kHttpSweep}, {"duration_s", "5"}, {"workers", "1,2"}},
+                                                                             2,   300,  0,      false},
+    {"http",         "all",    "threads,eventloop,go,nginx", {{"mode", "idle"}, {"connections", "9000"},
+                     {"carriers", "2"}, {"registration", "oneshot"}},      1,   900,  0,      false},
+    // gc_scan: the issue's grid, default design (sp) on one variant per switch backend, used
+    // and whole scans; the locked design's pause on asm; per-yield cost, every variant.
+    {"gc_scan",      kGcVariants, "", {{"fibers", "0,1000,10000,30000"}, {"depth_kib", "1,16,64"},
+                     {"stack_kib", "16,256"}, {"scan", "used,whole"}},     5,   1800, 0,      false},
+    {"gc_scan",      "asm-pooled-fifo", "", {{"design", "locked"}, {"fibers", "0,1000,10000,30000"},
+                     {"depth_kib", "1,16,64"}, {"stack_kib", "16,256"}},   5,   600,  0,      false},
+    {"gc_scan",      "all",    "",     {{"measure", "switch"}, {"design", "off,sp,locked"}}, 9, 600, 0, false},
 };
 }  // namespace
 

@@ -30,8 +30,33 @@ for args in "--scenario skynet --param fibers=1234" "--scenario steal --param wo
     echo "FAIL: switchyard run $args: exit $rc, want 2 and 'must be a power of 10' ($msg)"; status=1
   fi
 done
+# gc_scan: a pause cell per switch backend (sp design, used and whole scans, one cell too
+# deep for its stack: skipped) and the per-yield cost with the collector off and each design.
+run gc_scan run --scenario gc_scan --variant asm-pooled-fifo,ucontext-pooled-fifo,boost-pooled-fifo \
+    --param fibers=50 --param depth_kib=1,16 --param stack_kib=16 --param scan=used,whole --repetitions 2 --timeout 120
+run gc_switch run --scenario gc_scan --variant asm-pooled-fifo --param measure=switch \
+    --param design=off,sp,locked --repetitions 2 --timeout 120
+# channel, mutex, io_pingpong (issue 6): every variant and each peer at tiny size, plus the
+# I/O knobs (registration x backend x carriers x active) on one variant.
+run channel run --scenario channel --variant all --peer all --param ops=2000 --param carriers=1,2 \
+    --repetitions 2 --timeout 120
+run mutex run --scenario mutex --variant all --peer all --param fibers=2,50 --param ops=2000 --repetitions 2 \
+    --timeout 120
+run io_pingpong run --scenario io_pingpong --variant all --peer all --param pairs=1,200 --param ops=300 \
+    --repetitions 2 --timeout 120
+run io_knobs run --scenario io_pingpong --variant asm-pooled-chaselev --param pairs=50 --param ops=200 \
+    --param registration=oneshot,persistent,level --param io_backend=epoll,poll --param carriers=1,2 \
+    --param active=one,all --repetitions 1 --timeout 120
 run micro run --scenario yield,spawn_join --variant all --peer all --repetitions 2 --min-time 0.005 --timeout 120
 run switch run --scenario switch --repetitions 2 --min-time 0.005 --timeout 120
+# http: one variant and every peer (threads, eventloop, go, nginx) at 50 connections, 1 s of
+# wrk, and the idle-memory mode; a server not built or installed is skipped with the reason.
+run http run --scenario http --variant asm-pooled-fifo --peer all --param connections=50 --param mode=load,idle \
+    --param duration_s=1 --repetitions 1 --timeout 120
+# The seed's 25,000 connections need more open files than a 20,000 limit allows: skipped,
+# saying so, before any server starts.
+run http_fd_limit run --scenario http --peer nginx --param connections=25000 --param duration_s=1 \
+    --repetitions 1 --timeout 120
 # Instruction counts under callgrind: two variants (one per scheduler and stack kind) and
 # the backends that have the mode; a few thousand operations keep valgrind fast.
 run instructions run --scenario yield,spawn_join,switch --variant asm-pooled-fifo,boost-fresh-chaselev \
@@ -84,6 +109,39 @@ for path in sys.argv[1:]:
             print(f"FAIL {path}: timers ran ok on {len(got)} variants, want 12"); bad += 1
     if path.endswith("interrupted.json") and not 0 < len(d["entries"]) < 12:
         print(f"FAIL {path}: {len(d['entries'])} entries after an interrupt, want some but not all"); bad += 1
+    if path.endswith("http.json"):
+        labels = sorted({e["label"] for e in d["entries"]})
+        if labels != sorted(["asm-pooled-fifo", "threads", "eventloop", "go", "nginx"]) or len(d["entries"]) != 10:
+            print(f"FAIL {path}: want load and idle entries for 1 variant and 4 peers, got {labels}"); bad += 1
+        for e in d["entries"]:
+            if e["status"] == "skipped":
+                print(f"note: http {e['label']} {e['params'].get('mode')}: skipped: {e['reason']}")
+            elif e["status"] == "ok":
+                want = {"load": ["requests_per_s", "latency_p50_us", "latency_p90_us", "latency_p99_us",
+                                 "latency_max_us", "server_cpu_s"],
+                        "idle": ["kib_per_conn", "rss_kib_per_conn", "pte_kib_per_conn", "kstack_kib_per_conn"]}
+                missing = [m for m in want[e["params"]["mode"]] if m not in e["metrics"]]
+                if missing or e["params"].get("connections") != 50:
+                    print(f"FAIL {path}: http {e['label']}: missing {missing} or wrong params {e['params']}"); bad += 1
+                elif e["params"]["mode"] == "load" and not e["metrics"]["requests_per_s"]["median"] > 0:
+                    print(f"FAIL {path}: http {e['label']}: no requests/s"); bad += 1
+    # issue 6: every variant ran ok (a wrong echo, count or lost update is `failed`).
+    want_ok = {"channel.json": 24, "mutex.json": 24, "io_pingpong.json": 24, "io_knobs.json": 24}
+    for name, want in want_ok.items():
+        if path.endswith("/" + name):
+            got = [e for e in d["entries"] if e["variant"] and e["status"] == "ok"]
+            if len(got) != want:
+                print(f"FAIL {path}: {len(got)} ok variant entries, want {want}"); bad += 1
+            for e in d["entries"]:
+                if e["peer"] == "threads" and e["status"] != "ok":  # built with the harness
+                    print(f"FAIL {path}: peer {e['label']} {e['params']}: {e['status']} {e['reason']}"); bad += 1
+    if path.endswith("http_fd_limit.json"):
+        import resource
+        e = d["entries"][0]
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 25064 and not (
+                e["status"] == "skipped" and "RLIMIT_NOFILE" in e["reason"] and "25,000" in e["reason"]):
+            print(f"FAIL {path}: want skipped naming RLIMIT_NOFILE and the seed's 25,000, got {e['status']}: {e['reason']}")
+            bad += 1
     if path.endswith("instructions.json"):
         ipo = {e["label"]: e["metrics"]["instructions_per_op"]["median"] for e in d["entries"]
                if e["scenario"] == "switch" and e["status"] == "ok"}

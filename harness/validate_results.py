@@ -15,17 +15,27 @@ import sys
 
 SCENARIOS = {"switch", "yield", "spawn_join", "skynet", "io_pingpong", "channel", "mutex",
              "timers", "steal", "http", "gc_scan"}
-PEERS = {"boost_fiber", "go", "threads", "nginx"}
+PEERS = {"boost_fiber", "go", "threads", "eventloop", "nginx"}
 STATUSES = {"ok", "skipped", "failed"}
 UNITS = {"ns", "s", "us", "ms", "req/s", "KiB", "count", "instructions"}
 # Metric name -> unit it must carry (the name says the unit).
 METRICS = {
     "ns_per_switch": "ns", "ns_per_yield": "ns", "ns_per_spawn_join": "ns", "ns_per_recycle": "ns",
-    "time_s": "s", "ns_per_handoff": "ns", "ns_per_roundtrip": "ns", "requests_per_s": "req/s",
+    "time_s": "s", "ns_per_handoff": "ns", "ns_per_roundtrip": "ns", "ns_per_lock": "ns",
+    "requests_per_s": "req/s",
     "latency_p50_us": "us", "latency_p90_us": "us", "latency_p99_us": "us", "latency_max_us": "us",
     "lateness_p50_us": "us", "lateness_p99_us": "us", "lateness_max_us": "us", "pause_ms": "ms",
     "kib_per_conn": "KiB", "peak_rss_kib": "KiB", "peak_live_fibers": "count",
     "instructions_per_op": "instructions",
+    # gc_scan (scenarios/gc_scan.cpp): what the root pusher handed the collector, and the
+    # stack each suspended fiber really used.
+    "pushed_kib": "KiB", "used_kib": "KiB",
+    # http (scenarios/http_driver.cpp): wrk's error counts, the server's processes under load,
+    # and the parts of kib_per_conn.
+    "socket_errors_connect": "count", "socket_errors_read": "count", "socket_errors_write": "count",
+    "socket_errors_timeout": "count", "http_errors_status": "count", "server_cpu_s": "s",
+    "server_rss_kib": "KiB", "server_vm_kib": "KiB", "server_threads": "count",
+    "rss_kib_per_conn": "KiB", "pte_kib_per_conn": "KiB", "kstack_kib_per_conn": "KiB",
 }
 VARIANT_RE = re.compile(r"^(asm|ucontext|boost)-(pooled|fresh)-(fifo|chaselev)$")
 DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -18,7 +18,12 @@ namespace sy::scenarios {
   X(kSpawnJoin)                 \
   X(kTimers)                    \
   X(kSkynet)                    \
-  X(kSteal)
+  X(kSteal)                     \
+  X(kChannel)                   \
+  X(kMutex)                     \
+  X(kIoPingpong)                \
+  X(kHttp)                      \
+  X(kGcScan)
 
 #define SY_DECLARE(s) extern const Scenario s;
 SY_FOR_EACH_SCENARIO(SY_DECLARE)

@@ -100,6 +100,12 @@ struct Scenario {
   // Checks a resolved combination beyond each parameter's range (skynet: fibers must be a
   // power of 10); throws UsageError. The harness calls it before running anything.
   void (*check)(const nlohmann::json& params) = nullptr;
+  // Scenarios that drive servers (http): a peer, too, is measured in `switchyard child
+  // --peer P` through this function, not by running the peer's program directly.
+  Outcome (*run_peer)(std::string_view peer, const nlohmann::json& params, int repetitions) = nullptr;
+  // The parameters variants are given and record (http: nginx's workers do not apply to
+  // them); empty: every settable parameter.
+  std::vector<std::string_view> variant_params;
 
   const ParamSpec* param(std::string_view n) const {
     for (const auto& p : params)

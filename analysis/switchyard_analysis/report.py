@@ -10,7 +10,7 @@ import os
 from datetime import datetime, timezone
 
 from . import plots
-from .results import SCENARIOS, label_sort_key, metric_value, params_text
+from .results import SCENARIOS, label_sort_key, metric_value, params_order, params_text
 
 # Blocks: ("h", level, text) ("p", text) ("table", header, rows) ("img", path_rel, alt, pdf_rel)
 
@@ -18,7 +18,7 @@ from .results import SCENARIOS, label_sort_key, metric_value, params_text
 def _fmt(v):
     if v is None:
         return "—"
-    if abs(v) >= 1e5:
+    if abs(v) >= 1e3:   # 13,020 rather than 1.302e+04
         return f"{v:,.0f}"
     return f"{v:.4g}"
 
@@ -41,33 +41,137 @@ def _machine_rows(rs):
     return rows
 
 
-def _median_table(sets, scenario):
-    """Rows: folder (when several), label, params; columns: every metric present."""
-    metrics = []
-    for rs in sets:
-        for e in rs.ok(scenario):
+def _cell(mv):
+    if mv is None:
+        return "—"
+    return _fmt(mv[0]) if mv[1] == mv[2] else f"{_fmt(mv[0])} [{_fmt(mv[1])}–{_fmt(mv[2])}]"
+
+
+def _unit(sets, scenario, m):
+    return next((e.metrics[m].unit for rs in sets for e in rs.ok(scenario) if m in e.metrics), "")
+
+
+def _median_table(sets, scenario, select=None, metrics=None, derived=(), drop_params=()):
+    """Rows: folder (when several), label, the parameters that vary, n; columns: `metrics`
+    (default: every metric present, in order of appearance) and `derived` columns, each a
+    (header, fn(entry, entries) -> text). Returns (constants text, header, rows): the
+    parameters every entry shares are said once above the table instead of on every row."""
+    entries = [(rs, e) for rs in sets for e in rs.ok(scenario) if select is None or select(e)]
+    if metrics is None:
+        metrics = []
+        for _, e in entries:
             for mname in e.metrics:
                 if mname not in metrics:
                     metrics.append(mname)
+    metrics = [m for m in metrics if any(m in e.metrics for _, e in entries)]
     # The harness's per-entry peak resident memory, when it is not also a metric.
-    entry_rss = "peak_rss_kib" not in metrics and any(
-        e.peak_rss_kib is not None for rs in sets for e in rs.ok(scenario))
+    entry_rss = "peak_rss_kib" not in metrics and any(e.peak_rss_kib is not None for _, e in entries)
+    es = [e for _, e in entries]
+    skip = set(drop_params)
+    varying = plots._varying(es, skip)
+    constants = plots._fixed_text(es, skip | varying)
     header = (["folder"] if len(sets) > 1 else []) + ["label", "params", "n"] + [
-        f"{m} ({next(e.metrics[m].unit for rs in sets for e in rs.ok(scenario) if m in e.metrics)})"
-        for m in metrics] + (["peak RSS (KiB)"] if entry_rss else [])
+        f"{m} ({_unit(sets, scenario, m)})" for m in metrics] + [h for h, _ in derived] + (
+        ["peak RSS (KiB)"] if entry_rss else [])
     rows = []
-    for rs in sets:
-        for e in sorted(rs.ok(scenario), key=lambda e: (label_sort_key(e), params_text(e.params))):
-            cells = [rs.name] if len(sets) > 1 else []
-            cells += [e.label, params_text(e.params) or "—", str(e.repetitions)]
-            for m in metrics:
-                mv = metric_value(e, m) if m in e.metrics else None
-                cells.append("—" if mv is None else
-                             (_fmt(mv[0]) if mv[1] == mv[2] else f"{_fmt(mv[0])} [{_fmt(mv[1])}–{_fmt(mv[2])}]"))
-            if entry_rss:
-                cells.append(_fmt(e.peak_rss_kib))
-            rows.append(cells)
-    return header, rows
+    for rs, e in sorted(entries, key=lambda t: (sets.index(t[0]), label_sort_key(t[1]),
+                                                params_order(t[1].params))):
+        cells = [rs.name] if len(sets) > 1 else []
+        shown = {k: v for k, v in e.params.items() if k in varying}
+        cells += [e.label, params_text(shown) or "—", str(e.repetitions)]
+        cells += [_cell(metric_value(e, m) if m in e.metrics else None) for m in metrics]
+        cells += [fn(e, [x for r2, x in entries if r2 is rs]) for _, fn in derived]
+        if entry_rss:
+            cells.append(_fmt(e.peak_rss_kib))
+        rows.append(cells)
+    return constants, header, rows
+
+
+def _same_but(e, other, params):
+    """Same label and parameters, except `params`."""
+    return other.label == e.label and {k: v for k, v in other.params.items() if k not in params} \
+        == {k: v for k, v in e.params.items() if k not in params}
+
+
+def _io_ratio(e, entries):
+    """Round trip over the same series' round trip at one pair (the design's 'idle waiters
+    cost nothing': 9,000 pairs within 1.2x of 1 pair)."""
+    if plots._num(e.params.get("pairs")) in (None, 1.0):
+        return "—"
+    one = [o for o in entries if _same_but(e, o, ("pairs",))
+           and plots._num(o.params.get("pairs")) == 1.0 and metric_value(o, "ns_per_roundtrip")]
+    mv = metric_value(e, "ns_per_roundtrip")
+    if not one or not mv:
+        return "—"
+    return f"{mv[0] / metric_value(one[-1], 'ns_per_roundtrip')[0]:.2f}x"
+
+
+def _gc_vs_off(e, entries):
+    """Per-yield cost added by a collector design over the same variant with design=off."""
+    if e.params.get("design") == "off":
+        return "—"
+    off = [o for o in entries if _same_but(e, o, ("design",)) and o.params.get("design") == "off"
+           and metric_value(o, "ns_per_yield")]
+    mv = metric_value(e, "ns_per_yield")
+    if not off or not mv:
+        return "—"
+    d = mv[0] - metric_value(off[-1], "ns_per_yield")[0]
+    return f"{d:+.3g} ns"
+
+
+def _wrk_errors(e, entries):
+    vals = []
+    for m in ("socket_errors_connect", "socket_errors_read", "socket_errors_write",
+              "socket_errors_timeout", "http_errors_status"):
+        mv = metric_value(e, m)
+        vals.append("?" if mv is None else f"{mv[0]:.0f}")
+    return "/".join(vals)
+
+
+HTTP_LOAD_METRICS = ["requests_per_s", "latency_p50_us", "latency_p99_us", "latency_max_us",
+                     "server_cpu_s", "server_rss_kib", "server_vm_kib", "server_threads"]
+HTTP_IDLE_METRICS = ["kib_per_conn", "rss_kib_per_conn", "pte_kib_per_conn",
+                     "kstack_kib_per_conn", "server_rss_kib", "server_vm_kib", "server_threads"]
+
+# Scenarios whose entries read better as several tables: (title, select, metrics, derived,
+# parameters left out of the params column). None = one table of every metric.
+TABLES = {
+    "http": [
+        ("Under load (mode=load); errors = wrk's connect/read/write/timeout/status counts",
+         plots._http_load, HTTP_LOAD_METRICS, [("errors c/r/w/t/s", _wrk_errors)],
+         plots.HTTP_DROP),
+        ("Idle connections (mode=idle)", lambda e: plots.http_mode(e) == "idle",
+         HTTP_IDLE_METRICS, [], plots.HTTP_DROP + plots.HTTP_MERGE),
+    ],
+    "gc_scan": [
+        ("Collection pause (measure=pause)", plots._gc_pause_entry,
+         ["pause_ms", "pushed_kib", "used_kib"], [], ("measure",)),
+        ("Cost per switch (measure=switch; the pause parameters do not apply)",
+         lambda e: plots._gc_measure(e) == "switch", ["ns_per_yield"],
+         [("vs design=off", _gc_vs_off)], ("measure", "fibers", "depth_kib", "stack_kib", "scan")),
+    ],
+    "io_pingpong": [
+        (None, None, ["ns_per_roundtrip"], [("vs 1 pair", _io_ratio)], ()),
+    ],
+}
+
+
+def _scenario_tables(sets, scenario):
+    out = []
+    for title, select, metrics, derived, drop in TABLES.get(scenario, [(None, None, None, [], ())]):
+        constants, header, rows = _median_table(sets, scenario, select, metrics, derived, drop)
+        if not rows:
+            continue
+        if title:
+            out.append(("p", f"**{title}.**"))
+        if constants:
+            out.append(("p", f"Every row (that has the parameter): {constants}."))
+        out.append(("table", header, rows))
+    return out
+
+
+SEED_THREAD_SWITCH_NS = (150, 250)   # design section 12: a kernel thread switch
+SEED_STACK_RESERVATION_KIB = {"threads": 8 * 1024, "fibers": 256}
 
 
 def _seed_blocks(sets):
@@ -81,49 +185,127 @@ def _seed_blocks(sets):
             mv = metric_value(e, "ns_per_yield")
             if mv and e.params.get("fibers", 2) == 2:
                 rows.append(([rs.name] if len(sets) > 1 else []) + [
-                    e.label, params_text(e.params), _fmt(mv[0]), _fmt(plots.SEED_YIELD_NS),
-                    f"{plots.SEED_YIELD_NS / mv[0]:.1f}x"])
+                    e.label, params_text(e.params), _fmt(mv[0]),
+                    ("150–250 (a kernel thread switch)" if e.peer == "threads"
+                     else _fmt(plots.SEED_YIELD_NS)),
+                    (f"{sum(SEED_THREAD_SWITCH_NS) / 2 / mv[0]:.1f}x" if e.peer == "threads"
+                     else f"{plots.SEED_YIELD_NS / mv[0]:.1f}x")])
     out.append(("h", 3, "Two-fiber yield"))
     if rows:
-        out.append(("table", ([("folder")] if len(sets) > 1 else []) + [
+        out.append(("p", "Seed: 2.1 M switches/s for its two-fiber yield (about 476 ns each) against "
+                         "150–250 ns for a kernel thread switch; our threads peer is set beside "
+                         "the latter (seed / ours taken at its middle, 200 ns)."))
+        out.append(("table", (["folder"] if len(sets) > 1 else []) + [
             "ours", "params", "ns per yield (median)", "seed ns per switch", "seed / ours"], rows))
     else:
         out.append(("p", "yield: not run."))
-    # HTTP.
-    out.append(("h", 3, "HTTP requests/s (wrk)"))
+    out += _seed_http(sets)
+    out.append(("h", 3, "GC pause"))
+    out.append(("p", "The seed published no GC pause numbers (design section 12); ours are in "
+                     "the gc_scan section above."))
+    return out
+
+
+def _best(entries, metric, higher=True):
+    best = None
+    for e in entries:
+        mv = metric_value(e, metric)
+        if mv and (best is None or (mv[0] > best[0] if higher else mv[0] < best[0])):
+            best = (mv[0], e)
+    return best
+
+
+def _short(reason, n=70):
+    """A reason in a table cell: its first clause; the whole text is under 'Skipped and failed'."""
+    head = str(reason).split(" (")[0].split("; ")[0]
+    return head if len(head) <= n else head[:n - 1] + "…"
+
+
+def _vm_per_connection(entries):
+    """Address space per connection: the growth of peak VmSize between the fewest and the
+    most connections run, per added connection (the server's fixed part cancels out); with
+    one connection count, VmSize / connections (an upper bound)."""
+    def conns(e):
+        return plots._num(e.params.get("connections")) or 0
+    if not entries:
+        return "not run"
+    hi = max(entries, key=conns)
+    lo = min((e for e in entries if plots.http_name(e) == plots.http_name(hi)), key=conns)
+    vlo, vhi = metric_value(lo, "server_vm_kib")[0], metric_value(hi, "server_vm_kib")[0]
+    if conns(hi) > conns(lo):
+        return (f"{(vhi - vlo) / (conns(hi) - conns(lo)):,.1f} KiB (peak VmSize growth from "
+                f"{conns(lo):,.0f} to {conns(hi):,.0f} connections, {hi.label})")
+    return f"{vhi / conns(hi):,.1f} KiB (peak VmSize / {conns(hi):,.0f} connections, {hi.label})"
+
+
+def _seed_http(sets):
+    out = [("h", 3, "HTTP requests/s (wrk)")]
     any_http = False
     for rs in sets:
-        es = [e for e in rs.ok("http") if metric_value(e, "requests_per_s")]
-        if not es:
+        load = [e for e in rs.ok("http") if plots._http_load(e) and metric_value(e, "requests_per_s")]
+        idle = [e for e in rs.ok("http") if metric_value(e, "kib_per_conn")]
+        if not load and not idle:
             continue
         any_http = True
-        best_fiber, threads = {}, {}
-        for e in rs.not_ok():
-            if e.scenario == "http" and e.peer == "threads" and "connections" in e.params:
-                threads[e.params["connections"]] = f"{e.status}: {e.reason}"
-        for e in es:
-            c = e.params.get("connections")
-            v = metric_value(e, "requests_per_s")[0]
-            if e.variant is not None and (c not in best_fiber or v > best_fiber[c][0]):
-                best_fiber[c] = (v, e.label)
-            if e.peer == "threads":
-                threads[c] = v
+        title = f"{rs.name}: " if len(sets) > 1 else ""
+        nofile = plots._open_files_limit(rs)
+        edge = None if nofile is None else nofile - plots.HTTP_FD_MARGIN
+        bad = [e for e in rs.not_ok() if e.scenario == "http" and plots._http_load(e)]
+
+        def ours(c, pick, fiber):
+            es = [e for e in load if pick(e) and plots._num(e.params.get("connections")) == c]
+            best = _best(es, "requests_per_s")
+            if best:
+                text = f"{best[0]:,.0f}"
+                return (text + f" ({plots.http_name(best[1])})") if fiber else text, best[0]
+            why = [f"{e.status}: {_short(e.reason)}" for e in bad if pick(e)
+                   and plots._num(e.params.get("connections")) == c]
+            if why:
+                return why[0], None
+            if edge is not None and c > edge:
+                return f"out of reach here (open-file limit {nofile:,})", None
+            return "not run", None
+
         rows = []
         for c, st, sf in plots.SEED_HTTP:
-            bf = best_fiber.get(c)
-            th = threads.get(c)
-            rows.append([f"{c:,}", f"{st:,}", f"{sf:,}",
-                         "not run" if th is None else (th if isinstance(th, str) else f"{th:,.0f}"),
-                         "not run" if bf is None else f"{bf[0]:,.0f} ({bf[1]})",
-                         "—" if bf is None else f"{bf[0] / sf:.2f}"])
-        title = f"{rs.name}: " if len(sets) > 1 else ""
-        nofile = (rs.machine.get("limits") or {}).get("open_files")
-        limit = (f" (open-file limit here: {nofile:,}; a connection needs a descriptor on each "
-                 "side when wrk runs on the same machine)") if isinstance(nofile, int) else ""
-        out.append(("p", f"{title}seed (16 cores, wrk -t4 -d10s) against ours; a connection count "
-                         f"we did not run reads 'not run'{limit}."))
+            th, thv = ours(c, lambda e: e.peer == "threads", False)
+            fb, fbv = ours(c, lambda e: e.variant is not None, True)
+            rows.append([f"{c:,}", f"{st:,}", f"{sf:,}", th, fb,
+                         "—" if thv is None else f"{thv / st:.2f}",
+                         "—" if fbv is None else f"{fbv / sf:.2f}"])
+        limit = (f" Open-file limit here: {nofile:,} per process; the driver needs the "
+                 f"connections + {plots.HTTP_FD_MARGIN}, so more than {edge:,} connections "
+                 "cannot run on this machine.") if nofile is not None else ""
+        out.append(("p", f"{title}seed (16 cores, wrk -t4 -d10s) against ours (mode=load; the best "
+                         f"fiber variant at each count, with its epoll registration).{limit}"))
         out.append(("table", ["connections", "seed threads", "seed fibers", "our threads",
-                              "our best fiber variant", "ours / seed fibers"], rows))
+                              "our best fiber variant", "ours / seed threads",
+                              "ours / seed fibers"], rows))
+        # Level-triggered epoll: the seed's livelock at 10k connections.
+        c, seed_v = plots.SEED_LEVEL_10K
+        lv, _ = ours(c, lambda e: e.variant is not None and e.params.get("registration") == "level", True)
+        out.append(("p", f"{title}Level-triggered epoll at {c:,} connections: seed {seed_v:,} req/s "
+                         f"(a livelock, fixed by edge-triggered one-shot); ours with "
+                         f"registration=level: {lv}."))
+        # Memory: the seed's reservations against measured address space and resident memory.
+        rows = []
+        for kind, pick in (("threads", lambda e: e.peer == "threads"),
+                           ("fibers", lambda e: e.variant is not None)):
+            vm = _vm_per_connection([e for e in load if pick(e) and metric_value(e, "server_vm_kib")])
+            mine = [e for e in idle if pick(e)]
+            most = max((plots._num(e.params.get("connections")) or 0 for e in mine), default=0)
+            res = _best([e for e in mine if (plots._num(e.params.get("connections")) or 0) == most],
+                        "kib_per_conn", higher=False)   # at the most idle connections measured
+            rows.append([kind, f"{SEED_STACK_RESERVATION_KIB[kind]:,} KiB (stack reservation)", vm,
+                         "not run" if res is None else
+                         f"{res[0]:.3g} KiB ({res[1].label}, {res[1].params.get('connections')} idle)"])
+        out.append(("p", f"{title}Memory per connection: the seed gives stack reservations (threads "
+                         "about 200 GB of address space at 25k connections against 6.4 GB for "
+                         "fibers), not resident memory; ours: address space under load and "
+                         "measured growth per idle connection (at the largest idle count run; the lowest "
+                         "fiber variant there)."))
+        out.append(("table", ["server", "seed", "ours: address space per connection",
+                              "ours: resident growth per idle connection"], rows))
     if not any_http:
         out.append(("p", "http: not run."))
     return out
@@ -164,8 +346,7 @@ def build_blocks(sets, figures, out_dir):
             pdf = [p for p in f.files if p.endswith(".pdf")][0]
             b.append(("img", os.path.relpath(png, out_dir), f.title, os.path.relpath(pdf, out_dir)))
             b.append(("p", f"*{f.title}.* {f.caption}"))
-        header, rows = _median_table(sets, s)
-        b.append(("table", header, rows))
+        b += _scenario_tables(sets, s)
     b += _seed_blocks(sets)
     b.append(("h", 2, "Skipped and failed entries"))
     rows = [([rs.name] if len(sets) > 1 else []) + [e.scenario, e.label, params_text(e.params) or "—",
@@ -228,7 +409,10 @@ def to_html(blocks):
             body.append(f"<h{blk[1]}>{e(blk[2])}</h{blk[1]}>")
         elif kind == "p":
             text = e(blk[1])
-            if text.startswith("*") and ".*" in text:     # the figure caption's italic title
+            if text.startswith("**") and "**" in text[2:]:   # a table's bold title
+                head, rest = text[2:].split("**", 1)
+                text = f"<strong>{head}</strong>{rest}"
+            elif text.startswith("*") and ".*" in text:     # the figure caption's italic title
                 head, rest = text[1:].split(".*", 1)
                 text = f"<em>{head}.</em>{rest}"
             body.append(f"<p>{text}</p>")

@@ -351,6 +351,7 @@ def load_folder(folder, lenient=False):
         raise ResultsError(f"{folder}: no valid results file\n" + "\n".join(errors))
     docs.sort(key=lambda d: (d[0], d[1]))
     seen = {}   # key -> the ok entry for it
+    twice = {}  # (file, scenario) -> entries measured again in the same file
     for created, path, doc, entries in docs:
         rs.files.append(path)
         rs.warnings += doc.pop("_warnings", [])
@@ -373,7 +374,12 @@ def load_folder(folder, lenient=False):
                 # The same measurement twice: a separate --instructions run adds its metric
                 # to the timing entry; a metric measured twice keeps the newer run.
                 again = sorted(set(old.metrics) & set(e.metrics))
-                if again:
+                if again and e.source == old.source:
+                    # One run measured it twice: a peer that ignores a swept parameter (the
+                    # threads peer of io_pingpong under io_backend=epoll,poll) gets one entry
+                    # per value of it, all with the same params. Said once per file below.
+                    twice.setdefault((os.path.basename(e.source), e.scenario), []).append(e)
+                elif again:
                     rs.warnings.append(
                         f"{e.scenario} {e.label} {params_text(e.params)}: {', '.join(again)} from "
                         f"{os.path.basename(e.source)} replaces {os.path.basename(old.source)}")
@@ -382,6 +388,12 @@ def load_folder(folder, lenient=False):
                 old.repetitions = max(old.repetitions, e.repetitions)
                 if e.peak_rss_kib is not None:
                     old.peak_rss_kib = e.peak_rss_kib
+    for (name, scenario), es in twice.items():
+        labels = sorted({e.label for e in es})
+        rs.warnings.append(
+            f"{name}: {len(es)} {scenario} measurement(s) appear more than once with equal "
+            f"params ({', '.join(labels)}; for example {es[0].label} {params_text(es[0].params)}), "
+            "as when a peer ignores a swept parameter; the later entry of each is kept")
     return rs
 
 

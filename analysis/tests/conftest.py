@@ -31,5 +31,22 @@ def rendered(tmp_path_factory):
     import figures
     path = str(tmp_path_factory.mktemp("render") / "full")
     make_fixtures.write_folder(path, small=True)
-    assert figures.main([path]) == 0
+    assert figures.main([path, "--check"]) == 0
     return path
+
+
+NEW_SCENARIOS = {"http", "io_pingpong", "channel", "mutex", "gc_scan"}
+
+
+@pytest.fixture(scope="session")
+def records(tmp_path_factory):
+    """The Figure records (legend texts, panel titles, x tick labels) of the scenarios added
+    with the http / gc_scan / I/O work, from one render of a synthetic folder holding only
+    them: {figure name: Figure}, plus the folder under key '_folder'."""
+    from switchyard_analysis import plots
+    from switchyard_analysis.results import load_folder
+    path = str(tmp_path_factory.mktemp("records") / "new")
+    make_fixtures.write_folder(path, small=True, scenarios=NEW_SCENARIOS)
+    figs = {f.name: f for f in plots.render_all([load_folder(path)], os.path.join(path, "figures"))}
+    figs["_folder"] = path
+    return figs

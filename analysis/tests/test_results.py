@@ -169,3 +169,20 @@ def test_merge_keeps_largest_repetition_count(make_folder):
     json.dump(ins, open(os.path.join(folder, "channel-insns.json"), "w"))
     rs = load_folder(folder)
     assert all(e.repetitions == 9 and len(e.metrics) == 2 for e in rs.ok("channel"))
+
+
+def test_same_measurement_twice_in_one_file_is_named_as_such(tmp_path):
+    # io_pingpong --param io_backend=epoll,poll runs the threads peer (which ignores the
+    # backend) once per value, with equal params: one entry kept, the warning says why.
+    doc = _good_doc()
+    twin = copy.deepcopy(doc["entries"][0])
+    twin["metrics"]["ns_per_yield"]["median"] = twin["metrics"]["ns_per_yield"]["max"]
+    doc["entries"].append(twin)
+    _write(tmp_path, "yield.json", doc)
+    rs = load_folder(str(tmp_path))
+    assert len([e for e in rs.entries if e.label == twin["label"]]) == 1
+    assert [w for w in rs.warnings if "more than once" in w] == [
+        f"yield.json: 1 yield measurement(s) appear more than once with equal params ({twin['label']}; "
+        f"for example {twin['label']} carriers=1 fibers=2), as when a peer ignores a swept parameter; "
+        "the later entry of each is kept"]
+    assert rs.entries[0].metrics["ns_per_yield"].median == twin["metrics"]["ns_per_yield"]["max"]

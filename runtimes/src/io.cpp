@@ -248,7 +248,10 @@ int Poller::wait_and_dispatch(std::int64_t timeout_ns) {
 int Poller::wait_epoll(std::int64_t timeout_ns) {
   epoll_event evs[64];
   int handled = 0;
-  for (bool first = true;; first = false) {
+  // Bounded: with level-triggered registration, fds nobody reads stay ready, and a drain
+  // that waited for a short batch could spin here forever with 64 of them.
+  for (int round = 0; round < 16; ++round) {
+    const bool first = round == 0;
     // epoll_pwait2 takes a timespec: sub-millisecond deadlines are not rounded up to 1 ms
     // as epoll_wait's millisecond timeout would.
     timespec ts = to_timespec(first ? std::max<std::int64_t>(timeout_ns, 0) : 0);
@@ -277,6 +280,7 @@ int Poller::wait_epoll(std::int64_t timeout_ns) {
     }
     if (n < 64) return handled;
   }
+  return handled;
 }
 
 int Poller::wait_poll(std::int64_t timeout_ns) {

@@ -505,6 +505,35 @@ TYPED_TEST(Primitives, ChannelSingleReceiverSeesGlobalSendOrder) {
   }
 }
 
+// The POSIX rule for mutexes: a thread that locked and unlocked a mutex may destroy it at
+// once, even while the unlock that handed it over has not returned. The woken waiter
+// returns from lock() only after the unlocker released the mutex's spin lock
+// (SpinLock::wait_unlocked), so the unlocker no longer touches it. Under ASan/TSan a
+// waker still releasing the lock of a freed mutex would be a report.
+TYPED_TEST(Primitives, MutexMayBeDestroyedByTheWaiterItWasHandedTo) {
+  using Rt = typename TypeParam::Rt;
+  Watchdog wd("MutexDestroyedByWaiter");
+  Rt rt(TypeParam::options());
+  const int rounds = 2000 / kScale;
+  int done = 0;
+  rt.run([&] {
+    for (int i = 0; i < rounds; ++i) {
+      auto* mu = new Mutex<Rt>();
+      mu->lock();
+      auto waiter = Rt::spawn([mu, &done] {
+        mu->lock();  // usually parks; then handed the mutex by unlock() below
+        mu->unlock();
+        delete mu;
+        ++done;
+      });
+      Rt::yield();  // let it park (on another carrier it may not have yet: either is fine)
+      mu->unlock();
+      waiter.join();
+    }
+  });
+  EXPECT_EQ(done, rounds);
+}
+
 TYPED_TEST(Primitives, ChannelCloseWakesReceiversAndSenders) {
   using Rt = typename TypeParam::Rt;
   Watchdog wd("ChannelCloseWakes");

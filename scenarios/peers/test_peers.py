@@ -26,7 +26,12 @@ TIMEOUT = 120
 OK_CASES = [
     ("threads_peer", "yield", {"ops": "2000"}, ["ns_per_yield"]),
     ("threads_peer", "spawn_join", {"ops": "200"}, ["ns_per_spawn_join"]),
-    ("threads_peer", "mutex", {"fibers": "8", "ops": "10001"}, ["ns_per_lock"]),
+    ("threads_peer", "mutex", {"fibers": "8", "ops": "10001"}, ["ns_per_lock", "time_s"]),
+    ("threads_peer", "mutex", {"fibers": "3", "ops": "1000", "inside": "0", "outside": "0"},
+     ["ns_per_lock", "time_s"]),
+    ("threads_peer", "io_pingpong", {"pairs": "50", "ops": "300"}, ["ns_per_roundtrip"]),
+    ("threads_peer", "io_pingpong", {"pairs": "20", "ops": "300", "active": "all", "carriers": "1"},
+     ["ns_per_roundtrip"]),
     ("boost_fiber_peer", "skynet", {"fibers": "1000", "carriers": "2"},
      ["time_s", "peak_live_fibers"]),
     ("boost_fiber_peer", "skynet", {"fibers": "100", "carriers": "1", "stack_kib": "64"},
@@ -40,7 +45,7 @@ OK_CASES = [
     ("go_peer", "spawn_join", {"ops": "1000"}, ["ns_per_spawn_join"]),
     ("go_peer", "skynet", {"fibers": "1000", "carriers": "2"}, ["time_s", "peak_live_fibers"]),
     ("go_peer", "channel", {"ops": "2000", "carriers": "2"}, ["ns_per_handoff"]),
-    ("go_peer", "mutex", {"fibers": "8", "ops": "10001"}, ["ns_per_lock"]),
+    ("go_peer", "mutex", {"fibers": "8", "ops": "10001"}, ["ns_per_lock", "time_s"]),
 ]
 
 SKIP_CASES = [

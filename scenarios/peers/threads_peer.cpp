@@ -3,21 +3,29 @@
 // a spawn is pthread_create, and blocking on a mutex sleeps in the kernel.
 //
 // Scenarios: yield (futex ping-pong between two threads pinned to one CPU), spawn_join
-// (pthread_create + pthread_join), mutex (threads incrementing a counter under
-// std::mutex). channel has no thread version in the suite and is reported as skipped.
+// (pthread_create + pthread_join), mutex (threads contending for a std::mutex, the same
+// loop as scenarios/mutex.cpp), io_pingpong (blocking socketpair ping-pong, a thread per
+// socket end, idle pairs' threads asleep in read). channel has no thread version in the
+// suite and is reported as skipped.
 // Protocol: see peer_main.h.
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "peer_main.h"
 
@@ -153,43 +161,281 @@ Plan prepare_spawn_join(Params& params) {
 
 // ---- mutex: threads contending on a std::mutex -------------------------------------
 
+// The generator of the suite's mutex scenario (scenarios/mutex.cpp, go/mutex.go): Knuth's
+// MMIX LCG, mod 2^64.
+constexpr std::uint64_t kLcgA = 6364136223846793005ull, kLcgC = 1442695040888963407ull;
+
+// x after n steps, in O(log n) (composing the affine map by squaring).
+std::uint64_t lcg_skip(std::uint64_t x, std::uint64_t n) {
+  std::uint64_t acc_a = 1, acc_c = 0, a = kLcgA, c = kLcgC;
+  for (; n; n >>= 1) {
+    if (n & 1) {
+      acc_a *= a;
+      acc_c = acc_c * a + c;
+    }
+    c = (a + 1) * c;
+    a *= a;
+  }
+  return acc_a * x + acc_c;
+}
+
 Plan prepare_mutex(Params& params) {
   const auto cpus = allowed_cpus();
   const std::int64_t carriers =
       params.integer("carriers", std::int64_t(cpus.size()), 1, std::int64_t(cpus.size()));
   const std::int64_t threads = params.integer("fibers", 100, 1, 10'000);
   const std::int64_t ops = params.integer("ops", 1'000'000, 1, 1'000'000'000);
+  const std::int64_t inside = params.integer("inside", 4, 0, 1000);
+  const std::int64_t outside = params.integer("outside", 16, 0, 100'000);
+  if (threads > ops) throw UsageError("fibers > ops: every thread needs at least one iteration");
   Plan plan;
   plan.notes.push_back(std::to_string(threads) + " threads on cpus " +
                        restrict_to_cpus(cpus, carriers) +
-                       " share ops increments of one counter under std::mutex; ns_per_lock = "
-                       "wall time / ops (one lock + increment + unlock); thread creation is "
-                       "outside the timed section");
-  plan.repetition = [threads, ops](Report& report) {
+                       " share ops iterations of: std::mutex lock, " + std::to_string(inside) +
+                       " steps of a shared LCG, unlock, " + std::to_string(outside) +
+                       " steps of a private LCG; ns_per_lock = wall time / ops, time_s = wall "
+                       "time; thread creation is outside the timed section");
+  plan.repetition = [threads, ops, inside, outside](Report& report) {
     std::mutex mutex;
-    std::uint64_t counter = 0;  // guarded by mutex
+    std::int64_t counter = 0;  // guarded by mutex
+    std::uint64_t shared = 1;  // guarded by mutex
+    std::vector<std::uint64_t> sinks(threads);
     std::atomic<std::uint32_t> gate{0};
     std::vector<std::thread> pool;
     pool.reserve(threads);
     for (std::int64_t t = 0; t < threads; ++t) {
       // Split ops as evenly as possible; the first (ops % threads) take one more.
       const std::int64_t mine = ops / threads + (t < ops % threads ? 1 : 0);
-      pool.emplace_back([&, mine] {
+      pool.emplace_back([&, t, mine] {
         wait_for_gate(gate);
+        std::uint64_t local = std::uint64_t(t) + 1;
         for (std::int64_t i = 0; i < mine; ++i) {
-          std::lock_guard lock(mutex);
-          ++counter;
+          {
+            std::lock_guard lock(mutex);
+            ++counter;
+            for (std::int64_t k = 0; k < inside; ++k) shared = shared * kLcgA + kLcgC;
+          }
+          for (std::int64_t k = 0; k < outside; ++k) local = local * kLcgA + kLcgC;
         }
+        sinks[t] = local;  // keeps the private work observable
       });
     }
     auto start = Clock::now();
     open_gate(gate);
     for (auto& t : pool) t.join();
     const double ns = ns_since(start);
-    if (counter != std::uint64_t(ops))
+    if (counter != ops)
       throw Failed("mutex counter is " + std::to_string(counter) + ", expected " +
                    std::to_string(ops));
+    if (shared != lcg_skip(1, std::uint64_t(ops * inside)))
+      throw Failed("mutex shared state is wrong: a lost update");
     report.metric("ns_per_lock", "ns", ns / double(ops));
+    report.metric("time_s", "s", ns / 1e9);
+  };
+  return plan;
+}
+
+// ---- io_pingpong: a thread per socket end, blocking read/write ------------------------
+
+// Raises the soft RLIMIT_NOFILE to the hard limit when `need` descriptors do not fit.
+void ensure_fds(std::int64_t need, std::vector<std::string>& notes) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) throw Failed(std::string("getrlimit: ") + std::strerror(errno));
+  if (rl.rlim_cur == RLIM_INFINITY || std::int64_t(rl.rlim_cur) >= need) return;
+  if (rl.rlim_max != RLIM_INFINITY && std::int64_t(rl.rlim_max) < need)
+    throw Skipped("needs about " + std::to_string(need) +
+                  " file descriptors; the hard RLIMIT_NOFILE is " + std::to_string(rl.rlim_max));
+  const auto old = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) throw Failed(std::string("setrlimit: ") + std::strerror(errno));
+  notes.push_back("soft RLIMIT_NOFILE raised from " + std::to_string(old) + " to the hard limit " +
+                  std::to_string(rl.rlim_max) + " for " + std::to_string(need) + " descriptors");
+}
+
+// Exactly n bytes; false at EOF before the first byte.
+bool read_exact(int fd, void* buf, std::size_t n) {
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd, static_cast<char*>(buf) + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw Failed(std::string("read: ") + std::strerror(errno));
+    if (r == 0) {
+      if (got == 0) return false;
+      throw Failed("EOF inside a message");
+    }
+    got += std::size_t(r);
+  }
+  return true;
+}
+void write_exact(int fd, const void* buf, std::size_t n) {
+  std::size_t put = 0;
+  while (put < n) {
+    const ssize_t r = ::write(fd, static_cast<const char*>(buf) + put, n - put);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw Failed(std::string("write: ") + std::strerror(errno));
+    put += std::size_t(r);
+  }
+}
+
+// A joinable thread with a small stack (thousands of them).
+class SmallThread {
+ public:
+  explicit SmallThread(std::function<void()> fn) : fn_(std::move(fn)) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    const int rc = pthread_create(&tid_, &attr, &SmallThread::trampoline, this);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) throw Failed(std::string("pthread_create: ") + std::strerror(rc));
+  }
+  SmallThread(const SmallThread&) = delete;
+  SmallThread& operator=(const SmallThread&) = delete;
+  ~SmallThread() {
+    if (!joined_) pthread_join(tid_, nullptr);
+  }
+  void join() {
+    pthread_join(tid_, nullptr);
+    joined_ = true;
+  }
+
+ private:
+  static void* trampoline(void* self) {
+    static_cast<SmallThread*>(self)->fn_();
+    return nullptr;
+  }
+  std::function<void()> fn_;
+  pthread_t tid_{};
+  bool joined_ = false;
+};
+
+Plan prepare_io_pingpong(Params& params) {
+  const auto cpus = allowed_cpus();
+  const std::int64_t pairs = params.integer("pairs", 1, 1, 100'000);
+  const bool all = params.choice("active", "one", {"one", "all"}) == "all";
+  const std::int64_t ops = params.integer("ops", 100'000, 1, 1'000'000'000);
+  const std::int64_t carriers = params.integer("carriers", 1, 1, std::int64_t(cpus.size()));
+  if (all && ops < pairs) throw UsageError("active=all needs ops >= pairs");
+  // An echo thread per pair, plus a ping thread per pair when all are active.
+  const std::int64_t nthreads = pairs * (all ? 2 : 1) + 1;
+  const std::int64_t threads_max = [] {
+    FILE* f = std::fopen("/proc/sys/kernel/threads-max", "r");
+    long long v = -1;
+    if (f) {
+      if (std::fscanf(f, "%lld", &v) != 1) v = -1;
+      std::fclose(f);
+    }
+    return std::int64_t(v);
+  }();
+  rlimit nproc{};
+  getrlimit(RLIMIT_NPROC, &nproc);
+  if ((threads_max >= 0 && nthreads + 100 > threads_max) ||
+      (nproc.rlim_cur != RLIM_INFINITY && nthreads + 100 > std::int64_t(nproc.rlim_cur)))
+    throw Skipped(std::to_string(nthreads) + " threads do not fit: kernel.threads-max " +
+                  std::to_string(threads_max) + ", RLIMIT_NPROC " +
+                  (nproc.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
+                                                   : std::to_string(nproc.rlim_cur)));
+  Plan plan;
+  ensure_fds(2 * pairs + 64, plan.notes);
+  plan.notes.push_back(
+      std::string(all ? "active=all: a ping thread and an echo thread per AF_UNIX socketpair, "
+                        "ns_per_roundtrip = wall time / all round trips"
+                      : "active=one: the main thread ping-pongs with one echo thread while pairs-1 "
+                        "echo threads stay blocked in read(2); ns_per_roundtrip = its round trip") +
+      "; blocking sockets, 8-byte messages, 64 KiB thread stacks, cpus " +
+      restrict_to_cpus(cpus, carriers) + "; thread start and teardown are outside the timed section");
+  plan.repetition = [pairs, all, ops](Report& report) {
+    std::vector<int> ping_fd(pairs, -1), echo_fd(pairs, -1);
+    // Declared before the closer, so destroyed after it: on an early exit the closer's
+    // closing the ping ends gives every echo thread EOF before its join.
+    std::vector<std::unique_ptr<SmallThread>> echoes;
+    echoes.reserve(pairs);
+    struct Closer {
+      std::vector<int>& a;
+      std::vector<int>& b;
+      ~Closer() {
+        for (int fd : a)
+          if (fd >= 0) ::close(fd);
+        for (int fd : b)
+          if (fd >= 0) ::close(fd);
+      }
+    } closer{ping_fd, echo_fd};
+    for (std::int64_t i = 0; i < pairs; ++i) {
+      int sv[2];
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        throw Failed(std::string("socketpair: ") + std::strerror(errno));
+      ping_fd[i] = sv[0];
+      echo_fd[i] = sv[1];
+    }
+    // relaxed: counts read by main to know every echo thread has reached its read.
+    std::atomic<std::int64_t> started{0}, echoed{0};
+    std::atomic<bool> echo_failed{false};
+    for (std::int64_t i = 0; i < pairs; ++i)
+      echoes.push_back(std::make_unique<SmallThread>([&, fd = echo_fd[i]] {
+        started.fetch_add(1, std::memory_order_relaxed);
+        std::int64_t n = 0;
+        try {
+          std::uint64_t v;
+          while (read_exact(fd, &v, sizeof v)) {
+            ++v;
+            write_exact(fd, &v, sizeof v);
+            ++n;
+          }
+        } catch (const std::exception&) {
+          echo_failed.store(true, std::memory_order_relaxed);
+        }
+        echoed.fetch_add(n, std::memory_order_relaxed);
+      }));
+    // Every echo thread has started and, after a moment, sleeps in read(2).
+    while (started.load(std::memory_order_relaxed) < pairs)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto ping = [&](int fd, std::int64_t rounds) {
+      for (std::int64_t i = 0; i < rounds; ++i) {
+        std::uint64_t v = std::uint64_t(i);
+        write_exact(fd, &v, sizeof v);
+        if (!read_exact(fd, &v, sizeof v)) throw Failed("echo side closed early");
+        if (v != std::uint64_t(i) + 1) throw Failed("wrong echo");
+      }
+    };
+    double ns = 0;
+    if (!all) {
+      auto start = Clock::now();
+      ping(ping_fd[0], ops);
+      ns = ns_since(start);
+    } else {
+      std::atomic<std::uint32_t> gate{0};
+      std::atomic<bool> ping_failed{false};
+      std::vector<std::unique_ptr<SmallThread>> pingers;
+      pingers.reserve(pairs);
+      try {
+        for (std::int64_t i = 0; i < pairs; ++i) {
+          const std::int64_t mine = ops / pairs + (i < ops % pairs ? 1 : 0);
+          pingers.push_back(std::make_unique<SmallThread>([&, fd = ping_fd[i], mine] {
+            wait_for_gate(gate);
+            try {
+              ping(fd, mine);
+            } catch (const std::exception&) {
+              ping_failed.store(true, std::memory_order_relaxed);
+            }
+          }));
+        }
+      } catch (...) {
+        open_gate(gate);  // the pingers already started finish their rounds and join
+        throw;
+      }
+      auto start = Clock::now();
+      open_gate(gate);
+      for (auto& t : pingers) t->join();
+      ns = ns_since(start);
+      if (ping_failed.load(std::memory_order_relaxed)) throw Failed("a ping thread failed");
+    }
+    // Closing the ping ends gives each echo thread EOF.
+    for (auto& fd : ping_fd) ::close(fd), fd = -1;
+    for (auto& t : echoes) t->join();
+    if (echo_failed.load(std::memory_order_relaxed)) throw Failed("an echo thread failed");
+    if (echoed.load(std::memory_order_relaxed) != ops)
+      throw Failed("echoes " + std::to_string(echoed.load()) + ", expected " + std::to_string(ops));
+    report.metric("ns_per_roundtrip", "ns", ns / double(ops));
   };
   return plan;
 }
@@ -200,7 +446,10 @@ int main(int argc, char** argv) {
   const std::vector<Scenario> scenarios = {
       {"yield", "two threads on one cpu handing it to each other through a futex", prepare_yield},
       {"spawn_join", "pthread_create + pthread_join", prepare_spawn_join},
-      {"mutex", "threads incrementing a counter under std::mutex", prepare_mutex},
+      {"mutex", "threads contending for a std::mutex (short critical and non-critical work)",
+       prepare_mutex},
+      {"io_pingpong", "socketpair ping-pong, a thread per socket end, against idle blocked threads",
+       prepare_io_pingpong},
       {"channel",
        "no OS-thread channel in the suite: the channel scenario compares fiber channels with "
        "Go's",

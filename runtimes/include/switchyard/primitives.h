@@ -15,8 +15,14 @@
 //    to the next, so a notify_one or a hand-off is never spent on a waiter that will not
 //    see it. An OS thread's wake cannot fail: popped under the lock means woken.
 //  - Whatever a waker hands over (mutex ownership, a semaphore unit, a channel value) is
-//    written under the lock after the wake succeeded, and the woken side re-takes the lock
-//    before it looks, so the Waiter it reads lives on a stack that is still waiting.
+//    written under the lock after the wake succeeded. A woken fiber waits until the lock
+//    is released (SpinLock::wait_unlocked: one acquire load, no second lock round trip)
+//    before it looks, so the Waiter the waker writes lives on a stack that is still
+//    waiting, and the waker has stopped touching the primitive by the time the woken side
+//    may destroy it (POSIX's rule: lock, unlock, destroy, while the unlock that handed the
+//    mutex over has not returned). Not covered: a woken fiber still reads the lock after
+//    its waker returned, so destroying a primitive while any call on it (a blocked send
+//    that was just received from) has not returned is a use after free.
 //  - Wakes happen under the lock: a waiter that timed out must re-take the lock to unlink
 //    itself, so it (and its stack) cannot go away while a waker still holds its Waiter.
 //
@@ -58,10 +64,12 @@ template <class Rt>
 }
 
 // Blocks the caller on q until a waker pops it or the deadline passes. On entry g holds the
-// queue's lock and w is not linked; on return g holds the lock again and w is not linked.
-// after_link() runs once w is linked, still under the lock (CondVar releases the user's
-// lock there). Returns true when a waker popped w and woke it (whatever it handed over is
-// now visible under the lock), false on timeout or an unpark (a spurious wake).
+// queue's lock and w is not linked; on return w is not linked. after_link() runs once w is
+// linked, still under the lock (CondVar releases the user's lock there). Returns true when
+// a waker popped w and woke it: whatever it handed over is visible and the waker has
+// released the lock; g may or may not own the lock then, and the caller only reads its own
+// Waiter and returns. Returns false on timeout or an unpark (a spurious wake), with g
+// holding the lock again.
 // Throws FiberError (before linking, so nothing changes) when a pinned fiber blocks under
 // pinned_policy=error, or when called from a fiber of another variant.
 template <class Rt, class AfterLink>
@@ -76,8 +84,14 @@ bool park_on(SpinGuard& g, WaiterList& q, Waiter& w, std::int64_t deadline_ns, c
     after_link();
     // The lock is released after the switch (post-switch hook), and reacquired here.
     const WakeReason r = Rt::wait_locked(*g.mutex(), deadline_ns);
+    if (r == WakeReason::ready) {  // the waker popped w (only our wakers say ready)
+      // It woke us under the lock and hands over before releasing it: wait for that
+      // release instead of taking the lock (saves an atomic RMW per hand-off).
+      g.mutex()->wait_unlocked();
+      (void)g.release();  // not ours: nothing to unlock
+      return true;
+    }
     g.mutex()->lock();
-    if (r == WakeReason::ready) return true;  // the waker popped w (only our wakers say ready)
     // Timed out or unparked: we won the claim, so any waker that popped w lost it and moved
     // on; unlink is a no-op in that case.
     q.unlink(&w);
@@ -347,7 +361,7 @@ class Channel {
         static_cast<RecvWaiter*>(w)->slot->emplace(std::move(v));
         return;
       }
-      if (buf_.size() < cap_) {
+      if (cap_ != 0 && buf_.size() < cap_) {  // (an unbuffered channel skips the deque)
         buf_.push_back(std::move(v));
         return;
       }
@@ -365,7 +379,7 @@ class Channel {
   std::optional<T> receive() {
     detail::SpinGuard g(lock_);
     for (;;) {
-      if (!buf_.empty()) {
+      if (cap_ != 0 && !buf_.empty()) {
         std::optional<T> out(std::move(buf_.front()));
         buf_.pop_front();
         // Room now: the first blocked sender's value takes it (it stays behind the rest).

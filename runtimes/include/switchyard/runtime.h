@@ -286,12 +286,13 @@ class Carrier : public CarrierBase {
       current_ = nullptr;
       current_base = nullptr;
       set_current_stack(nullptr);
-      if (switch_hooks_) [[unlikely]] switch_hooks_->before_switch(*this, nullptr, switch_hooks_->arg);
+      if (switch_hooks_) [[unlikely]] hook_before_switch(nullptr);
       switch_to<Sw>(self->ctx, sched_ctx_);
     }
     // Resumed. With several carriers it may be another one: find it again through the
     // opaque accessor (never a cached thread_local address). With one, it is this one.
     Carrier* c = rt_.multi_ ? static_cast<Carrier*>(detail::current_carrier()) : this;
+    if (c->switch_hooks_) [[unlikely]] c->hook_after_switch();
     c->after_switch();
     c->restore_eh(self);
   }
@@ -308,7 +309,7 @@ class Carrier : public CarrierBase {
       current_ = nullptr;
       current_base = nullptr;
       set_current_stack(nullptr);
-      if (switch_hooks_) [[unlikely]] switch_hooks_->before_switch(*this, nullptr, switch_hooks_->arg);
+      if (switch_hooks_) [[unlikely]] hook_before_switch(nullptr);
       switch_to_final<Sw>(self->ctx, sched_ctx_);
     }
     __builtin_unreachable();
@@ -326,6 +327,7 @@ class Carrier : public CarrierBase {
     ensure_signal_altstack();
     if (hooks_ && hooks_->start) hooks_->start(*this, hooks_->arg);
     for (;;) {
+      if (switch_hooks_) [[unlikely]] hook_after_switch();
       after_switch();
       if (F* f = next_runnable()) {
         enter(f);
@@ -342,9 +344,15 @@ class Carrier : public CarrierBase {
 
   // ---- run queue
   void push(FiberBase* f, PushKind kind) {
+    // A woken fiber wakes an idle carrier only if this one already has other work: the
+    // waker usually blocks soon and runs it here (Go's runnext). Waking a sleeping carrier
+    // for it would cost a kick and a cross-carrier hand-off per wake (a channel ping-pong
+    // over two carriers: tens of microseconds per hand-off instead of ~100 ns).
+    const bool spread = kind == PushKind::spawned ||
+                        (kind == PushKind::woken && rt_.multi_ && Sched::maybe_work(rt_.sched_, local_));
     f->state.store(FiberState::runnable, std::memory_order_relaxed);
     Sched::push(rt_.sched_, local_, f, kind);
-    if (kind != PushKind::yielded) rt_.maybe_wake_idle(this);
+    if (spread) rt_.maybe_wake_idle(this);
   }
 
   // A claimed wake of a fiber that waits in this carrier's structures, from this carrier.
@@ -430,8 +438,14 @@ class Carrier : public CarrierBase {
  private:
   friend class Runtime<V>;
 
+  // Out of line and cold, so that the switch path's code and registers do not pay for them.
+  [[gnu::noinline, gnu::cold]] void hook_before_switch(const Stack* next) noexcept {
+    switch_hooks_->before_switch(*this, next, switch_hooks_->arg);
+  }
+  [[gnu::noinline, gnu::cold]] void hook_after_switch() noexcept { switch_hooks_->after_switch(*this, switch_hooks_->arg); }
+
   void enter(F* f) noexcept {
-    if (switch_hooks_) [[unlikely]] switch_hooks_->before_switch(*this, &f->stack, switch_hooks_->arg);
+    if (switch_hooks_) [[unlikely]] hook_before_switch(&f->stack);
     current_ = f;
     current_base = f;
     set_current_stack(&f->stack);  // for the overflow handler: one inline TLS store
@@ -514,8 +528,8 @@ class Carrier : public CarrierBase {
 
   // Runs on whatever was resumed after a switch on this carrier: publishes the fiber that
   // switched away, now that its context is saved.
+  // (Switch hooks: each caller runs hook_after_switch first, so that this stays inlined.)
   void after_switch() {
-    if (switch_hooks_) [[unlikely]] switch_hooks_->after_switch(*this, switch_hooks_->arg);
     F* p = prev_;
     if (!p) return;
     prev_ = nullptr;
@@ -805,8 +819,17 @@ class Runtime {
     fb->wake_reason = why;
     F* f = static_cast<F*>(fb);
     C* owner = f->rt->carriers_[f->wait_carrier].get();
-    if (detail::current_carrier() == owner) owner->wake_local(f);
-    else owner->post(f);
+    CarrierBase* here = detail::current_carrier();
+    if (here == owner) {
+      owner->wake_local(f);
+    } else if (here && f->deadline_ns < 0 && !f->pred && f->rt->is_mine_carrier(here)) {
+      // Woken by another carrier of this runtime, and nothing of it sits in its owner's
+      // deadline heap or predicate list (read after the claim, whose acquire pairs with
+      // arm()): it runs where it was woken, next to the data the waker just touched.
+      static_cast<C*>(here)->push(f, PushKind::woken);
+    } else {
+      owner->post(f);
+    }
     return true;
   }
 
@@ -1018,6 +1041,7 @@ class Runtime {
   static void entry(void* arg) {
     F* f = static_cast<F*>(arg);
     C* c = f->rt->here();
+    if (c->switch_hooks_) [[unlikely]] c->hook_after_switch();
     c->after_switch();
     f->body(f);
     c = f->rt->here();  // it may have migrated

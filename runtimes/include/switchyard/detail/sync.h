@@ -32,6 +32,12 @@ class SpinLock {
   bool try_lock() noexcept { return !locked_.exchange(true, std::memory_order_acquire); }
   // release: publishes the critical section to the next acquirer.
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+  // Spins until the lock is seen free, without taking it. acquire: pairs with the release
+  // in unlock(), so a holder's critical section (and its last touch of the lock) happened
+  // before this returns. sy primitives' woken waiters use it instead of lock()+unlock().
+  void wait_unlocked() const noexcept {
+    while (locked_.load(std::memory_order_acquire)) cpu_relax();
+  }
 
  private:
   std::atomic<bool> locked_{false};

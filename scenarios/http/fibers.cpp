@@ -1,0 +1,156 @@
+// The fibers taskmaster: sy::Runtime<V> on N carriers, any of the 12 variants. An accept
+// loop fiber waits on the listening socket; each connection becomes a fiber that runs the
+// Session loop with the fiber I/O helpers (sy::io, switchyard/io.h): a read or write that
+// would block parks the fiber on its carrier's poller instead of blocking the carrier.
+// The optional cap on live connections is a fiber Semaphore the accept loop acquires.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <thread>
+
+#include "taskmaster.h"
+
+#include "switchyard/io.h"
+#include "switchyard/primitives.h"
+#include "switchyard/variants.h"
+
+namespace sy::http {
+
+namespace {
+
+// How often the accept loop looks at the stop flag (it never waits longer than this).
+constexpr auto kAcceptSlice = std::chrono::milliseconds(100);
+
+template <class V>
+class FibersTaskmaster final : public Taskmaster {
+  using Rt = sy::Runtime<V>;
+
+ public:
+  FibersTaskmaster(Server& srv, const sy::Options& ro, std::string desc)
+      : srv_(srv), rt_(ro), sem_(srv.config().max_conns > 0 ? srv.config().max_conns : 0), desc_(std::move(desc)) {}
+  ~FibersTaskmaster() override { rt_.finish(); }
+
+  void start(int listen_fd) override {
+    lfd_ = listen_fd;
+    srv_.set_live_tasks("live_fibers", [this] { return static_cast<long>(rt_.live()); });
+    rt_.start();
+    for (unsigned i = 0; i < rt_.carriers(); ++i) srv_.thread_started();
+    rt_.submit([this] { accept_loop(); }, sy::SpawnOptions{.name = "http-accept"}).detach();
+  }
+
+  void stop_accepting() override {
+    stopping_.store(true, std::memory_order_release);  // pairs with the accept loop's acquire
+  }
+
+  bool wait_done(std::chrono::milliseconds timeout) override {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    // acquire: pairs with the accept loop's release store once it has closed the listener.
+    while (!accept_done_.load(std::memory_order_acquire) ||
+           srv_.stats().connections_live.load(std::memory_order_relaxed) > 0) {
+      if (std::chrono::steady_clock::now() >= until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    rt_.finish();  // the connection fibers are returning: finish() waits for the last ones
+    for (unsigned i = 0; i < rt_.carriers(); ++i) srv_.thread_ended();
+    return true;
+  }
+
+  std::vector<std::string> notes() const override { return {desc_}; }
+
+ private:
+  void accept_loop() {
+    const bool capped = srv_.config().max_conns > 0;
+    while (!stopping_.load(std::memory_order_acquire)) {
+      if (capped && !sem_.try_acquire_for(kAcceptSlice)) continue;
+      const int fd = sy::io::accept<Rt>(lfd_, nullptr, nullptr, kAcceptSlice);
+      if (fd < 0) {
+        const int e = sy::io::last_error();  // errno of the carrier we run on now
+        if (capped) sem_.release();
+        if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+          Rt::sleep_for(std::chrono::milliseconds(10));  // out of fds: let some connections end
+        continue;  // ETIMEDOUT (look at the stop flag), ECONNABORTED, EINTR
+      }
+      srv_.connection_opened(fd);
+      Rt::spawn([this, fd, capped] {
+        serve(fd);
+        if (capped) sem_.release();
+      }).detach();
+    }
+    Rt::close_fd(lfd_);
+    accept_done_.store(true, std::memory_order_release);
+  }
+
+  void serve(int fd) {
+    const int idle_ms = srv_.config().idle_timeout_ms;
+    const sy::Duration idle = idle_ms > 0 ? sy::Duration(std::chrono::milliseconds(idle_ms)) : sy::Duration(-1);
+    Session s(srv_);
+    for (;;) {
+      const Session::Next next = s.advance();
+      const std::string_view out = s.output();
+      if (!out.empty() && sy::io::write_all<Rt>(fd, out.data(), out.size(), idle) < 0) break;
+      s.output_done();
+      if (next == Session::Next::close) break;
+      if (next == Session::Next::sleep) {
+        Rt::sleep_for(std::chrono::milliseconds(s.sleep_ms()));
+        s.sleep_done();
+        continue;
+      }
+      const Session::Space room = s.read_space();
+      const int ms = s.read_timeout_ms();
+      const ssize_t n = sy::io::read<Rt>(fd, room.data, room.size,
+                                         ms < 0 ? sy::Duration(-1) : sy::Duration(std::chrono::milliseconds(ms)));
+      if (n > 0) {
+        s.commit(static_cast<std::size_t>(n));
+      } else if (n < 0 && sy::io::last_error() == ETIMEDOUT) {
+        s.timed_out();
+      } else {
+        break;  // end of file, reset, or ECANCELED
+      }
+    }
+    srv_.connection_closed(fd);  // before close: drain() never shuts down a reused fd
+    Rt::close_fd(fd);
+  }
+
+  Server& srv_;
+  Rt rt_;
+  sy::Semaphore<Rt> sem_;
+  std::string desc_;
+  int lfd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> accept_done_{false};
+};
+
+}  // namespace
+
+std::unique_ptr<Taskmaster> make_fibers(Server& srv, const TaskmasterOptions& o) {
+  sy::Options ro;
+  ro.carriers = o.carriers;
+  if (o.registration == "oneshot")
+    ro.io_registration = sy::IoRegistration::oneshot;
+  else if (o.registration == "persistent")
+    ro.io_registration = sy::IoRegistration::persistent;
+  else if (o.registration == "level")
+    ro.io_registration = sy::IoRegistration::level;
+  else
+    throw UsageError("--registration " + o.registration + ": expected oneshot, persistent or level");
+  if (o.io_backend == "epoll")
+    ro.io_backend = sy::IoBackend::epoll;
+  else if (o.io_backend == "poll")
+    ro.io_backend = sy::IoBackend::poll;
+  else
+    throw UsageError("--io-backend " + o.io_backend + ": expected epoll or poll");
+  if (!sy::find_variant(o.variant)) throw UsageError(sy::UnknownVariant(o.variant).what());
+  return sy::with_variant(o.variant, [&]<class V>() -> std::unique_ptr<Taskmaster> {
+    const unsigned carriers = ro.carriers ? ro.carriers : sy::available_cpus();
+    std::string desc = "fibers: " + std::string(V::name()) + " on " + std::to_string(carriers) +
+                       " carriers, io " + o.io_backend + "/" + o.registration +
+                       ", an accept fiber and a fiber per connection";
+    return std::make_unique<FibersTaskmaster<V>>(srv, ro, std::move(desc));
+  });
+}
+
+
+}  // namespace sy::http

@@ -1,0 +1,57 @@
+// Taskmasters: the policy that decides what runs a connection (DESIGN section 13).
+//   threads    one OS thread per connection, blocking I/O, plus an accepting thread
+//   eventloop  one epoll loop per thread, connections as state machines, a shared listener
+//   fibers     sy::Runtime<V> on N carriers: an accept-loop fiber and a fiber per connection
+// Each serves Server's routes over an already listening, nonblocking socket until
+// stop_accepting(); the caller then waits for the connections to end (Server::drain and
+// Server::force hurry them along).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "server.h"
+
+namespace sy::http {
+
+struct TaskmasterOptions {
+  std::string name = "fibers";                 // threads | eventloop | fibers
+  std::string variant = "asm-pooled-chaselev";  // fibers only
+  unsigned carriers = 0;                       // fibers: carriers; eventloop: loops; 0 = CPUs
+  std::string registration = "oneshot";        // fibers: oneshot | persistent | level
+  std::string io_backend = "epoll";            // fibers: epoll | poll
+};
+
+class Taskmaster {
+ public:
+  virtual ~Taskmaster() = default;
+  // Starts serving on listen_fd (nonblocking); the taskmaster owns and closes it.
+  virtual void start(int listen_fd) = 0;
+  // Stops accepting; connections already accepted carry on. From any thread.
+  virtual void stop_accepting() = 0;
+  // Waits until every connection has ended and every thread is joined; false on timeout
+  // (the taskmaster may then be destroyed only after a later call returned true).
+  virtual bool wait_done(std::chrono::milliseconds timeout) = 0;
+  // Notes for the final JSON (what ran, and anything the run should be read with).
+  virtual std::vector<std::string> notes() const { return {}; }
+};
+
+// A bad name or option: the message says what is accepted (exit code 2).
+class UsageError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+std::unique_ptr<Taskmaster> make_threads(Server& srv, const TaskmasterOptions& o);
+std::unique_ptr<Taskmaster> make_eventloop(Server& srv, const TaskmasterOptions& o);
+std::unique_ptr<Taskmaster> make_fibers(Server& srv, const TaskmasterOptions& o);  // UsageError for a bad variant
+std::unique_ptr<Taskmaster> make_taskmaster(Server& srv, const TaskmasterOptions& o);
+
+// A nonblocking, close-on-exec TCP listener on host:port (port 0: any), SO_REUSEADDR.
+// -1 with errno on failure; *bound_port receives the port.
+int listen_socket(const std::string& host, unsigned port, int backlog, unsigned* bound_port);
+
+}  // namespace sy::http
