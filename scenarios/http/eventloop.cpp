@@ -302,6 +302,7 @@ void Loop::drive(Conn& c) {
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (c.session.idle()) c.session.release_input_if_empty();  // epoll waits without it
       if (tm_.stopping() && c.session.idle()) {
         close_conn(c);
       } else if (c.session.read_timeout_ms() < srv_.config().idle_timeout_ms) {

@@ -114,6 +114,16 @@ class Session {
   };
   Space read_space();
   void commit(std::size_t n) noexcept { in_len_ += n; }
+  // Frees the input buffer when it holds nothing unparsed, so an idle keep-alive
+  // connection costs no buffer (as nginx does); read_space() allocates it again. Callers
+  // that can wait for readability without a buffer (fibers: wait_fd; the event loop:
+  // epoll) call it before waiting.
+  void release_input_if_empty() noexcept {
+    if (in_ && in_off_ == in_len_) {
+      in_.reset();
+      cap_ = in_off_ = in_len_ = 0;
+    }
+  }
 
   // Parses and answers everything buffered. Responses accumulate in output().
   Next advance();
