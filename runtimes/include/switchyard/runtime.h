@@ -535,7 +535,10 @@ class Carrier : public CarrierBase {
     prev_ = nullptr;
     if (p->action == Action::yield) [[likely]] {
       p->action = Action::none;
-      push(p, PushKind::yielded);
+      // The yield fast path: no wake decision to make (a yield never wakes a carrier here),
+      // and small enough to stay inlined into every switch's resume.
+      p->state.store(FiberState::runnable, std::memory_order_relaxed);
+      Sched::push(rt_.sched_, local_, p, PushKind::yielded);
       if (wake_after_publish_) [[unlikely]] {
         wake_after_publish_ = false;
         rt_.maybe_wake_idle(this);
