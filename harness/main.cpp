@@ -31,6 +31,7 @@
 #include "profiles.h"
 #include "results.h"
 #include "scenario.h"
+#include "self_exe.h"
 #include "switchyard/variants.h"
 
 #ifndef SY_HAVE_GO
@@ -86,17 +87,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-// The path of this binary. Resolved from /proc/self/exe; " (deleted)" (the binary was
-// rebuilt while we run) is stripped so that valgrind and bin_dir() still find a file.
-std::string self_exe() {
-  std::error_code ec;
-  std::string p = fs::read_symlink("/proc/self/exe", ec).string();
-  if (ec) throw std::runtime_error("cannot find my own executable: " + ec.message());
-  const std::string deleted = " (deleted)";
-  if (p.size() > deleted.size() && p.compare(p.size() - deleted.size(), deleted.size(), deleted) == 0)
-    p.resize(p.size() - deleted.size());
-  return p;
-}
+using scenarios::self_exe;  // scenarios/self_exe.h
 // What our own children exec: exactly the binary that is running, even if it was rebuilt
 // (and its path replaced) since the run started.
 const char* const kSelfForChildren = "/proc/self/exe";

@@ -32,17 +32,6 @@ namespace {
 
 #ifdef SY_HAVE_BDWGC
 
-std::int64_t mem_available_kib() {
-  std::FILE* f = std::fopen("/proc/meminfo", "r");
-  if (!f) return -1;
-  char line[256];
-  long long kib = -1;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "MemAvailable: %lld kB", &kib) == 1) break;
-  std::fclose(f);
-  return kib;
-}
-
 std::atomic<std::int64_t> g_used_bytes{0};  // sum over workers of stack used at the park
 
 // Goes `kib` KiB deep in 1 KiB frames, then parks until released.

@@ -1,4 +1,5 @@
 #include "http_driver.h"
+#include "self_exe.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -74,15 +75,7 @@ std::string tail_of(const std::string& text, std::size_t n = 600) {
   return t;
 }
 
-std::string self_bin_dir() {
-  std::error_code ec;
-  std::string p = fs::read_symlink("/proc/self/exe", ec).string();
-  if (ec) throw std::runtime_error("cannot find my own executable: " + ec.message());
-  const std::string deleted = " (deleted)";
-  if (p.size() > deleted.size() && p.compare(p.size() - deleted.size(), deleted.size(), deleted) == 0)
-    p.resize(p.size() - deleted.size());
-  return fs::path(p).parent_path().string();
-}
+std::string self_bin_dir() { return fs::path(scenarios::self_exe()).parent_path().string(); }
 
 std::string describe_status(int st) {
   if (WIFSIGNALED(st)) {

@@ -17,29 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "lcg.h"
 #include "scenario.h"
 #include "switchyard/primitives.h"
 #include "switchyard/variants.h"
 
 namespace sy::scenarios {
 namespace {
-
-// Knuth's MMIX generator; wraps mod 2^64 (unsigned), as Go's uint64 does.
-constexpr std::uint64_t kLcgA = 6364136223846793005ull, kLcgC = 1442695040888963407ull;
-
-// x after n steps of the generator, in O(log n) (composing the affine map by squaring).
-std::uint64_t lcg_skip(std::uint64_t x, std::uint64_t n) {
-  std::uint64_t acc_a = 1, acc_c = 0, a = kLcgA, c = kLcgC;
-  for (; n; n >>= 1) {
-    if (n & 1) {
-      acc_a *= a;
-      acc_c = acc_c * a + c;
-    }
-    c = (a + 1) * c;
-    a *= a;
-  }
-  return acc_a * x + acc_c;
-}
 
 struct MutexConfig {
   std::int64_t fibers, carriers, ops, inside, outside;

@@ -106,6 +106,17 @@ std::int64_t read_proc_sys(const char* path) {
   return v;
 }
 
+std::int64_t mem_available_kib() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return -1;
+  char line[256];
+  long long kib = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %lld kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib;
+}
+
 double percentile_sorted(const std::vector<double>& s, double p) {
   if (s.empty()) return 0;
   // Nearest rank: the smallest value with at least p% of the values at or below it.

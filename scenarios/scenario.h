@@ -133,6 +133,7 @@ std::string skynet_stack_note(const SkynetConfig&);
 // Helpers for native scenarios.
 std::int64_t peak_rss_kib();                    // getrusage(RUSAGE_SELF).ru_maxrss
 std::int64_t read_proc_sys(const char* path);   // -1 when unreadable
+std::int64_t mem_available_kib();              // MemAvailable in /proc/meminfo; -1 when unreadable
 // The p-th percentile (0..100) of sorted values, nearest-rank.
 double percentile_sorted(const std::vector<double>& sorted, double p);
 

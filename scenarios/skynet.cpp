@@ -54,17 +54,6 @@ std::uint64_t skynet(const Rt* rt, std::uint64_t num, std::uint64_t size) {
   return sum;
 }
 
-std::int64_t mem_available_kib() {
-  std::FILE* f = std::fopen("/proc/meminfo", "r");
-  if (!f) return -1;
-  char line[256];
-  long long kib = -1;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "MemAvailable: %lld kB", &kib) == 1) break;
-  std::fclose(f);
-  return kib;
-}
-
 }  // namespace
 
 SkynetConfig skynet_config(const nlohmann::json& p) {

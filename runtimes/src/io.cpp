@@ -116,6 +116,14 @@ std::uint8_t wake_waiters(FdEntry& e, std::uint8_t ready, IoResult result) {
   return served;
 }
 
+// The poll backend's events for a registration written in epoll bits.
+short poll_bits(std::uint32_t events) {
+  short pe = 0;
+  if (events & EPOLLIN) pe |= POLLIN | POLLRDHUP;
+  if (events & EPOLLOUT) pe |= POLLOUT;
+  return pe;
+}
+
 timespec to_timespec(std::int64_t ns) {
   return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
 }
@@ -194,11 +202,8 @@ int Poller::add(int fd, std::uint32_t events) noexcept {
   std::lock_guard<SpinLock> g(set_lock_);
   if (pos_.size() <= static_cast<std::size_t>(fd)) pos_.resize(static_cast<std::size_t>(fd) + 1, -1);
   if (pos_[fd] >= 0) return EEXIST;
-  short pe = 0;
-  if (events & EPOLLIN) pe |= POLLIN | POLLRDHUP;
-  if (events & EPOLLOUT) pe |= POLLOUT;
   pos_[fd] = static_cast<int>(set_->size());
-  set_->push_back(pollfd{fd, pe, 0});
+  set_->push_back(pollfd{fd, poll_bits(events), 0});
   return 0;
 }
 
@@ -213,10 +218,7 @@ int Poller::modify(int fd, std::uint32_t events) noexcept {
   {
     std::lock_guard<SpinLock> g(set_lock_);
     if (static_cast<std::size_t>(fd) < pos_.size() && pos_[fd] >= 0) {
-      short pe = 0;
-      if (events & EPOLLIN) pe |= POLLIN | POLLRDHUP;
-      if (events & EPOLLOUT) pe |= POLLOUT;
-      (*set_)[pos_[fd]].events = pe;
+      (*set_)[pos_[fd]].events = poll_bits(events);
       return 0;
     }
   }

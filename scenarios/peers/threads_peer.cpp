@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "peer_main.h"
+#include "../lcg.h"
 
 namespace {
 
@@ -161,23 +162,10 @@ Plan prepare_spawn_join(Params& params) {
 
 // ---- mutex: threads contending on a std::mutex -------------------------------------
 
-// The generator of the suite's mutex scenario (scenarios/mutex.cpp, go/mutex.go): Knuth's
-// MMIX LCG, mod 2^64.
-constexpr std::uint64_t kLcgA = 6364136223846793005ull, kLcgC = 1442695040888963407ull;
-
-// x after n steps, in O(log n) (composing the affine map by squaring).
-std::uint64_t lcg_skip(std::uint64_t x, std::uint64_t n) {
-  std::uint64_t acc_a = 1, acc_c = 0, a = kLcgA, c = kLcgC;
-  for (; n; n >>= 1) {
-    if (n & 1) {
-      acc_a *= a;
-      acc_c = acc_c * a + c;
-    }
-    c = (a + 1) * c;
-    a *= a;
-  }
-  return acc_a * x + acc_c;
-}
+// The work generator of the suite's mutex scenario (scenarios/lcg.h, go/mutex.go).
+using sy::scenarios::kLcgA;
+using sy::scenarios::kLcgC;
+using sy::scenarios::lcg_skip;
 
 Plan prepare_mutex(Params& params) {
   const auto cpus = allowed_cpus();
