@@ -99,7 +99,7 @@ def _spans_decades(values):
     return len(pos) > 1 and max(pos) / min(pos) >= 10.0
 
 
-def _footer(fig, sets):
+def _footer(fig, sets, y=-0.01):
     lines = []
     for rs in sets:
         m, b = rs.machine, rs.build
@@ -107,7 +107,7 @@ def _footer(fig, sets):
         lines.append(f"{rs.name}: {m.get('cpu_model', '?')}, {m.get('cores', '?')} cores, "
                      f"{m.get('hostname', '?')}, kernel {m.get('kernel', '?')} | "
                      f"commit {commit}, {b.get('compiler', '?')} {b.get('flags', '')}")
-    fig.text(0.0, -0.01, "\n".join(lines), ha="left", va="top", fontsize=6.5, color="#444444")
+    fig.text(0.0, y, "\n".join(lines), ha="left", va="top", fontsize=6.5, color="#444444")
 
 
 def _grid(sets, nrows, height=2.8, width=None):
@@ -123,13 +123,20 @@ def _finish(fig, sets, out_dir, name, title, handles=None):
     {files, legend, panels, ticks}."""
     fig.suptitle(title, fontsize=10, fontweight="bold")
     uniq = {}
+    legend = None
     if handles:
         for h, l in handles:
             uniq.setdefault(l, h)
-        fig.legend(list(uniq.values()), list(uniq.keys()), loc="upper left",
-                   bbox_to_anchor=(1.0, 0.95), frameon=False)
-    _footer(fig, sets)
-    fig.tight_layout()
+        legend = fig.legend(list(uniq.values()), list(uniq.keys()), loc="upper left",
+                            bbox_to_anchor=(1.0, 0.95), frameon=False)
+    # Room for the suptitle (tight_layout does not count it), then the footer below the
+    # axes and below a legend taller than the figure, so that neither covers the other.
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    y = -0.01
+    if legend is not None:
+        box = legend.get_window_extent(fig.canvas.get_renderer())
+        y = min(y, fig.transFigure.inverted().transform((0, box.y0))[1] - 0.01)
+    _footer(fig, sets, y)
     os.makedirs(out_dir, exist_ok=True)
     # The tight bounding box (legend and footer outside the axes) is computed once for
     # both formats: it is most of the cost of saving.
@@ -258,12 +265,34 @@ def _bar_panel(ax, entries, metric, sort_key, log, name_fn=None, missing=()):
     value_axis(ax, log)
 
 
-def _row_default(e):
-    return params_order(e.params), e.params_key()
+def _shared_rows(entries):
+    """Default rows: peers carry fewer parameters than variants (Go's skynet has no
+    stack_kib) or settings of their own (the threads and Go yields' ops counts), so a row is
+    keyed only by the parameters every entry carries plus those that vary among the variants
+    (among all entries when only peers ran); a peer then shares its panel with the variants
+    it was measured beside."""
+    common = set.intersection(*(set(e.params) for e in entries)) if entries else set()
+    variants = [e for e in entries if not e.is_peer]
+    keys = common | _varying(variants or entries)
+
+    def row_of(e):
+        p = {k: v for k, v in e.params.items() if k in keys}
+        return params_order(p), params_text(p)
+    return row_of
+
+
+def _panel_title(key, entries):
+    """The row's key, then what every variant in the panel shares beyond it."""
+    variants = [e for e in entries if not e.is_peer]
+    shared = set.intersection(*(set(e.params) for e in variants)) if variants else set()
+    used = {w.split("=", 1)[0] for w in key.split()}
+    extra = _fixed_text(variants, skip=used | (set().union(*(e.params for e in variants)) - shared)
+                        if variants else ())
+    return " ".join(t for t in (key, extra) if t)
 
 
 def bar_figure(sets, out_dir, name, scenario, metrics, title, caption, sort_key=label_sort_key,
-               refs=None, select=None, row_of=_row_default, name_fn=None):
+               refs=None, select=None, row_of=None, name_fn=None):
     """Rows: (metric, row) pairs present, a row being a parameter set unless `row_of` groups
     otherwise; columns: folders. `select` keeps the entries this figure is about;
     skipped and failed ones of a row keep an empty, labelled slot."""
@@ -271,6 +300,10 @@ def bar_figure(sets, out_dir, name, scenario, metrics, title, caption, sort_key=
     metrics = [m for m in metrics if any(metric_value(e, m) is not None for e in everyone)]
     if not metrics:
         return None
+    default_rows = row_of is None
+    if default_rows:
+        row_of = _shared_rows(everyone + [e for rs in sets for e in rs.not_ok()
+                                          if e.scenario == scenario and (select is None or select(e))])
     rows = []
     for m in metrics:
         found = {row_of(e)[1]: row_of(e)[0] for e in everyone if metric_value(e, m) is not None}
@@ -291,7 +324,7 @@ def bar_figure(sets, out_dir, name, scenario, metrics, title, caption, sort_key=
             missing = [e for e in rs.not_ok() if e.scenario == scenario
                        and (select is None or select(e)) and row_of(e)[1] == key
                        and (name_fn or (lambda e: e.label))(e) not in names]
-            _column_title(ax, rs, sets, key)
+            _column_title(ax, rs, sets, _panel_title(key, es + missing) if default_rows else key)
             if not es and not missing:
                 _not_run(ax)
                 continue

@@ -184,3 +184,15 @@ def load_folder_from_entries(specs):
                                 s.get("variant") or s.get("peer"), s["params"], "ok", None, 1,
                                 {}, None, [], "x"))
     return rs
+
+
+def test_peers_share_panels_with_variants_despite_fewer_params(make_folder):
+    # Go's skynet carries no guard/stack_kib; the yield peers carry ops counts of their own.
+    path = make_folder("peers", scenarios={"skynet", "yield"})
+    records = {f.name: f for f in plots.render_all([load_folder(path)], os.path.join(path, "figures"))}
+    sky = records["skynet"]
+    assert sky.panels == ["carriers=2 guard=off stack_kib=16"] * 2      # time, then memory
+    assert all({"asm-pooled-fifo", "go", "boost_fiber"} <= set(t) for t in sky.ticks)
+    yld = records["yield"]
+    assert yld.panels[0] == "carriers=1 fibers=2"
+    assert {"asm-pooled-fifo", "boost_fiber", "go", "threads"} <= set(yld.ticks[0])
