@@ -68,6 +68,10 @@ const std::vector<ProfileItem> kAll = {
                                         {"carriers", "1,2"}, {"ops", "50000"}}, 5, 300, 0,           false},
     {"io_pingpong",  kSkyQuick, "",    {{"pairs", "1,100,9000"}, {"io_backend", "poll"}, {"ops", "2000"}}, 3, 300, 0, false},
     {"io_pingpong",  kSkyQuick, "threads", {{"pairs", "100,9000"}, {"active", "all"}, {"ops", "100000"}}, 3, 300, 0, false},
+    // After the vm-20261128 baseline: a pair split over 2 carriers paid a halted vCPU's
+    // wake-up per hop (80-100 us round trips); Options::idle_spin polls before blocking.
+    {"io_pingpong",  kSkyQuick, "",    {{"pairs", "1,9000"}, {"registration", "oneshot,persistent"},
+                                        {"carriers", "2"}, {"idle_spin_us", "0,50"}, {"ops", "50000"}}, 5, 300, 0, false},
     // http (one file, several items): every variant on 2 carriers with oneshot registration
     // and our threads / event-loop taskmasters and Go; Chase-Lev with persistent and level
     // registration (the seed's livelock at 10k); nginx with 1 and 2 workers; then memory

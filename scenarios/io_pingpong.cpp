@@ -40,6 +40,7 @@ struct IoConfig {
   bool all_active;
   IoBackend backend;
   IoRegistration registration;
+  std::int64_t idle_spin_us;
 };
 
 [[noreturn]] void io_fail(const char* what, int err) {
@@ -104,6 +105,7 @@ double io_once(const IoConfig& cfg) {
   o.guard = false;  // 9,000+ fibers: slabs, not two mappings each
   o.io_backend = cfg.backend;
   o.io_registration = cfg.registration;
+  o.idle_spin = std::chrono::microseconds(cfg.idle_spin_us);
   const auto n = static_cast<std::size_t>(cfg.pairs);
   std::vector<int> ping_fd(n, -1), echo_fd(n, -1);
   for (std::size_t i = 0; i < n; ++i) {
@@ -190,7 +192,8 @@ Outcome run_io_pingpong(std::string_view variant, const nlohmann::json& p, int r
                      p.at("io_backend").get<std::string>() == "poll" ? IoBackend::poll : IoBackend::epoll,
                      reg == "persistent" ? IoRegistration::persistent
                      : reg == "level"    ? IoRegistration::level
-                                         : IoRegistration::oneshot};
+                                         : IoRegistration::oneshot,
+                     p.at("idle_spin_us").get<std::int64_t>()};
   Outcome out;
   out.params = p;
   // 2 per pair, plus the process's own, one epoll instance per carrier, and slack.
@@ -234,7 +237,9 @@ extern const Scenario kIoPingpong{
                {"carriers", "carrier threads (threads peer: CPUs)", 1, 1, 64, {}, false},
                {"registration", "epoll registration (Options::io_registration)", "oneshot", 0, 0,
                 {"oneshot", "persistent", "level"}, false},
-               {"io_backend", "I/O poller (Options::io_backend)", "epoll", 0, 0, {"epoll", "poll"}, false}},
+               {"io_backend", "I/O poller (Options::io_backend)", "epoll", 0, 0, {"epoll", "poll"}, false},
+               {"idle_spin_us", "an idle carrier polls this long before blocking (Options::idle_spin)", 0, 0,
+                10000, {}, false}},
     .peers = {"threads"},
     .gbench_peers = {},
     .gbench = std::nullopt,
