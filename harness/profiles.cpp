@@ -56,6 +56,10 @@ const std::vector<ProfileItem> kAll = {
     // keeps `all` inside its 2 hours; they are 50-200x slower than Chase-Lev, no subtle ratio.
     {"skynet",       kChaseLev, "boost_fiber,go", {{"fibers", "1000000"}, {"carriers", "1,2"}}, 5, 900, 0, false},
     {"skynet",       kFifo,    "",     {{"fibers", "1000000"}, {"carriers", "1,2"}}, 3, 2700, 0,    false},
+    // After the baseline: thieves that block pay a halted vCPU's wake-up; with a 50 us idle
+    // spin asm-pooled-chaselev went 0.119 -> 0.097 s on 2 carriers (1c 0.176 s).
+    {"skynet",       "asm-pooled-chaselev,boost-pooled-chaselev", "", {{"fibers", "1000000"}, {"carriers", "1,2"},
+                     {"idle_spin_us", "50"}},                              7,   300,  0,      false},
     {"steal",        "all",    "",     {{"workload", "skynet,fib"}, {"fibers", "100000"}, {"carriers", "1,2"}},
                                                                              5,   900,  0,      false},
     // issue 6 (measured budgets on the loaded 2-core machine: FIFO on 2 carriers with 1000

@@ -122,6 +122,7 @@ const Scenario& find(std::string_view name);
 struct SkynetConfig {
   std::int64_t fibers, carriers, stack_kib;  // fibers = leaves, a power of 10
   bool guard;
+  std::int64_t idle_spin_us = 0;  // Options::idle_spin (skynet's parameter; steal leaves it 0)
 };
 SkynetConfig skynet_config(const nlohmann::json& params);  // UsageError unless a power of 10
 // Why this variant cannot run this tree here (mapping or memory limits), or nullopt.

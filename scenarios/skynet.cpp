@@ -58,7 +58,8 @@ std::uint64_t skynet(const Rt* rt, std::uint64_t num, std::uint64_t size) {
 
 SkynetConfig skynet_config(const nlohmann::json& p) {
   SkynetConfig cfg{p.at("fibers").get<std::int64_t>(), p.at("carriers").get<std::int64_t>(),
-                   p.at("stack_kib").get<std::int64_t>(), p.at("guard").get<std::string>() == "on"};
+                   p.at("stack_kib").get<std::int64_t>(), p.at("guard").get<std::string>() == "on",
+                   p.value("idle_spin_us", std::int64_t{0})};
   // The tree is complete only when the leaves are a power of the fan-out.
   std::int64_t power = 1;
   while (power < cfg.fibers) power *= 10;
@@ -99,6 +100,7 @@ double skynet_once(std::string_view variant, const SkynetConfig& cfg, std::int64
     o.carriers = static_cast<unsigned>(cfg.carriers);
     o.stack_size = static_cast<std::size_t>(cfg.stack_kib) * 1024;
     o.guard = cfg.guard;
+    o.idle_spin = std::chrono::microseconds(cfg.idle_spin_us);
     g_live_peak.store(0, std::memory_order_relaxed);  // no carrier runs yet
     const auto leaves = static_cast<std::uint64_t>(cfg.fibers);
     std::uint64_t result = 0;
@@ -158,7 +160,9 @@ extern const Scenario kSkynet{
                 false},
                {"carriers", "carrier threads", 2, 1, 64, {}, false},
                {"stack_kib", "usable stack per fiber (KiB)", 16, 8, 1024, {}, false},
-               {"guard", "guard pages (off: unguarded stacks from slabs)", "off", 0, 0, {"on", "off"}, false}},
+               {"guard", "guard pages (off: unguarded stacks from slabs)", "off", 0, 0, {"on", "off"}, false},
+               {"idle_spin_us", "an idle carrier polls this long before blocking (Options::idle_spin)", 0, 0,
+                10000, {}, false}},
     .peers = {"boost_fiber", "go"},
     .gbench_peers = {},
     .gbench = std::nullopt,
@@ -166,7 +170,8 @@ extern const Scenario kSkynet{
     .run = &run_skynet,
     .has_instructions = false,
     // Go's goroutine stacks grow on demand: it has no stack size or guard to set.
-    .peer_params = {{"go", {"fibers", "carriers"}}},
+    // idle_spin_us is our runtime's option: neither peer has it.
+    .peer_params = {{"go", {"fibers", "carriers"}}, {"boost_fiber", {"fibers", "carriers", "stack_kib", "guard"}}},
     .check = [](const nlohmann::json& p) { skynet_config(p); },
 };
 
