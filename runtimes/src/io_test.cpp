@@ -78,6 +78,31 @@ struct Pair {
   }
 };
 
+// The two ends of a ping-pong of `rounds` ints over fd: the ping side sends i and expects
+// -i back, the echo side checks i and answers -i. Each ORs the carriers it ran on into
+// `ran_on` (relaxed: read after both ends are joined).
+template <class Rt>
+void ping_side(int fd, int rounds, std::atomic<int>& ran_on) {
+  for (int i = 0; i < rounds; ++i) {
+    ASSERT_EQ(io::write_all<Rt>(fd, &i, sizeof i), static_cast<ssize_t>(sizeof i));
+    int v = 1;
+    ASSERT_EQ(io::read<Rt>(fd, &v, sizeof v), static_cast<ssize_t>(sizeof v));
+    ASSERT_EQ(v, -i);
+    ran_on.fetch_or(1 << Rt::current()->carrier.load(), std::memory_order_relaxed);
+  }
+}
+template <class Rt>
+void echo_side(int fd, int rounds, std::atomic<int>& ran_on) {
+  for (int i = 0; i < rounds; ++i) {
+    int v = -1;
+    ASSERT_EQ(io::read<Rt>(fd, &v, sizeof v), static_cast<ssize_t>(sizeof v));
+    ASSERT_EQ(v, i);
+    ran_on.fetch_or(1 << Rt::current()->carrier.load(), std::memory_order_relaxed);
+    v = -i;
+    ASSERT_EQ(io::write_all<Rt>(fd, &v, sizeof v), static_cast<ssize_t>(sizeof v));
+  }
+}
+
 TYPED_TEST(Io, PingPongDeliversEveryMessageInOrder) {
   using Rt = typename TypeParam::Rt;
   Rt rt(TypeParam::options());
@@ -87,23 +112,8 @@ TYPED_TEST(Io, PingPongDeliversEveryMessageInOrder) {
   const int rounds = (TypeParam::carriers == 1 ? 3000 : 400) / kScale;
   std::atomic<int> pinger_carriers{0}, ponger_carriers{0};
   rt.run([&] {
-    auto pong = Rt::spawn([&] {
-      for (int i = 0; i < rounds; ++i) {
-        int v = -1;
-        ASSERT_EQ(io::read<Rt>(p.fd[1], &v, sizeof v), static_cast<ssize_t>(sizeof v));
-        ASSERT_EQ(v, i);
-        ponger_carriers.fetch_or(1 << Rt::current()->carrier.load(), std::memory_order_relaxed);
-        v = -i;
-        ASSERT_EQ(io::write_all<Rt>(p.fd[1], &v, sizeof v), static_cast<ssize_t>(sizeof v));
-      }
-    });
-    for (int i = 0; i < rounds; ++i) {
-      ASSERT_EQ(io::write_all<Rt>(p.fd[0], &i, sizeof i), static_cast<ssize_t>(sizeof i));
-      int v = 1;
-      ASSERT_EQ(io::read<Rt>(p.fd[0], &v, sizeof v), static_cast<ssize_t>(sizeof v));
-      ASSERT_EQ(v, -i);
-      pinger_carriers.fetch_or(1 << Rt::current()->carrier.load(), std::memory_order_relaxed);
-    }
+    auto pong = Rt::spawn([&] { echo_side<Rt>(p.fd[1], rounds, ponger_carriers); });
+    ping_side<Rt>(p.fd[0], rounds, pinger_carriers);
     pong.join();
   });
   // Which carriers took part is up to the scheduler; the messages must be exact anyway.
@@ -420,21 +430,9 @@ TEST(IdleSpin, PingPongIsExactAndTheSpinIsBounded) {
         char c;
         EXPECT_EQ(io::read<Rt>(q.fd[1], &c, 1), 0);  // EOF when the test closes the other end
       }));
-    auto pong = Rt::spawn([&] {
-      for (int i = 0; i < rounds; ++i) {
-        int v = -1;
-        ASSERT_EQ(io::read<Rt>(p.fd[1], &v, sizeof v), static_cast<ssize_t>(sizeof v));
-        ASSERT_EQ(v, i);
-        v = -i;
-        ASSERT_EQ(io::write_all<Rt>(p.fd[1], &v, sizeof v), static_cast<ssize_t>(sizeof v));
-      }
-    });
-    for (int i = 0; i < rounds; ++i) {
-      ASSERT_EQ(io::write_all<Rt>(p.fd[0], &i, sizeof i), static_cast<ssize_t>(sizeof i));
-      int v = 1;
-      ASSERT_EQ(io::read<Rt>(p.fd[0], &v, sizeof v), static_cast<ssize_t>(sizeof v));
-      ASSERT_EQ(v, -i);
-    }
+    std::atomic<int> carriers{0};
+    auto pong = Rt::spawn([&] { echo_side<Rt>(p.fd[1], rounds, carriers); });
+    ping_side<Rt>(p.fd[0], rounds, carriers);
     pong.join();
     const double before = cpu_seconds();
     Rt::sleep_for(300ms);  // both carriers idle, 50 fibers wait on fds
