@@ -44,6 +44,10 @@ struct ParamSpec {
   std::string describe() const;  // "fibers=100000 (1..10000000)"
 };
 
+// Options::idle_spin in microseconds, a parameter of the scenarios that set it.
+inline const ParamSpec kIdleSpinParam{"idle_spin_us", "an idle carrier polls this long before blocking (Options::idle_spin)",
+                                      0, 0, 10000, {}, false};
+
 // What one measurement produced (the child protocol, see results/SCHEMA.md).
 struct Metric {
   std::string unit;

@@ -284,10 +284,12 @@ def _shared_rows(entries):
 def _panel_title(key, entries):
     """The row's key, then what every variant in the panel shares beyond it."""
     variants = [e for e in entries if not e.is_peer]
-    shared = set.intersection(*(set(e.params) for e in variants)) if variants else set()
+    if not variants:
+        return key
+    shared = set.intersection(*(set(e.params) for e in variants))
+    unshared = set().union(*(e.params for e in variants)) - shared
     used = {w.split("=", 1)[0] for w in key.split()}
-    extra = _fixed_text(variants, skip=used | (set().union(*(e.params for e in variants)) - shared)
-                        if variants else ())
+    extra = _fixed_text(variants, skip=used | unshared)
     return " ".join(t for t in (key, extra) if t)
 
 

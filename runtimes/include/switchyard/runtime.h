@@ -603,8 +603,7 @@ class Carrier : public CarrierBase {
     // sleeping_, maybe_wake_idle() reads idle_ after a seq_cst fence.
     sleeping_.store(true, std::memory_order_seq_cst);
     rt_.idle_.fetch_add(1, std::memory_order_seq_cst);
-    if (!pending_.empty_seq_cst() || Sched::maybe_work(rt_.sched_, local_) || rt_.should_exit() ||
-        (rt_.multi_ && rt_.any_stealable(this))) {
+    if (work_visible()) {
       rt_.idle_.fetch_sub(1, std::memory_order_relaxed);
       sleeping_.store(false, std::memory_order_relaxed);
       return;
@@ -616,16 +615,19 @@ class Carrier : public CarrierBase {
     sleeping_.store(false, std::memory_order_relaxed);
   }
 
-  // True when work turned up within spin_ns: a ready fd (dispatched here), a submission or
-  // remote wake, the runtime's exit, or (several carriers) a deque to steal from. Nobody
-  // kicks us meanwhile (sleeping_ is false), which is why each round looks at all of them.
+  // A submission or remote wake, runnable work, the runtime's exit, or (several carriers) a
+  // deque to steal from: the look an idle carrier takes before it blocks.
+  bool work_visible() {
+    return !pending_.empty_seq_cst() || Sched::maybe_work(rt_.sched_, local_) || rt_.should_exit() ||
+           (rt_.multi_ && rt_.any_stealable(this));
+  }
+
+  // True when work turned up within spin_ns: a ready fd (dispatched here) or work_visible().
+  // Nobody kicks us meanwhile (sleeping_ is false), which is why each round looks at both.
   bool spin_before_block(std::int64_t spin_ns) {
     const std::int64_t until = detail::now_ns() + spin_ns;
     do {
-      if (poller_.wait_and_dispatch(0) > 0) return true;
-      if (!pending_.empty_seq_cst() || Sched::maybe_work(rt_.sched_, local_) || rt_.should_exit() ||
-          (rt_.multi_ && rt_.any_stealable(this)))
-        return true;
+      if (poller_.wait_and_dispatch(0) > 0 || work_visible()) return true;
     } while (detail::now_ns() < until);
     return false;
   }
