@@ -42,6 +42,7 @@ struct ServerStats {
   std::atomic<long> connections_accepted{0};
   std::atomic<long> connections_live{0};
   std::atomic<long> connections_peak{0};
+  std::atomic<long> connections_refused{0};  // accepted, then closed unanswered: no fiber or thread for it
   std::atomic<long> idle_timeouts{0};
   std::atomic<long> threads_live{0};  // OS threads the taskmaster runs (carriers, loops, or one per connection)
   std::atomic<long> threads_peak{0};

@@ -88,11 +88,15 @@ class ThreadsTaskmaster final : public Taskmaster {
       }
       try {
         std::thread([this, fd] { serve(fd); }).detach();
-      } catch (const std::system_error&) {
+      } catch (const std::system_error& e) {
         // No more threads (RLIMIT_NPROC, memory): this connection is closed unanswered.
+        srv_.stats().connections_refused.fetch_add(1, std::memory_order_relaxed);
+        spawn_failures_.failed(e.what());
         end_connection(fd);
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
       }
+      spawn_failures_.succeeded();
     }
     ::close(lfd_);
     srv_.thread_ended();
@@ -170,6 +174,7 @@ class ThreadsTaskmaster final : public Taskmaster {
   long conn_threads_ = 0;    // guarded by mu_
   bool stopping_ = false;    // guarded by mu_
   bool accept_done_ = false; // guarded by mu_
+  BurstLog spawn_failures_{"threads: cannot start a thread for a new connection, refusing it"};
 };
 
 }  // namespace
