@@ -305,8 +305,9 @@ void Loop::drive(Conn& c) {
       if (c.session.idle()) c.session.release_input_if_empty();  // epoll waits without it
       if (tm_.stopping() && c.session.idle()) {
         close_conn(c);
-      } else if (c.session.read_timeout_ms() < srv_.config().idle_timeout_ms) {
-        rearm_idle(c);  // a head is arriving: the request timeout may come first
+      } else if (const int ms = c.session.read_timeout_ms(), idle = srv_.config().idle_timeout_ms;
+                 ms >= 0 && (idle <= 0 || ms < idle)) {
+        rearm_idle(c);  // a request is arriving: the request timeout may come first
       }
       return;
     } else {

@@ -3,12 +3,21 @@
 // Session loop with the fiber I/O helpers (sy::io, switchyard/io.h): a read or write that
 // would block parks the fiber on its carrier's poller instead of blocking the carrier.
 // The optional cap on live connections is a fiber Semaphore the accept loop acquires.
+//
+// Failures stay with one connection. A connection whose fiber cannot start (spawn throws:
+// StackError at vm.max_map_count, about 32k guarded stacks, or RLIMIT_AS; bad_alloc) is
+// refused: a 503 if the socket takes it at once, then closed, and the accept loop goes
+// on. A connection whose fiber throws is closed. Either way its fd, its place among the
+// live connections and its semaphore unit are given back; a run of failures is logged in
+// two lines, its start and its end (BurstLog), not one line per connection.
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <exception>
+#include <string_view>
 #include <thread>
 
 #include "taskmaster.h"
@@ -62,6 +71,15 @@ class FibersTaskmaster final : public Taskmaster {
 
  private:
   void accept_loop() {
+    // However the loop ends (the stop flag, or an exception nothing here expects), the
+    // listener is closed and wait_done() learns it; release: pairs with its acquire.
+    struct Closer {
+      FibersTaskmaster& t;
+      ~Closer() {
+        Rt::close_fd(t.lfd_);
+        t.accept_done_.store(true, std::memory_order_release);
+      }
+    } closer{*this};
     const bool capped = srv_.config().max_conns > 0;
     while (!stopping_.load(std::memory_order_acquire)) {
       if (capped && !sem_.try_acquire_for(kAcceptSlice)) continue;
@@ -74,15 +92,58 @@ class FibersTaskmaster final : public Taskmaster {
         continue;  // ETIMEDOUT (look at the stop flag), ECONNABORTED, EINTR
       }
       srv_.connection_opened(fd);
-      Rt::spawn([this, fd, capped] {
-        serve(fd);
-        if (capped) sem_.release();
-      }).detach();
+      try {
+        Rt::spawn([this, fd, capped] { run_connection(fd, capped); }).detach();
+      } catch (const std::exception& e) {
+        refuse(fd, capped, e.what());
+        continue;
+      } catch (...) {
+        refuse(fd, capped, "unknown exception");
+        continue;
+      }
+      spawn_failures_.succeeded();
     }
-    Rt::close_fd(lfd_);
-    accept_done_.store(true, std::memory_order_release);
   }
 
+  // The connection's fiber could not start: answer 503 if the socket takes it without
+  // waiting (a fresh socket's send buffer is empty), then close it. The request is not
+  // read, so the close may reset the connection and the client may not see the 503.
+  // The bookkeeping comes first, so a client that has read the 503 sees it done.
+  void refuse(int fd, bool capped, const char* why) {
+    static constexpr std::string_view k503 =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
+        "Connection: close\r\n\r\nno room for a fiber\n";
+    srv_.stats().connections_refused.fetch_add(1, std::memory_order_relaxed);
+    spawn_failures_.failed(why);
+    srv_.connection_closed(fd);
+    [[maybe_unused]] const ssize_t n = ::send(fd, k503.data(), k503.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    Rt::close_fd(fd);
+    if (capped) sem_.release();
+  }
+
+  // The body of a connection's fiber. Whatever serve() does, throwing included, the
+  // connection's resources are given back here.
+  void run_connection(int fd, bool capped) {
+    bool threw = true;
+    try {
+      serve(fd);
+      threw = false;
+    } catch (const std::exception& e) {
+      serve_failures_.failed(e.what());
+    } catch (...) {
+      serve_failures_.failed("unknown exception");
+    }
+    if (!threw) serve_failures_.succeeded();
+    end_connection(fd, capped);
+  }
+
+  void end_connection(int fd, bool capped) {
+    srv_.connection_closed(fd);  // before close: drain() never shuts down a reused fd
+    Rt::close_fd(fd);
+    if (capped) sem_.release();
+  }
+
+  // The Session loop on one connection; returns when it is to be closed.
   void serve(int fd) {
     const int idle_ms = srv_.config().idle_timeout_ms;
     const sy::Duration idle = idle_ms > 0 ? sy::Duration(std::chrono::milliseconds(idle_ms)) : sy::Duration(-1);
@@ -123,8 +184,6 @@ class FibersTaskmaster final : public Taskmaster {
         break;  // end of file, reset, or ECANCELED
       }
     }
-    srv_.connection_closed(fd);  // before close: drain() never shuts down a reused fd
-    Rt::close_fd(fd);
   }
 
   Server& srv_;
@@ -134,6 +193,8 @@ class FibersTaskmaster final : public Taskmaster {
   int lfd_ = -1;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> accept_done_{false};
+  BurstLog spawn_failures_{"fibers: cannot start a fiber for a new connection, refusing it"};
+  BurstLog serve_failures_{"fibers: a connection's fiber threw, closing its connection"};
 };
 
 }  // namespace

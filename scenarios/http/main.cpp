@@ -179,6 +179,7 @@ int main(int argc, char** argv) {
       {"idle_timeouts", st.idle_timeouts.load()},
       {"connections_accepted", st.connections_accepted.load()},
       {"connections_peak", st.connections_peak.load()},
+      {"connections_refused", st.connections_refused.load()},
       {"peak_rss_kib", sy::http::peak_rss_kib()},
       {"threads_peak", st.threads_peak.load() + 1},  // + the main thread
       {"notes", notes},

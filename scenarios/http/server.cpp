@@ -187,6 +187,7 @@ Session::Next Session::advance() {
         in_off_ = in_len_ = 0;  // all buffered bytes were body
         return Next::read;
       }
+      request_started_ms_ = -1;  // the request is whole: its handler's time is not counted
       if (pending_.sleep_ms >= 0) return Next::sleep;
       respond();
       continue;
@@ -200,7 +201,7 @@ Session::Next Session::advance() {
     switch (parser_.parse(base, in_len_ - in_off_, req)) {
       case ParseResult::incomplete:
         compact();
-        if (head_started_ms_ < 0) head_started_ms_ = steady_ms();
+        if (request_started_ms_ < 0) request_started_ms_ = steady_ms();
         return Next::read;
       case ParseResult::error:
         srv_.stats().rejected.fetch_add(1, std::memory_order_relaxed);
@@ -211,7 +212,10 @@ Session::Next Session::advance() {
         in_off_ += req.head_bytes;
         body_left_ = req.content_length;
         parser_.reset();
-        head_started_ms_ = -1;
+        // The body is bounded by the same deadline as the head. A head that came whole in
+        // one read starts it now; without a body nothing is left to arrive (and the hot
+        // path reads no clock).
+        if (body_left_ > 0 && request_started_ms_ < 0) request_started_ms_ = steady_ms();
         continue;
     }
   }
@@ -273,10 +277,10 @@ void Session::respond() {
 int Session::read_timeout_ms() const {
   const ServerConfig& cfg = srv_.config();
   const int idle = cfg.idle_timeout_ms > 0 ? cfg.idle_timeout_ms : -1;
-  if (head_started_ms_ < 0 || cfg.request_timeout_ms <= 0) return idle;
-  const std::int64_t left = head_started_ms_ + cfg.request_timeout_ms - steady_ms();
-  const int head = static_cast<int>(std::max<std::int64_t>(left, 0));
-  return idle < 0 ? head : std::min(idle, head);
+  if (request_started_ms_ < 0 || cfg.request_timeout_ms <= 0) return idle;
+  const std::int64_t left = request_started_ms_ + cfg.request_timeout_ms - steady_ms();
+  const int request = static_cast<int>(std::max<std::int64_t>(left, 0));
+  return idle < 0 ? request : std::min(idle, request);
 }
 
 void Session::sleep_done() {

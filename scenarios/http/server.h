@@ -26,8 +26,9 @@ namespace sy::http {
 struct ServerConfig {
   Limits limits;
   int idle_timeout_ms = 60'000;  // a connection with nothing to do is closed after this; 0 = never
-  // A head must arrive whole within this from its first byte (slowloris: a client that
-  // trickles a byte before every idle timeout); 408 after it. 0 = no limit.
+  // A request, head and body, must arrive whole within this from its first byte (slowloris:
+  // a client that trickles a byte before every idle timeout, into the head or the body);
+  // 408 after it. A handler's own time (/sleep) is not counted. 0 = no limit.
   int request_timeout_ms = 10'000;
   long max_conns = 0;            // cap on live connections (accepting waits); 0 = none
   int shutdown_grace_ms = 5'000; // in-flight requests may finish within this after SIGTERM
@@ -41,6 +42,7 @@ struct ServerStats {
   std::atomic<long> connections_accepted{0};
   std::atomic<long> connections_live{0};
   std::atomic<long> connections_peak{0};
+  std::atomic<long> connections_refused{0};  // accepted, then closed unanswered: no fiber or thread for it
   std::atomic<long> idle_timeouts{0};
   std::atomic<long> threads_live{0};  // OS threads the taskmaster runs (carriers, loops, or one per connection)
   std::atomic<long> threads_peak{0};
@@ -131,8 +133,8 @@ class Session {
   void output_written(std::size_t n) noexcept;
   void output_done() noexcept { output_written(out_.size() - out_off_); }
 
-  // How long the next read may wait: the idle timeout, or less while a head is arriving.
-  // Milliseconds; -1 = forever.
+  // How long the next read may wait: the idle timeout, or less while a request (its head
+  // or its body) is arriving and the request timeout ends first. Milliseconds; -1 = forever.
   int read_timeout_ms() const;
 
   int sleep_ms() const noexcept { return pending_.sleep_ms; }
@@ -169,7 +171,9 @@ class Session {
   std::size_t out_off_ = 0;
   Pending pending_;
   bool closing_ = false;
-  std::int64_t head_started_ms_ = -1;  // steady clock, when the unfinished head's first byte came
+  // Steady clock, ms: when the request still arriving (its head, or the body after it)
+  // began; -1 when none is. Cleared once the body is whole, before the handler runs.
+  std::int64_t request_started_ms_ = -1;
 };
 
 }  // namespace sy::http

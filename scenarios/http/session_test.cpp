@@ -1,7 +1,9 @@
 // The server core without sockets: what a Session answers to bytes fed to it.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "server.h"
 
@@ -163,6 +165,68 @@ TEST(HttpSession, TimeoutAndDrain) {
   EXPECT_TRUE(r.closed);
   EXPECT_EQ(count(r.out, "Hello, World!"), 1);
   EXPECT_EQ(count(r.out, "Connection: close"), 1);
+}
+
+// Copies `in` into the session's input, as a read would.
+void put(Session& s, const std::string& in) {
+  const Session::Space room = s.read_space();
+  ASSERT_LE(in.size(), room.size);
+  std::copy(in.begin(), in.end(), room.data);
+  s.commit(in.size());
+}
+
+// Waits (bounded) until the session's read timeout has run out.
+bool runs_out(const Session& s, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (s.read_timeout_ms() > 0) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// The request timeout bounds the whole request: a body trickled a byte at a time (each
+// byte within the idle timeout) runs out of it like a head does.
+TEST(HttpSession, RequestTimeoutCoversTheBody) {
+  ServerConfig cfg;
+  cfg.idle_timeout_ms = 60'000;
+  cfg.request_timeout_ms = 50;
+  Server srv(cfg);
+  {
+    Session s(srv);  // a whole head in one read, then its body a byte at a time
+    put(s, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nx");
+    ASSERT_EQ(s.advance(), Session::Next::read);
+    EXPECT_LE(s.read_timeout_ms(), 50) << "the body's read waits the idle timeout";
+    ASSERT_TRUE(runs_out(s)) << "the request timeout never ran out: " << s.read_timeout_ms() << " ms left";
+    put(s, "y");  // a byte of body does not start it again
+    ASSERT_EQ(s.advance(), Session::Next::read);
+    EXPECT_EQ(s.read_timeout_ms(), 0);
+    s.timed_out();
+    EXPECT_EQ(s.advance(), Session::Next::close);
+    EXPECT_EQ(s.output().substr(0, 13), "HTTP/1.1 408 ");
+  }
+  {
+    Session s(srv);  // the deadline runs from the head's first byte, through the body
+    put(s, "POST / HTTP/1.1\r\nHo");
+    ASSERT_EQ(s.advance(), Session::Next::read);
+    ASSERT_TRUE(runs_out(s));
+    put(s, "st: a\r\nContent-Length: 5\r\n\r\nab");
+    ASSERT_EQ(s.advance(), Session::Next::read);
+    EXPECT_EQ(s.read_timeout_ms(), 0) << "the head's deadline is gone once its body begins";
+  }
+  {
+    Session s(srv);  // a whole request: the handler's sleep and the next wait are not bounded by it
+    put(s, "POST /sleep?ms=10 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\na");
+    ASSERT_EQ(s.advance(), Session::Next::read);
+    EXPECT_LE(s.read_timeout_ms(), 50);
+    put(s, "b");
+    ASSERT_EQ(s.advance(), Session::Next::sleep);
+    EXPECT_EQ(s.read_timeout_ms(), 60'000);
+    s.sleep_done();
+    ASSERT_EQ(s.advance(), Session::Next::read);
+    EXPECT_EQ(s.output(), kHelloResponse);
+    EXPECT_EQ(s.read_timeout_ms(), 60'000);
+  }
 }
 
 TEST(HttpSession, StatsRoute) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 namespace sy::http {
 
@@ -14,6 +15,22 @@ std::unique_ptr<Taskmaster> make_taskmaster(Server& srv, const TaskmasterOptions
   if (o.name == "eventloop") return make_eventloop(srv, o);
   if (o.name == "fibers") return make_fibers(srv, o);
   throw UsageError("--taskmaster " + o.name + ": expected threads, eventloop or fibers");
+}
+
+void BurstLog::failed(const char* why) {
+  std::lock_guard<std::mutex> g(mu_);
+  ++failures_;
+  if (open_.load(std::memory_order_relaxed)) return;
+  open_.store(true, std::memory_order_relaxed);  // see succeeded()
+  std::fprintf(stderr, "switchyard_http_server: %s (%s); counting until one succeeds\n", what_.c_str(), why);
+}
+
+void BurstLog::close_run() {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!open_.load(std::memory_order_relaxed)) return;  // another thread closed it
+  open_.store(false, std::memory_order_relaxed);
+  std::fprintf(stderr, "switchyard_http_server: %s: %ld times, then it succeeded again\n", what_.c_str(), failures_);
+  failures_ = 0;
 }
 
 int listen_socket(const std::string& host, unsigned port, int backlog, unsigned* bound_port) {

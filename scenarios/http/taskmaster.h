@@ -7,8 +7,10 @@
 // Server::force hurry them along).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -37,6 +39,30 @@ class Taskmaster {
   virtual bool wait_done(std::chrono::milliseconds timeout) = 0;
   // Notes for the final JSON (what ran, and anything the run should be read with).
   virtual std::vector<std::string> notes() const { return {}; }
+};
+
+// Logs a run of failures in two lines on stderr, not one line per failure: a server at a
+// resource limit (no stack or thread for a new connection) may fail thousands of times a
+// second. The first failure of a run prints what failed and why; the first success after
+// it prints how many failed. From any thread.
+class BurstLog {
+ public:
+  // what: the failure, as in "cannot start a fiber for a new connection".
+  explicit BurstLog(std::string what) : what_(std::move(what)) {}
+  void failed(const char* why);
+  // Cheap when no run is open (one relaxed load): taskmasters call it on the hot path.
+  void succeeded() {
+    // relaxed: a stale false only moves the closing line to a later success; the state
+    // itself is read and written under mu_.
+    if (open_.load(std::memory_order_relaxed)) close_run();
+  }
+
+ private:
+  void close_run();
+  std::string what_;
+  std::atomic<bool> open_{false};  // written under mu_
+  std::mutex mu_;
+  long failures_ = 0;              // in the open run; guarded by mu_
 };
 
 // A bad name or option: the message says what is accepted (exit code 2).

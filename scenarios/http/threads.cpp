@@ -88,11 +88,15 @@ class ThreadsTaskmaster final : public Taskmaster {
       }
       try {
         std::thread([this, fd] { serve(fd); }).detach();
-      } catch (const std::system_error&) {
+      } catch (const std::system_error& e) {
         // No more threads (RLIMIT_NPROC, memory): this connection is closed unanswered.
+        srv_.stats().connections_refused.fetch_add(1, std::memory_order_relaxed);
+        spawn_failures_.failed(e.what());
         end_connection(fd);
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
       }
+      spawn_failures_.succeeded();
     }
     ::close(lfd_);
     srv_.thread_ended();
@@ -114,15 +118,19 @@ class ThreadsTaskmaster final : public Taskmaster {
         s.sleep_done();
         continue;
       }
-      // SO_RCVTIMEO holds the idle timeout; while a head is arriving the request timeout
-      // may be shorter, and poll() applies it (an extra system call only in that case).
-      if (const int ms = s.read_timeout_ms(); ms >= 0 && ms < srv_.config().idle_timeout_ms) {
+      // SO_RCVTIMEO holds the idle timeout; while a request (head or body) is arriving the
+      // request timeout may end first, and poll() applies it (an extra system call only in
+      // that case). Without an idle timeout (0) there is no SO_RCVTIMEO: poll() then
+      // applies any finite read timeout.
+      const int idle = srv_.config().idle_timeout_ms;
+      if (const int ms = s.read_timeout_ms(); ms >= 0 && (idle <= 0 || ms < idle)) {
         pollfd p{fd, POLLIN, 0};
         const int r = ::poll(&p, 1, ms);
         if (r == 0) {
           s.timed_out();
           continue;
         }
+        if (r < 0 && errno == EINTR) continue;  // the deadline is computed again
       }
       const Session::Space room = s.read_space();
       const ssize_t n = ::recv(fd, room.data, room.size, 0);
@@ -166,6 +174,7 @@ class ThreadsTaskmaster final : public Taskmaster {
   long conn_threads_ = 0;    // guarded by mu_
   bool stopping_ = false;    // guarded by mu_
   bool accept_done_ = false; // guarded by mu_
+  BurstLog spawn_failures_{"threads: cannot start a thread for a new connection, refusing it"};
 };
 
 }  // namespace
