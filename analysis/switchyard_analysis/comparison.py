@@ -402,7 +402,17 @@ def _fitted(header, rows, align, width):
     its column goes on a line of its own, the values on the next."""
     rest = [max([len(header[i])] + [len(str(r[i])) for r in rows]) for i in range(1, len(header))]
     room = width - sum(rest) - 2 * (len(header) - 1)
-    w0 = max(len(header[0]), min(max([len(str(r[0])) for r in rows] + [0]), max(room, 12)))
+    if room < 16:
+        # Not even a short name fits beside the values: every name on a line of its own.
+        widths = rest
+
+        def values(cells):
+            return "  ".join(f"{str(c):{a}{w}}" for c, a, w in zip(cells, align[1:], widths)).rstrip()
+        out = [header[0], values(header[1:]), "  ".join("-" * w for w in widths)]
+        for r in rows:
+            out += [wrap(str(r[0]), width), values(r[1:])]
+        return out
+    w0 = max(len(header[0]), min(max([len(str(r[0])) for r in rows] + [0]), room))
     widths = [w0] + rest
 
     def line(cells):
@@ -410,7 +420,7 @@ def _fitted(header, rows, align, width):
     out = [line(header), "  ".join("-" * w for w in widths)]
     for r in rows:
         if len(str(r[0])) > w0:
-            out.append(str(r[0])[:width])
+            out.append(wrap(str(r[0]), width))
             out.append(line([""] + list(r[1:])))
         else:
             out.append(line(r))
