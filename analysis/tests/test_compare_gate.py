@@ -61,6 +61,9 @@ def test_unknown_variant_and_scenario_exit_2(make_folder):
     assert rc == 0 and "yield · ns_per_yield (ns)" in out and "http" not in out.split("regressions")[0]
     rc, _, err = run("--variants", base, "--scenario", "yeild")
     assert rc == 2 and "did you mean 'yield'" in err
+    # a scenario the suite knows but the data lacks would filter everything away: an error
+    rc, _, err = run(base, new, "--scenario", "steal", "--fail-on-regression")
+    assert rc == 2 and "unknown scenario 'steal'" in err and "valid scenarios here: http, yield" in err
 
 
 def test_small_samples_read_tilde_not_regression(make_folder):
