@@ -3,7 +3,8 @@
 Two sets (base, new; each a results folder or a single results file), in the manner of
 benchstat and Google Benchmark's tools/compare.py: per (scenario, label, params, metric)
 the medians, the relative change (delta) with the 95 % bootstrap interval of the ratio of
-medians (paired by run where both sides carry the same run indices, see inference.py), a
+medians (by run where the data carries run indices; paired by run when both sides come
+from the same invocation, see inference.py), a
 two-sided Mann-Whitney U p-value (scipy), the sample counts, and geometric-mean rows.
 
 A difference is claimed ("better", "worse", "changed") only when the test rejects at
@@ -223,7 +224,7 @@ def _index(rs, metrics, labels=None, scenarios=None):
     return out
 
 
-def _judge_row(row, bm, nm, runs_b, runs_n, alpha, instr_tolerance, noise_floor):
+def _judge_row(row, bm, nm, runs_b, runs_n, paired, alpha, instr_tolerance, noise_floor):
     direction = lower_is_better(row.metric)
     if row.metric == INSTRUCTIONS:
         row.unreliable = False
@@ -235,7 +236,7 @@ def _judge_row(row, bm, nm, runs_b, runs_n, alpha, instr_tolerance, noise_floor)
     if bm.samples and nm.samples:
         _, row.p = inference.mann_whitney(bm.samples, nm.samples)
         if bm.median > 0 and nm.median > 0:
-            ci = inference.ratio_ci(bm.samples, nm.samples, runs_b, runs_n)
+            ci = inference.ratio_ci(bm.samples, nm.samples, runs_b, runs_n, paired)
             row.ci_low, row.ci_high, row.ci_method = ci.low - 1.0, ci.high - 1.0, ci.method
     tb = inference.trend(bm.samples) if bm.samples else None
     tn = inference.trend(nm.samples) if nm.samples else None
@@ -274,7 +275,7 @@ def compare_sets(base, new, metrics=None, alpha=0.05, instr_tolerance=0.01, nois
     rows = []
     for key in sorted(set(bi) & set(ni), key=lambda k: (
             k[0], k[3], label_sort_key(ni[k][0]), params_order(ni[k][0].params))):
-        (_, bm, bmach), (_, nm, nmach) = bi[key], ni[key]
+        (be, bm, bmach), (ne, nm, nmach) = bi[key], ni[key]
         change = (nm.median / bm.median - 1.0) if bm.median != 0 else float("inf")
         rb = runs_b.get(key + (tuple(bm.samples),))
         rn = runs_n.get(key + (tuple(nm.samples),))
@@ -284,7 +285,10 @@ def compare_sets(base, new, metrics=None, alpha=0.05, instr_tolerance=0.01, nois
                   runs_base=len(set(rb)) if rb else 0, runs_new=len(set(rn)) if rn else 0)
         row.hosts_differ = host_differences(bmach, nmach)
         row.cross_host = bool(row.hosts_differ)
-        _judge_row(row, bm, nm, rb, rn, alpha, instr_tolerance, noise_floor)
+        # Rounds are shared only within one invocation (one file): run 0 of a base folder
+        # and run 0 of a new folder were different processes at different times.
+        _judge_row(row, bm, nm, rb, rn, be.source == ne.source, alpha, instr_tolerance,
+                   noise_floor)
         rows.append(row)
     only_base = sorted(set(bi) - set(ni))
     only_new = sorted(set(ni) - set(bi))
@@ -610,8 +614,8 @@ def _scenarios_in_order(rs, scenarios=None):
 def variant_intervals(rs, reference="asm-pooled-fifo", include_peers=False, metrics=None,
                       labels=None, scenarios=None, width=WIDTH):
     """Per scenario and metric: each variant's median with its 95 % bootstrap interval, and
-    its ratio to the reference with the interval of the ratio (paired by run when both carry
-    the same run indices)."""
+    its ratio to the reference with the interval of the ratio (paired by run when both were
+    measured in the same invocation and carry the same run indices)."""
     ref_switch = reference.split("-")[0]
     runs = run_indices(rs)
     out = []
@@ -639,7 +643,8 @@ def variant_intervals(rs, reference="asm-pooled-fifo", include_peers=False, metr
                 rm = refs.get(pk)
                 if rm and e.label != ref and rm[1].median > 0 and m.median > 0:
                     r_ref = runs.get((scen, ref, pk, name, tuple(rm[1].samples)))
-                    rc = inference.ratio_ci(rm[1].samples, m.samples, r_ref, r_e)
+                    rc = inference.ratio_ci(rm[1].samples, m.samples, r_ref, r_e,
+                                            paired=rm[0].source == e.source)
                     ratio = f"{rc.estimate:.3f}x [{rc.low:.3f}, {rc.high:.3f}]"
                 body.append([f"{e.label} {pk}".strip(), _num(m.median),
                              f"[{_num(ci.low)}, {_num(ci.high)}]", str(len(m.samples)), ratio])

@@ -7,8 +7,10 @@ Timings are skewed and often bimodal, so nothing here assumes a normal distribut
 - Samples may carry a run index (the fresh process, or round, they were taken in). Samples
   of one run share that process's luck (its stack addresses, its CPU frequency), so they
   are not independent: with run indices the bootstrap resamples whole runs (a cluster
-  bootstrap), and two sides measured in the same runs are resampled together (paired), so
-  drift that hit both sides in a round cancels in their ratio. Without run indices the
+  bootstrap), and two sides measured in the same rounds of one invocation (the harness
+  interleaves variants per round) are resampled together (paired), so drift that hit both
+  sides in a round cancels in their ratio. Run k of one invocation and run k of another
+  share nothing: those sides are resampled by run, each on its own. Without run indices the
   samples themselves are resampled, each side on its own (unpaired).
 - The two-sample test is scipy's Mann-Whitney U (two-sided; exact without ties for small
   samples, asymptotic otherwise). With n1 = n2 = 3 its smallest attainable p is 0.1, so
@@ -116,13 +118,13 @@ def can_pair(runs_a, runs_b):
             and set(runs_a) == set(runs_b) and len(set(runs_a)) > 1)
 
 
-def ratio_ci(base, new, runs_base=None, runs_new=None, level=LEVEL, resamples=RESAMPLES,
-             seed=None):
+def ratio_ci(base, new, runs_base=None, runs_new=None, paired=False, level=LEVEL,
+             resamples=RESAMPLES, seed=None):
     """median(new) / median(base) with a percentile-bootstrap interval.
 
-    Paired (both sides carry the same run indices): one draw of runs serves both sides.
-    Otherwise each side is resampled on its own: by run when it carries run indices, else
-    by sample."""
+    Paired (`paired`: the caller knows run k of both sides is the same round, and both
+    carry the same run indices): one draw of runs serves both sides. Otherwise each side is
+    resampled on its own: by run when it carries run indices, else by sample."""
     a = _as_array(base, "ratio_ci base")
     b = _as_array(new, "ratio_ci new")
     mb, mn = float(np.median(a)), float(np.median(b))
@@ -133,7 +135,7 @@ def ratio_ci(base, new, runs_base=None, runs_new=None, level=LEVEL, resamples=RE
         return Interval(est, est, est, level, "degenerate")
     rng = _rng(seed)
     ga, gb = _groups(a, runs_base), _groups(b, runs_new)
-    if can_pair(runs_base, runs_new):
+    if paired and can_pair(runs_base, runs_new):
         idx = rng.integers(0, len(ga), (resamples, len(ga)))
         ma = _resampled_medians(a, ga, None, idx)
         mnew = _resampled_medians(b, gb, None, idx)

@@ -106,20 +106,37 @@ def test_hosts_told_apart_by_kernel_and_cpu_flags_when_hostname_agrees():
     assert comparison.host_differences(a, m1) == []
 
 
-def test_runs_pair_the_interval(make_folder):
-    base, new = slower(make_folder)
+def _add_runs(doc, shared_level=None):
+    """Three runs per metric (run = sample index mod 3). With shared_level, each run's
+    samples are scaled by that run's factor: drift every variant of a round shares."""
+    for e in doc["entries"]:
+        for m in e["metrics"].values():
+            m["runs"] = [i % 3 for i in range(len(m["samples"]))]
+            if shared_level:
+                m["samples"] = [s * shared_level[r] for s, r in zip(m["samples"], m["runs"])]
+                m["min"], m["max"] = min(m["samples"]), max(m["samples"])
+                m["median"] = sorted(m["samples"])[len(m["samples"]) // 2]
 
-    def add_runs(doc):
-        for e in doc["entries"]:
-            for m in e["metrics"].values():
-                m["runs"] = [i % 3 for i in range(len(m["samples"]))]
+
+def test_runs_resample_by_run_and_pair_within_one_invocation(make_folder):
+    base, new = slower(make_folder)
     for f in (base, new):
-        _edit(f, "yield.json", add_runs)
+        _edit(f, "yield.json", _add_runs)
+    # two folders: run k of each was another process at another time, so not paired
     rc, out, _ = run(base, new, "--metric", "ns_per_yield", "--format", "json")
     rows = json.loads(out)["rows"]
-    assert rows and all(r["ci_method"] == "paired-runs" and r["runs_base"] == 3 for r in rows)
+    assert rows and all(r["ci_method"] == "runs" and r["runs_base"] == 3 for r in rows)
     rc, out, _ = run(base, new, "--metric", "ns_per_yield")
     assert "9/9 (3/3 runs)" in out
+    # within one folder the variants of a round share its drift: the ratio is paired
+    folder = make_folder("drift", scenarios={"yield"})
+    _edit(folder, "yield.json", lambda d: _add_runs(d, shared_level=(0.8, 1.0, 1.25)))
+    rc, out, _ = run("--variants", folder, "--intervals", "--metric", "ns_per_yield",
+                     "--variant", "asm-pooled-fifo,asm-fresh-fifo")
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("asm-fresh-fifo"))
+    lo, hi = (float(x) for x in line.split("x [")[1].rstrip("]").split(", "))
+    # the fixture's 3 % spread, not the rounds' +-25 %, sets the width
+    assert hi - lo < 0.15, line
 
 
 def test_output_formats_parse(make_folder):

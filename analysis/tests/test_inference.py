@@ -107,14 +107,14 @@ def test_pairing_by_run_cancels_drift_shared_by_both_sides():
             runs.append(run)
             base.append(100 * level * rng.lognormvariate(0, 0.01))
             new.append(105 * level * rng.lognormvariate(0, 0.01))
-    paired = inference.ratio_ci(base, new, runs, runs)
-    unpaired = inference.ratio_ci(base, new, runs, [r + 10 for r in runs])
+    paired = inference.ratio_ci(base, new, runs, runs, paired=True)
+    unpaired = inference.ratio_ci(base, new, runs, runs)     # runs of two invocations
     assert paired.method == "paired-runs" and unpaired.method == "runs"
     assert paired.excludes(1.0) and paired.low > 1.02
     assert not unpaired.excludes(1.0)
     assert paired.high - paired.low < (unpaired.high - unpaired.low) / 3
     with pytest.raises(ValueError):
-        inference.ratio_ci(base, new, runs[:-1], runs)
+        inference.ratio_ci(base, new, runs[:-1], runs, paired=True)
 
 
 def test_trend_first_third_against_last_third():
