@@ -173,9 +173,9 @@ def _variants(a, rs, metrics, scenarios, labels):
         # A reference must be measured somewhere here: a label, or a switch backend (the
         # switch scenario's columns) that variants fall back to.
         check_names("reference", [reference], names["label"] | names["backend"])
-    print(f"Variants in {a.variants} (medians; ratios < 1 are cheaper than the reference, "
-          "except requests_per_s where higher is better)\n")
-    print(comparison.variant_tables(rs, reference, a.peers, metrics, labels, scenarios)
+    print(wrap(f"Variants in {a.variants} (medians; ratios < 1 are cheaper than the reference, "
+               "except requests_per_s where higher is better)", a.width) + "\n")
+    print(comparison.variant_tables(rs, reference, a.peers, metrics, labels, scenarios, a.width)
           or "(no ok entries)")
     if a.intervals:
         print("\nMedians with 95% bootstrap intervals; ratios to the reference with the "
@@ -185,7 +185,8 @@ def _variants(a, rs, metrics, scenarios, labels):
     if a.check_invariants:
         invs = comparison.check_invariants(rs)
         print("\nInvariants (hold on any machine):")
-        print(comparison.format_invariants(invs))
+        print("\n".join(wrap(ln, a.width, "          ")
+                        for ln in comparison.format_invariants(invs).splitlines()))
         if any(i.status == "FAIL" for i in invs):
             print("\ncompare.py: an invariant FAILED", file=sys.stderr)
             return 1

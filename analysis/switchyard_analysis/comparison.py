@@ -556,7 +556,7 @@ def format_markdown(rows, only_base, only_new, regs=(), held=(), alpha=0.05):
 # ---- variants within one folder ------------------------------------------------------------
 
 def variant_tables(rs, reference="asm-pooled-fifo", include_peers=False, metrics=None,
-                   labels=None, scenarios=None):
+                   labels=None, scenarios=None, width=WIDTH):
     """Per scenario: rows = (metric, params), columns = variants (or switch backends); the
     reference column shows the median with its unit, the others the ratio to it. A scenario
     without the reference (nor its switch backend) uses its first column, and says so."""
@@ -572,13 +572,17 @@ def variant_tables(rs, reference="asm-pooled-fifo", include_peers=False, metrics
             if e.label not in cols:
                 cols.append(e.label)
         ref = reference if reference in cols else (ref_switch if ref_switch in cols else cols[0])
+        # Parameters every entry shares are said once above the table, so row names stay short.
+        shared = {k: v for k, v in es[0].params.items()
+                  if all(k in e.params and e.params[k] == v for e in es)}
         cells, order = {}, {}
         for e in es:
+            rest = params_text({k: v for k, v in e.params.items() if k not in shared})
             for name, m in e.metrics.items():
                 if metrics and name not in metrics:
                     continue
-                cells.setdefault((name, params_text(e.params)), {})[e.label] = m
-                order[(name, params_text(e.params))] = (name, params_order(e.params))
+                cells.setdefault((name, rest), {})[e.label] = m
+                order[(name, rest)] = (name, params_order(e.params))
         if not cells:
             continue
         rows = []
@@ -599,8 +603,44 @@ def variant_tables(rs, reference="asm-pooled-fifo", include_peers=False, metrics
             rows.append(row)
         missing = "" if ref in (reference, ref_switch) else f"; {reference} not measured here"
         header = [f"{scen} (ratio to {ref}{missing})"] + [c.replace("-", "\n") for c in cols]
-        out.append(text_table(header, rows))
+        table = _split_columns(header, rows, width)
+        if shared:
+            table = wrap(f"{scen}, every row: {params_text(shared)}", width) + "\n" + table
+        out.append(table)
     return "\n\n".join(out)
+
+
+def _split_columns(header, rows, width):
+    """text_table within `width`: a first cell longer than half the width goes on a line of
+    its own above its values, and the value columns are cut into several tables (each
+    repeating the first column) when one table would still be wider."""
+    cap = max(width // 2, max(len(x) for x in header[0].split("\n")))
+
+    def table(cols):
+        short = [[r[0] if len(str(r[0])) <= cap else ""] + [r[i] for i in cols] for r in rows]
+        lines = text_table([header[0]] + [header[i] for i in cols], short).split("\n")
+        depth = len(lines) - len(rows)
+        out = lines[:depth]
+        for r, ln in zip(rows, lines[depth:]):
+            if len(str(r[0])) > cap:
+                out.append(wrap(str(r[0]), width))
+            out.append(ln)
+        return "\n".join(out)
+    whole = table(range(1, len(header)))
+    if max(len(ln) for ln in whole.splitlines()) <= width or len(header) <= 2:
+        return whole
+    first = max([len(x) for x in header[0].split("\n")] +
+                [len(str(r[0])) for r in rows if len(str(r[0])) <= cap])
+    parts, group, used = [], [], first
+    for i in range(1, len(header)):
+        w = max([len(x) for x in header[i].split("\n")] + [len(str(r[i])) for r in rows]) + 2
+        if group and used + w > width:
+            parts.append(group)
+            group, used = [], first
+        group.append(i)
+        used += w
+    parts.append(group)
+    return "\n\n".join(table(g) for g in parts)
 
 
 def _scenarios_in_order(rs, scenarios=None):

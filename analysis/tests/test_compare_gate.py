@@ -172,6 +172,10 @@ def test_text_fits_120_columns(make_folder):
     _, out, _ = run(base, new, "--width", "80")
     assert max(len(ln) for ln in out.splitlines()) <= 80
     assert "95% CI of delta" in out and "p (MWU)" in out
+    # the variant tables of the CI stage too: shared params said once, columns split
+    _, out, _ = run("--variants", base, "--check-invariants", "--peers")
+    assert max(len(ln) for ln in out.splitlines()) <= 120
+    assert "http, every row: " in out and out.count("http (ratio to asm-pooled-fifo)") >= 2
 
 
 def test_files_as_well_as_folders(make_folder, tmp_path):
