@@ -130,7 +130,9 @@ def main(argv=None):
     elif a.format == "csv":
         print(comparison.format_csv(rows, regs, held))
     elif a.format == "markdown":
-        print(comparison.format_markdown(rows, only_b, only_n, regs, held, a.alpha))
+        intro = [f"{side} `{path}` (commit {rs.build.get('commit')}, {comparison.host_text(rs.machine)})"
+                 for side, path, rs in (("base:", a.inputs[0], base), ("new:", a.inputs[1], new))]
+        print(comparison.format_markdown(rows, only_b, only_n, regs, held, a.alpha, intro))
     else:
         _print_text(a, base, new, rows, only_b, only_n, regs, held, metrics, diff)
     return 1 if failing else 0

@@ -527,7 +527,8 @@ def format_json(rows, only_base, only_new, regs=(), held=(), context=None):
     return json.dumps(doc, indent=1)
 
 
-def format_markdown(rows, only_base, only_new, regs=(), held=(), alpha=0.05):
+def format_markdown(rows, only_base, only_new, regs=(), held=(), alpha=0.05, intro=()):
+    """One table of every row; `intro` lines (the two sides) above it."""
     reg_ids, held_ids = {id(r) for r in regs}, {id(r) for r, _ in held}
     note_no = {}
     for r in rows:
@@ -535,7 +536,8 @@ def format_markdown(rows, only_base, only_new, regs=(), held=(), alpha=0.05):
             note_no.setdefault(n, len(note_no) + 1)
     head = ["scenario", "label", "params", "metric", "old", "new", "delta", "95% CI", "p", "n",
             "verdict"]
-    out = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 4 + ["---:"] * 6 + ["---"]) + "|"]
+    out = [f"{ln}  " for ln in intro] + ([""] if intro else [])
+    out += ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 4 + ["---:"] * 6 + ["---"]) + "|"]
     for r in rows:
         cells = [r.scenario, r.label, r.params or "-", r.metric, f"{_num(r.base)} {r.unit}",
                  f"{_num(r.new)} {r.unit}", _pct(r.change), _ci(r), _p(r.p), _n(r),
@@ -550,6 +552,11 @@ def format_markdown(rows, only_base, only_new, regs=(), held=(), alpha=0.05):
     if g:
         out += ["", "| geometric mean | value | rows |", "|---|---:|---:|"]
         out += [f"| {name} | {v:.4f} | {n} |" for name, v, n in g]
+    if regs or held:
+        out += ["", f"Regressions: {len(regs)}" + "".join(
+            f"\n- {r.scenario} {r.name()} {r.metric}: {_pct(r.change)}" for r in regs)]
+        out += [f"- not counted: {r.scenario} {r.name()} {r.metric}: {_pct(r.change)}, {why}"
+                for r, why in held]
     return "\n".join(out)
 
 
