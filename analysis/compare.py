@@ -35,7 +35,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from switchyard_analysis import comparison  # noqa: E402
-from switchyard_analysis.comparison import NameError_, check_names, names_in, wrap  # noqa: E402
+from switchyard_analysis.comparison import UnknownName, check_names, names_in, wrap  # noqa: E402
 from switchyard_analysis.results import ResultsError, load_folder  # noqa: E402
 
 
@@ -111,7 +111,7 @@ def main(argv=None):
     except ResultsError as err:
         print(f"compare.py: bad results input:\n{err}", file=sys.stderr)
         return 2
-    except NameError_ as err:
+    except UnknownName as err:
         print(wrap(f"compare.py: {err}", a.width), file=sys.stderr)
         return 2
     tol = a.instr_tolerance / 100.0

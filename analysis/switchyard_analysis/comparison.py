@@ -135,19 +135,19 @@ def _machine_of(rs):
 
 # ---- names: every name the user gives must exist -------------------------------------------
 
-class NameError_(ValueError):
+class UnknownName(ValueError):
     """A name given on the command line that is not in the data (message lists the valid ones)."""
 
 
 def check_names(kind, given, valid):
-    """Raise NameError_ for the first given name not in valid, listing the valid names and
+    """Raise UnknownName for the first given name not in valid, listing the valid names and
     the closest one."""
     valid = sorted(set(valid))
     for g in given:
         if g not in valid:
             close = difflib.get_close_matches(g, valid, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise NameError_(f"unknown {kind} '{g}'{hint}; valid {kind}s here: " +
+            raise UnknownName(f"unknown {kind} '{g}'{hint}; valid {kind}s here: " +
                              (", ".join(valid) if valid else "(none)"))
 
 
