@@ -222,6 +222,7 @@ def run_corpus(srv):
     n += 3
 
     # Abrupt disconnects: mid-head, mid-body, mid-sleep, after a request without reading.
+    before = stats(srv)["connections_live"]
     for payload in (b"GET / HTTP/1.1\r\nHo", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 50\r\n\r\nabc",
                     b"GET /sleep?ms=200 HTTP/1.1\r\n" + H + b"\r\n", GOOD * 50):
         s = srv.connect()
@@ -229,9 +230,20 @@ def run_corpus(srv):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()  # reset
         n += 1
-    time.sleep(0.3)
+    # Every reset connection is gone once the live count is back (the /stats one is counted in both).
+    assert wait_for(lambda: stats(srv)["connections_live"] == before, 10), "abrupt disconnects: connections not released"
     check_alive(srv, "abrupt disconnects")
     return n
+
+
+def wait_for(cond, limit_s):
+    """Polls cond until it holds or limit_s passes; returns whether it held."""
+    deadline = time.monotonic() + limit_s
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def stats(srv):
@@ -291,7 +303,8 @@ def graceful_shutdown(srv):
     idle.sendall(GOOD)  # a keep-alive connection left idle after its answer
     t = threading.Thread(target=sleeper)
     t.start()
-    time.sleep(0.3)
+    # Stop only once the request is inside its handler: that is the in-flight case tested.
+    assert wait_for(lambda: stats(srv).get("sleeping") == 1, 10), "the /sleep request never reached its handler"
     t0 = time.monotonic()
     rc, out, err = srv.stop()
     t.join(10)

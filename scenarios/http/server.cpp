@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 namespace sy::http {
 namespace {
@@ -111,12 +112,12 @@ std::string Server::stats_json() {
   const int n = std::snprintf(
       buf, sizeof buf,
       "{\"open_fds\": %ld, \"%s\": %ld, \"connections_live\": %ld, \"connections_accepted\": %ld, "
-      "\"requests\": %ld, \"rejected\": %ld, \"idle_timeouts\": %ld, \"threads_live\": %ld}\n",
+      "\"requests\": %ld, \"rejected\": %ld, \"idle_timeouts\": %ld, \"threads_live\": %ld, \"sleeping\": %ld}\n",
       count_open_fds(), live_tasks_name_.c_str(), live_tasks_ ? live_tasks_() : -1L,
       stats_.connections_live.load(std::memory_order_relaxed),
       stats_.connections_accepted.load(std::memory_order_relaxed), stats_.requests.load(std::memory_order_relaxed),
       stats_.rejected.load(std::memory_order_relaxed), stats_.idle_timeouts.load(std::memory_order_relaxed),
-      stats_.threads_live.load(std::memory_order_relaxed));
+      stats_.threads_live.load(std::memory_order_relaxed), stats_.sleeping.load(std::memory_order_relaxed));
   return std::string(buf, static_cast<std::size_t>(std::max(n, 0)));
 }
 
@@ -188,7 +189,11 @@ Session::Next Session::advance() {
         return Next::read;
       }
       request_started_ms_ = -1;  // the request is whole: its handler's time is not counted
-      if (pending_.sleep_ms >= 0) return Next::sleep;
+      if (pending_.sleep_ms >= 0) {
+        srv_.stats().sleeping.fetch_add(1, std::memory_order_relaxed);  // a gauge: no ordering needed
+        in_sleep_ = true;
+        return Next::sleep;
+      }
       respond();
       continue;
     }
@@ -283,8 +288,13 @@ int Session::read_timeout_ms() const {
   return idle < 0 ? request : std::min(idle, request);
 }
 
+Session::~Session() {
+  if (in_sleep_) srv_.stats().sleeping.fetch_sub(1, std::memory_order_relaxed);
+}
+
 void Session::sleep_done() {
   pending_.sleep_ms = -1;
+  if (std::exchange(in_sleep_, false)) srv_.stats().sleeping.fetch_sub(1, std::memory_order_relaxed);
   respond();
 }
 

@@ -44,6 +44,7 @@ struct ServerStats {
   std::atomic<long> connections_peak{0};
   std::atomic<long> connections_refused{0};  // accepted, then closed unanswered: no fiber or thread for it
   std::atomic<long> idle_timeouts{0};
+  std::atomic<long> sleeping{0};      // requests inside their /sleep handler now (tests wait on it)
   std::atomic<long> threads_live{0};  // OS threads the taskmaster runs (carriers, loops, or one per connection)
   std::atomic<long> threads_peak{0};
 };
@@ -106,6 +107,7 @@ class Session {
   enum class Next : std::uint8_t { read, sleep, close };
 
   explicit Session(Server& server) : srv_(server), parser_(server.config().limits) {}
+  ~Session();  // a connection closed inside its /sleep handler leaves the sleeping gauge
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -171,6 +173,7 @@ class Session {
   std::size_t out_off_ = 0;
   Pending pending_;
   bool closing_ = false;
+  bool in_sleep_ = false;  // counted in ServerStats::sleeping (advance() said sleep, sleep_done() not yet)
   // Steady clock, ms: when the request still arriving (its head, or the body after it)
   // began; -1 when none is. Cleared once the body is whole, before the handler runs.
   std::int64_t request_started_ms_ = -1;
