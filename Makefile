@@ -10,11 +10,21 @@ CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 # Debian packages the project uses. `make deps` installs the missing ones.
 DEB_PACKAGES := cmake g++ make pkg-config libgtest-dev libbenchmark-dev \
   libboost-context-dev libboost-fiber-dev libunwind-dev nlohmann-json3-dev libgc-dev \
-  valgrind wrk nginx-light golang-go python3-matplotlib python3-numpy python3-scipy python3-pytest
+  valgrind wrk nginx-light golang-go python3-matplotlib python3-numpy python3-scipy python3-pytest \
+  libbenchmark-tools
 
 .PHONY: all deps build check test test-asan test-tsan bench-quick bench-all figures compare clean
 
 all: build
+
+# Installing a package that ships a service (nginx-light: a system nginx on port 80) would
+# start it on a systemd or sysvinit host. The Debian mechanism to forbid that is a
+# policy-rc.d that exits 101 ("action forbidden"): invoke-rc.d and deb-systemd-invoke ask it
+# before starting anything. `make deps` writes one for the install and removes it after,
+# also when apt-get fails or is interrupted; one that was there before is left as it was.
+# The service stays enabled for the next boot (`systemctl disable nginx` if unwanted): the
+# http scenario runs nginx itself with its own configuration and port.
+POLICY_RC_D ?= /usr/sbin/policy-rc.d
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -22,6 +32,13 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:" $$missing; \
 	  if [ "$$(id -u)" != 0 ]; then echo "deps: need root to apt-get install:" $$missing >&2; exit 1; fi; \
+	  if [ -e $(POLICY_RC_D) ]; then \
+	    echo "deps: $(POLICY_RC_D) exists and is left as it is (it decides whether services start)"; \
+	  else \
+	    trap 'rm -f $(POLICY_RC_D)' EXIT; trap 'exit 130' INT TERM HUP; \
+	    printf '#!/bin/sh\n# written by switchyard make deps for its apt-get install, removed after it\nexit 101\n' \
+	      > $(POLICY_RC_D) && chmod 755 $(POLICY_RC_D) || exit 1; \
+	  fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "deps: all $(words $(DEB_PACKAGES)) packages present"; fi
 
