@@ -14,7 +14,8 @@ How the numbers are made (EVIDENCE.md):
 - the interval: percentile bootstrap of the ratio of medians, resampling each entry's
   samples with replacement (B = 4000, a fixed seed: the table is reproducible). A difference
   is claimed only when the interval excludes 1; otherwise the row says "~".
-- entries with one sample get no interval ("n=1").
+- an entry with fewer than 3 samples gets no interval (the cell says n): resampling one or
+  two values gives an interval that only looks narrow.
 
 stackless_table(results) -> markdown. `results` is a ResultSet (results.load_folder) or a
 list of Entry objects.
@@ -41,6 +42,7 @@ HEADLINE = {
 }
 SCENARIO_ORDER = ["yield", "spawn_join", "skynet", "channel", "mutex", "timers", "http"]
 BOOTSTRAP_B = 4000
+MIN_SAMPLES = 3
 SEED = 20261206
 
 
@@ -61,9 +63,9 @@ def _cost_ratio(ours, peer, metric):
 
 def bootstrap_ratio(ours, peer, metric, b=BOOTSTRAP_B, seed=SEED):
     """(ratio of medians, low, high) with a 95% percentile bootstrap interval; low/high are
-    None when a side has a single sample (no spread to resample)."""
+    None when a side has fewer than MIN_SAMPLES samples."""
     point = _cost_ratio(median(ours), median(peer), metric)
-    if len(ours) < 2 or len(peer) < 2:
+    if len(ours) < MIN_SAMPLES or len(peer) < MIN_SAMPLES:
         return point, None, None
     rng = random.Random(seed)
     ratios = []
@@ -111,9 +113,9 @@ def _fmt(x):
     return f"{x:.3g}"
 
 
-def _ratio_cell(point, lo, hi):
+def _ratio_cell(point, lo, hi, n):
     if lo is None:
-        return f"{point:.2f}x (n=1)"
+        return f"{point:.2f}x (n={n})"
     verdict = "" if (lo > 1 or hi < 1) else " ~"
     return f"{point:.2f}x [{lo:.2f}, {hi:.2f}]{verdict}"
 
@@ -187,7 +189,8 @@ def stackless_table(results):
         for peer in PEERS:
             if peer in peers:
                 d = peers[peer]
-                cells += [_fmt(d["median"]), _ratio_cell(*d["ratio"])]
+                n = min(len(d["samples"]), len(d["ours_samples"]))
+                cells += [_fmt(d["median"]), _ratio_cell(*d["ratio"], n)]
             else:
                 cells += ["-", "-"]
         lines.append(f"| {row['scenario']} | {params_text(row['params']) or '-'} | {row['metric']} "

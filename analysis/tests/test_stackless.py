@@ -134,4 +134,5 @@ def test_no_peers_says_so(tmp_path):
 def test_bootstrap_interval_covers_the_ratio_and_needs_two_samples():
     point, lo, hi = stackless.bootstrap_ratio([2.0, 2.1, 1.9, 2.05], [1.0, 1.02, 0.98, 1.01], "ns_per_yield")
     assert lo <= point <= hi and 1.7 < lo and hi < 2.3
-    assert stackless.bootstrap_ratio([2.0], [1.0, 1.1], "ns_per_yield")[1:] == (None, None)
+    assert stackless.bootstrap_ratio([2.0], [1.0, 1.1, 1.2], "ns_per_yield")[1:] == (None, None)
+    assert stackless.bootstrap_ratio([2.0, 2.2], [1.0, 1.1, 1.2], "ns_per_yield")[1:] == (None, None)
