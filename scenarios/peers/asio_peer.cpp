@@ -250,8 +250,11 @@ asio::awaitable<void> acceptor_loop(tcp::acceptor& acceptor, std::vector<std::un
     co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
-      // Out of descriptors and the like: the connection is lost, the server goes on.
-      if (error.empty()) error = "accept: " + ec.message();
+      // Out of descriptors and the like: the connection waits in the backlog; the server
+      // goes on after a pause (as Go's accept loop backs off) instead of spinning on it.
+      if (error.empty()) error = "accept: " + ec.message() + " (first error; accepting resumed after 5 ms pauses)";
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(5));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);

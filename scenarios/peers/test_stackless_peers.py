@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -268,6 +269,53 @@ def test_asio_http_request_in_flight_finishes_at_shutdown():
         if server.poll() is None:
             server.kill()
             server.communicate()
+
+
+def test_asio_http_survives_running_out_of_descriptors():
+    """With 32 descriptors, 40 connections exhaust them: accept fails (EMFILE), the server
+    pauses and retries, and once they close it serves again and says what happened."""
+    import resource
+
+    def few_fds():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))
+
+    server = subprocess.Popen([peer_path("asio_peer"), "--scenario", "http", "--listen", "127.0.0.1:0",
+                               "--param", "carriers=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, preexec_fn=few_fds)
+    try:
+        first = server.stdout.readline()
+        assert first.startswith("LISTENING "), first
+        port = int(first.split()[1])
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
+        for s in held:  # keep-alive: each accepted one keeps its descriptor
+            s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        answered = 0
+        for s in held:
+            s.settimeout(0.3)
+            try:
+                answered += s.recv(4096).endswith(b"Hello, World!")
+            except socket.timeout:
+                pass
+        for s in held:
+            s.close()
+        assert 0 < answered < 40, answered
+        # Out of descriptors with connections waiting: pausing, not spinning on accept.
+        def cpu_ticks():
+            with open(f"/proc/{server.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])  # utime + stime
+        before = cpu_ticks()
+        time.sleep(1.0)
+        spent = (cpu_ticks() - before) / os.sysconf("SC_CLK_TCK")
+        assert spent < 0.15, f"{spent:.2f} s of CPU in 1 s while out of descriptors"
+        data = exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert data.endswith(b"Hello, World!"), data
+        obj = stop(server)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert any(n.startswith("accept: ") for n in obj["notes"]), obj["notes"]
 
 
 @pytest.mark.parametrize("args,message", [
