@@ -9,7 +9,7 @@ CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
 # Debian packages the project uses. `make deps` installs the missing ones.
 DEB_PACKAGES := cmake g++ make pkg-config libgtest-dev libbenchmark-dev \
-  libboost-context-dev libboost-fiber-dev libunwind-dev nlohmann-json3-dev libgc-dev \
+  libboost-dev libboost-context-dev libboost-fiber-dev libunwind-dev nlohmann-json3-dev libgc-dev \
   valgrind wrk nginx-light golang-go python3-matplotlib python3-numpy python3-scipy python3-pytest \
   libbenchmark-tools
 

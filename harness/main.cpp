@@ -3,7 +3,8 @@
 //   - gbench scenarios (switch, yield, spawn_join): switch_bench / runtime_bench with a
 //     filter for one variant or backend, their JSON converted (one source of truth);
 //   - native scenarios (timers, ...): `switchyard child ...`, code compiled per variant;
-//   - peers: their own programs (boost_fiber_peer, threads_peer, go_peer), same protocol;
+//   - peers: their own programs (boost_fiber_peer, threads_peer, go_peer, coro_peer,
+//     asio_peer), same protocol;
 //   - --instructions: `valgrind --tool=callgrind ... switchyard instr-child ...`.
 // A child that crashes or times out becomes a `failed` entry; the run goes on.
 #include <sys/stat.h>
@@ -56,6 +57,8 @@ const std::vector<Peer>& peers() {
       {"boost_fiber", "boost_fiber_peer", "Boost.Fiber, default scheduler and stacks"},
       {"go", "go_peer", "Go goroutines (GOMAXPROCS = carriers)"},
       {"threads", "threads_peer", "OS threads"},
+      {"coro", "coro_peer", "C++20 stackless coroutines on a minimal FIFO scheduler (the stackless floor)"},
+      {"asio", "asio_peer", "Boost.Asio/Beast on C++20 coroutines (co_spawn, use_awaitable)"},
       {"eventloop", "", "http only: our server's epoll event-loop taskmaster (no fibers)"},
       {"nginx", "", "http only: Debian's nginx, driven by the http scenario"},
   };

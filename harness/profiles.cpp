@@ -10,7 +10,7 @@
 namespace sy::harness {
 
 namespace {
-const std::string kPeers = "boost_fiber,threads,go";
+const std::string kPeers = "boost_fiber,threads,go,coro,asio";
 const std::string kSkyQuick = "asm-pooled-chaselev,asm-pooled-fifo";
 const std::string kGcVariants = "asm-pooled-fifo,ucontext-pooled-fifo,boost-pooled-fifo";
 const std::string kChaseLev = "asm-pooled-chaselev,asm-fresh-chaselev,ucontext-pooled-chaselev,"
@@ -24,20 +24,20 @@ const std::vector<ProfileItem> kQuick = {
     {"switch",       "",       "",     {},                                   5,   45,   0.05,   true},
     {"yield",        "all",    kPeers, {},                                   5,   60,   0.05,   true},
     {"spawn_join",   "all",    kPeers, {},                                   5,   60,   0.05,   true},
-    {"timers",       "all",    "",     {{"fibers", "10000"}},                3,   60,   0,      false},
+    {"timers",       "all",    "coro", {{"fibers", "10000"}},                3,   60,   0,      false},
     // One scheduler each (FIFO keeps the whole tree alive, Chase-Lev runs depth first).
-    {"skynet",       kSkyQuick, "boost_fiber,go", {{"fibers", "10000"}, {"carriers", "1,2"}}, 3, 60, 0, false},
+    {"skynet",       kSkyQuick, "boost_fiber,go,coro", {{"fibers", "10000"}, {"carriers", "1,2"}}, 3, 60, 0, false},
     {"steal",        kSkyQuick, "",    {{"workload", "skynet,fib"}, {"fibers", "10000"}, {"fib_n", "25"},
                                         {"carriers", "1,2"}},                3,   60,   0,      false},
     // issue 6. channel: every variant, Go and Boost.Fiber on 1 carrier; on 2 carriers (cross-
     // carrier wakes, tens of us each when the fibers split) one variant per scheduler.
-    {"channel",      "all",    "go,boost_fiber", {{"ops", "200000"}, {"carriers", "1"}}, 3, 20, 0,  false},
-    {"channel",      kSkyQuick, "go",  {{"ops", "20000"}, {"carriers", "2"}}, 3,   20,   0,      false},
-    {"mutex",        kSkyQuick, "threads,go", {{"fibers", "2,10,100,1000"}, {"ops", "20000"}}, 3, 20, 0, false},
+    {"channel",      "all",    "go,boost_fiber,coro", {{"ops", "200000"}, {"carriers", "1"}}, 3, 20, 0, false},
+    {"channel",      kSkyQuick, "go,coro", {{"ops", "20000"}, {"carriers", "2"}}, 3, 20,  0,      false},
+    {"mutex",        kSkyQuick, "threads,go,coro", {{"fibers", "2,10,100,1000"}, {"ops", "20000"}}, 3, 20, 0, false},
     {"io_pingpong",  kSkyQuick, "threads", {{"pairs", "1,100,9000"}, {"ops", "5000"}}, 3, 20, 0,    false},
     // One fiber variant, our threads and event-loop taskmasters, Go and nginx (1 worker)
     // at 100 connections, 3 s of wrk each (about 5 s per server with warm-up and stop).
-    {"http",         "asm-pooled-chaselev", "threads,eventloop,go,nginx",
+    {"http",         "asm-pooled-chaselev", "threads,eventloop,go,asio,nginx",
                      {{"connections", "100"}, {"duration_s", "3"}},       1,   60,   0,      false},
     // gc_scan (one file, two items): pause on a small grid (cells whose depth does not fit
     // the stack are skipped entries); per-yield cost with the collector off and each design.
@@ -50,11 +50,11 @@ const std::vector<ProfileItem> kAll = {
     {"switch",       "",       "",     {},                                   9,   240,  0,      true},
     {"yield",        "all",    kPeers, {},                                   9,   300,  0,      true},
     {"spawn_join",   "all",    kPeers, {},                                   9,   300,  0,      true},
-    {"timers",       "all",    "",     {{"fibers", "10000,100000"}},         5,   300,  0,      false},
+    {"timers",       "all",    "coro", {{"fibers", "10000,100000"}},         5,   300,  0,      false},
     // The public size (one file, two items). FIFO variants hold all 1.11M fibers at once:
     // 10-35 s and up to 13 GiB RSS per repetition (measured), so they get 3 repetitions, which
     // keeps `all` inside its 2 hours; they are 50-200x slower than Chase-Lev, no subtle ratio.
-    {"skynet",       kChaseLev, "boost_fiber,go", {{"fibers", "1000000"}, {"carriers", "1,2"}}, 5, 900, 0, false},
+    {"skynet",       kChaseLev, "boost_fiber,go,coro", {{"fibers", "1000000"}, {"carriers", "1,2"}}, 5, 900, 0, false},
     {"skynet",       kFifo,    "",     {{"fibers", "1000000"}, {"carriers", "1,2"}}, 3, 2700, 0,    false},
     // After the baseline: thieves that block pay a halted vCPU's wake-up; with a 50 us idle
     // spin asm-pooled-chaselev went 0.119 -> 0.097 s on 2 carriers (1c 0.176 s).
@@ -64,9 +64,9 @@ const std::vector<ProfileItem> kAll = {
                                                                              5,   900,  0,      false},
     // issue 6 (measured budgets on the loaded 2-core machine: FIFO on 2 carriers with 1000
     // fibers contending costs ~45 us per lock; poll with 9,000 idle pairs ~1 ms per round trip).
-    {"channel",      "all",    "go,boost_fiber", {{"ops", "1000000"}, {"carriers", "1"}}, 9, 120, 0, false},
-    {"channel",      "all",    "go",   {{"ops", "20000"}, {"carriers", "2"}}, 5,   300,  0,      false},
-    {"mutex",        "all",    "threads,go", {{"fibers", "2,10,100,1000"}, {"ops", "200000"}}, 5, 300, 0, false},
+    {"channel",      "all",    "go,boost_fiber,coro", {{"ops", "1000000"}, {"carriers", "1"}}, 9, 120, 0, false},
+    {"channel",      "all",    "go,coro", {{"ops", "20000"}, {"carriers", "2"}}, 5, 300,  0,      false},
+    {"mutex",        "all",    "threads,go,coro", {{"fibers", "2,10,100,1000"}, {"ops", "200000"}}, 5, 300, 0, false},
     {"io_pingpong",  "all",    "threads", {{"pairs", "1,100,9000"}, {"ops", "50000"}}, 5, 300, 0,      false},
     {"io_pingpong",  kSkyQuick, "",    {{"pairs", "1,9000"}, {"registration", "oneshot,persistent,level"},
                                         {"carriers", "1,2"}, {"ops", "50000"}}, 5, 300, 0,           false},
@@ -80,13 +80,13 @@ const std::vector<ProfileItem> kAll = {
     // and our threads / event-loop taskmasters and Go; Chase-Lev with persistent and level
     // registration (the seed's livelock at 10k); nginx with 1 and 2 workers; then memory
     // per idle connection at 9,000 (under the 20,000 open-file limit) for every server.
-    {"http",         "all",    "threads,eventloop,go", {{"connections", kHttpSweep}, {"duration_s", "5"},
+    {"http",         "all",    "threads,eventloop,go,asio", {{"connections", kHttpSweep}, {"duration_s", "5"},
                      {"carriers", "2"}, {"registration", "oneshot"}},      2,   2100, 0,      false},
     {"http",         "asm-pooled-chaselev", "", {{"connections", kHttpSweep}, {"duration_s", "5"},
                      {"carriers", "2"}, {"registration", "persistent,level"}}, 2, 300, 0,    false},
     {"http",         "",       "nginx", {{"connections", kHttpSweep}, {"duration_s", "5"}, {"workers", "1,2"}},
                                                                              2,   300,  0,      false},
-    {"http",         "all",    "threads,eventloop,go,nginx", {{"mode", "idle"}, {"connections", "9000"},
+    {"http",         "all",    "threads,eventloop,go,asio,nginx", {{"mode", "idle"}, {"connections", "9000"},
                      {"carriers", "2"}, {"registration", "oneshot"}},      1,   900,  0,      false},
     // gc_scan: the issue's grid, default design (sp) on one variant per switch backend, used
     // and whole scans; the locked design's pause on asm; per-yield cost, every variant.

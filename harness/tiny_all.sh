@@ -14,7 +14,7 @@ run() {  # name, then switchyard arguments
     echo "FAIL: switchyard exited $? for $name"; tail -20 "$OUT/$name.log"; status=1
   fi
 }
-run timers run --scenario timers --variant all --param fibers=300 --param max_ms=5 --repetitions 2 --timeout 120
+run timers run --scenario timers --variant all --peer all --param fibers=300 --param max_ms=5 --repetitions 2 --timeout 120
 run skynet run --scenario skynet --variant all --peer all --param fibers=100 --param carriers=1,2 --repetitions 2 --timeout 120
 run steal run --scenario steal --variant all --param workload=skynet,fib --param fibers=100 --param fib_n=16 \
     --param cutoff=8 --param carriers=1,2 --repetitions 2 --timeout 120

@@ -15,7 +15,7 @@ import sys
 
 SCENARIOS = {"switch", "yield", "spawn_join", "skynet", "io_pingpong", "channel", "mutex",
              "timers", "steal", "http", "gc_scan"}
-PEERS = {"boost_fiber", "go", "threads", "eventloop", "nginx"}
+PEERS = {"boost_fiber", "go", "threads", "eventloop", "nginx", "coro", "asio"}
 STATUSES = {"ok", "skipped", "failed"}
 UNITS = {"ns", "s", "us", "ms", "req/s", "KiB", "count", "instructions"}
 # Metric name -> unit it must carry (the name says the unit).
@@ -36,6 +36,8 @@ METRICS = {
     "socket_errors_timeout": "count", "http_errors_status": "count", "server_cpu_s": "s",
     "server_rss_kib": "KiB", "server_vm_kib": "KiB", "server_threads": "count",
     "rss_kib_per_conn": "KiB", "pte_kib_per_conn": "KiB", "kstack_kib_per_conn": "KiB",
+    # coro peer (skynet, timers): the coroutine frame a suspended task holds.
+    "frame_kib_per_task": "KiB",
 }
 VARIANT_RE = re.compile(r"^(asm|ucontext|boost)-(pooled|fresh)-(fifo|chaselev)$")
 DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -83,7 +83,7 @@ extern const Scenario kChannel{
     .summary = "ping-pong between two fibers over unbuffered channels: ns per hand-off (vs Go's chan)",
     .params = {{"ops", "hand-offs (two per round trip; rounded down to even)", 1000000, 2, 1000000000, {}, false},
                {"carriers", "carrier threads (Go: GOMAXPROCS)", 1, 1, 64, {}, false}},
-    .peers = {"go", "boost_fiber"},
+    .peers = {"go", "boost_fiber", "coro"},
     .gbench_peers = {},
     .gbench = std::nullopt,
     .backends = {},

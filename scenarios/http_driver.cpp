@@ -540,6 +540,15 @@ std::string make_spec(const Who& who, const json& p, const Limits& lim, const st
     spec.argv = {go, "--scenario", "http", "--listen", listen, "--param", "carriers=" + p.at("carriers").dump()};
     return "";
   }
+  if (who.kind == "asio") {
+    const std::string asio = bin + "/asio_peer";
+    if (auto why = peer_binary_missing(asio, "Boost.Beast headers were not found when the build was configured");
+        !why.empty())
+      return why;
+    spec.name = "asio_peer --scenario http";
+    spec.argv = {asio, "--scenario", "http", "--listen", listen, "--param", "carriers=" + p.at("carriers").dump()};
+    return "";
+  }
   if (who.kind == "nginx") {
     const std::string nginx = find_program("nginx", {"/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"});
     if (nginx.empty()) return "nginx is not installed (Debian package nginx-light or nginx)";
@@ -957,7 +966,7 @@ IdleClients::~IdleClients() {
 std::vector<std::string_view> params_for(std::string_view kind) {
   std::vector<std::string_view> p = {"connections", "mode", "duration_s", "wrk_threads"};
   if (kind == "fibers") p.insert(p.end(), {"carriers", "registration", "io_backend"});
-  else if (kind == "eventloop" || kind == "go") p.push_back("carriers");
+  else if (kind == "eventloop" || kind == "go" || kind == "asio") p.push_back("carriers");
   else if (kind == "nginx") p.push_back("workers");
   return p;
 }

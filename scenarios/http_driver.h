@@ -11,6 +11,7 @@
 //   threads    switchyard_http_server --taskmaster threads (one OS thread per connection)
 //   eventloop  switchyard_http_server --taskmaster eventloop (epoll loops, no fibers)
 //   go         go_peer --scenario http (Go's net/http)
+//   asio       asio_peer --scenario http (Boost.Beast on C++20 coroutines, an io_context per thread)
 //   nginx      Debian's nginx, configuration generated into a temporary folder
 #pragma once
 
@@ -29,7 +30,7 @@ namespace sy::http_driver {
 // ------------------------------------------------------------------ what is measured
 
 struct Who {
-  std::string kind;     // fibers | threads | eventloop | go | nginx
+  std::string kind;     // fibers | threads | eventloop | go | asio | nginx
   std::string variant;  // kind == fibers: the runtime variant
 };
 

@@ -308,9 +308,11 @@ TEST(Measure, ParamsOfEachKind) {
   EXPECT_FALSE(has("fibers", "workers"));
   EXPECT_FALSE(has("threads", "carriers"));
   EXPECT_TRUE(has("go", "carriers"));
+  EXPECT_TRUE(has("asio", "carriers"));  // its io_context threads
+  EXPECT_FALSE(has("asio", "registration"));
   EXPECT_TRUE(has("nginx", "workers"));
   EXPECT_FALSE(has("nginx", "registration"));
-  for (auto kind : {"fibers", "threads", "eventloop", "go", "nginx"}) EXPECT_TRUE(has(kind, "connections"));
+  for (auto kind : {"fibers", "threads", "eventloop", "go", "asio", "nginx"}) EXPECT_TRUE(has(kind, "connections"));
 }
 
 }  // namespace

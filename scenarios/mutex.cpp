@@ -121,7 +121,7 @@ extern const Scenario kMutex{
                {"ops", "lock/unlock pairs in all, split evenly over the fibers", 1000000, 1, 1000000000, {}, false},
                {"inside", "steps of the shared LCG inside the critical section", 4, 0, 1000, {}, false},
                {"outside", "steps of a private LCG outside it (non-critical work)", 16, 0, 100000, {}, false}},
-    .peers = {"threads", "go"},
+    .peers = {"threads", "go", "coro"},
     .gbench_peers = {},
     .gbench = std::nullopt,
     .backends = {},

@@ -162,7 +162,7 @@ extern const Scenario kSkynet{
                {"stack_kib", "usable stack per fiber (KiB)", 16, 8, 1024, {}, false},
                {"guard", "guard pages (off: unguarded stacks from slabs)", "off", 0, 0, {"on", "off"}, false},
                kIdleSpinParam},
-    .peers = {"boost_fiber", "go"},
+    .peers = {"boost_fiber", "go", "coro"},
     .gbench_peers = {},
     .gbench = std::nullopt,
     .backends = {},
@@ -170,7 +170,9 @@ extern const Scenario kSkynet{
     .has_instructions = false,
     // Go's goroutine stacks grow on demand: it has no stack size or guard to set.
     // idle_spin_us is our runtime's option: neither peer has it.
-    .peer_params = {{"go", {"fibers", "carriers"}}, {"boost_fiber", {"fibers", "carriers", "stack_kib", "guard"}}},
+    .peer_params = {{"go", {"fibers", "carriers"}},
+                    {"boost_fiber", {"fibers", "carriers", "stack_kib", "guard"}},
+                    {"coro", {"fibers", "carriers"}}},  // a coroutine frame has no stack to size
     .check = [](const nlohmann::json& p) { skynet_config(p); },
 };
 

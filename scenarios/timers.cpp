@@ -98,12 +98,14 @@ extern const Scenario kTimers{
                {"stack_kib", "usable stack per fiber (KiB)", 16, 8, 1024, {}, false},
                {"guard", "guard pages (off: unguarded stacks from slabs)", "off", 0, 0, {"on", "off"}, false},
                {"carriers", "carrier threads", 1, 1, 64, {}, false}},
-    .peers = {},
+    .peers = {"coro"},
     .gbench_peers = {},
     .gbench = std::nullopt,
     .backends = {},
     .run = &run_timers,
     .has_instructions = false,
+    // The coroutine peer's sleepers are frames, not stacks: no stack size or guard.
+    .peer_params = {{"coro", {"fibers", "max_ms", "carriers"}}},
 };
 
 }  // namespace sy::scenarios

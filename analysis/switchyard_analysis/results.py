@@ -22,7 +22,7 @@ DIMENSIONS = ("switch", "stacks", "scheduler")
 SWITCH_ORDER = ["asm", "boost", "ucontext"]
 STACKS_ORDER = ["pooled", "fresh"]
 SCHEDULER_ORDER = ["fifo", "chaselev"]
-PEER_ORDER = ["boost_fiber", "go", "threads", "eventloop", "nginx"]
+PEER_ORDER = ["boost_fiber", "go", "threads", "eventloop", "nginx", "coro", "asio"]
 
 
 class ResultsError(Exception):

@@ -22,7 +22,10 @@ SWITCH_COLOUR = {"asm": OKABE_ITO["blue"], "boost": OKABE_ITO["green"],
                  "ucontext": OKABE_ITO["vermillion"]}
 PEER_COLOUR = {"go": OKABE_ITO["sky"], "boost_fiber": OKABE_ITO["purple"],
                "threads": OKABE_ITO["orange"], "nginx": OKABE_ITO["yellow"],
-               "eventloop": OKABE_ITO["grey"]}
+               "eventloop": OKABE_ITO["grey"],
+               # The stackless peers: Okabe-Ito has no colour left, so two dark ones from
+               # Paul Tol's colour-blind safe muted scheme (indigo, wine).
+               "coro": "#332288", "asio": "#882255"}
 SEED_COLOUR = OKABE_ITO["black"]
 FALLBACK = ["#666666", "#333333", "#AAAAAA"]
 
@@ -31,7 +34,8 @@ OUTLINE = [patheffects.Stroke(linewidth=2.0, foreground="#666666"), patheffects.
 STACKS_MARKER = {"pooled": "o", "fresh": "s"}
 STACKS_HATCH = {"pooled": "", "fresh": "///"}
 SCHEDULER_LINESTYLE = {"fifo": "-", "chaselev": "--"}
-PEER_MARKER = {"go": "^", "boost_fiber": "v", "threads": "D", "nginx": "P", "eventloop": "X"}
+PEER_MARKER = {"go": "^", "boost_fiber": "v", "threads": "D", "nginx": "P", "eventloop": "X",
+               "coro": "*", "asio": "h"}
 
 
 def setup():
