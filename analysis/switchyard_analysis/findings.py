@@ -438,19 +438,19 @@ def sentences(rs, figures=()):
     steps = switch_steps(rs)
     if steps:
         def iv(st):
-            return (f" [{st.start_ns + st.interval[0]:.3g}–{st.start_ns + st.interval[1]:.3g}]"
+            return (f" [{fmt3(st.start_ns + st.interval[0])}–{fmt3(st.start_ns + st.interval[1])}]"
                     if st.interval else "")
         first = steps[0]
         ins = f", {first.instructions:.3g} instructions" if first.instructions is not None else ""
-        text = f"A {first.name} costs {first.end_ns:.3g} ns{iv(first)}{ins}"
+        text = f"A {first.name} costs {fmt3(first.end_ns)} ns{iv(first)}{ins}"
         for st in steps[1:]:
             if st.name.startswith("ucontext"):
-                text += (f"; ucontext's switch costs {st.end_ns:.3g} ns{iv(st)}, "
+                text += (f"; ucontext's switch costs {fmt3(st.end_ns)} ns{iv(st)}, "
                          f"{st.end_ns / st.start_ns:.3g}x asm's, with "
                          + (f"{st.instructions:.3g} user-mode instructions" if st.instructions else
                             "its system call") )
             else:
-                text += f"; {st.name[2:]} brings it to {st.end_ns:.3g} ns{iv(st)}"
+                text += f"; {st.name[2:]} brings it to {fmt3(st.end_ns)} ns{iv(st)}"
         out.append(text + fig("switch_decomposition") + ".")
     sps = speedups(rs)
     cores = rs.machine.get("cores") or 0

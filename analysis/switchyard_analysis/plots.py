@@ -1040,7 +1040,7 @@ def fig_speedup(sets, out):
         (ln,) = ax.plot([1, cores], [1, cores], color="black", lw=0.8, ls="--", zorder=1)
         return [(ln, f"ideal (up to this machine's {cores} CPUs)", [0.8, cores])]
 
-    return line_figure(
+    fig = line_figure(
         sets, out, "speedup", "steal", ["speedup"], "carriers",
         "Do more carriers make fan-out work faster?",
         "Speedup = the series' own 1-carrier wall time / its time on c carriers (each peer "
@@ -1049,6 +1049,11 @@ def fig_speedup(sets, out):
         "speedup table. Carriers stop at this machine's CPUs", entries_of=entries_of,
         facet=("workload",), xlabel="carriers (OS threads)", extra=extra, ylog=False,
         scenarios=["steal", "skynet"])
+    if fig is not None:   # the points are ratios of two medians, each over n repetitions
+        fig.caption = fig.caption.replace("interval of the median", "interval of the ratio "
+                                          "(each side resampled)").replace(
+            "repetitions per point", "repetitions on each side of a ratio")
+    return fig
 
 
 # ---- 6. HTTP: fibers / threads ratio beside the seed's ---------------------------------------
@@ -1114,12 +1119,19 @@ def fig_http_ratio(sets, out):
         series.append(len(by))
     for ax, (rs, shown) in zip(axes[len(panels):], cpu_rows):
         xs_all = []
+        looks = {}   # two servers of one look (nginx with 1 and 2 workers): the second dashed
         for lab, ee in shown:
             ee.sort(key=lambda e: _num(e.params.get("connections")))
             kw = style.point_kwargs(ee[0])
             xs = [_num(e.params["connections"]) for e in ee]
             ys = [findings.requests_per_cpu_s(e) for e in ee]
-            ax.plot(xs, ys, color=kw["color"], lw=1.0)
+            key = (kw["color"], kw["marker"], kw.get("markerfacecolor"))
+            ls = style.EXTRA_LINESTYLES[looks.get(key, 0) % len(style.EXTRA_LINESTYLES)]
+            looks[key] = looks.get(key, 0) + 1
+            if ls != "-":
+                ax.annotate(f"{lab}: dashed", (xs[0], ys[0]), xytext=(4, -4),
+                            textcoords="offset points", fontsize=7, va="top", ha="left")
+            ax.plot(xs, ys, color=kw["color"], lw=1.0, ls=ls)
             ax.plot(xs, ys, **kw)
             xs_all += xs
             if ee[0].is_peer:
