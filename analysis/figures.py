@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """Render every figure for the results present, then the report.
 
-    /usr/bin/python3 analysis/figures.py RESULTS_DIR [RESULTS_DIR ...] [--out DIR] [--lenient]
+    /usr/bin/python3 analysis/figures.py RESULTS_DIR [RESULTS_DIR ...] [--out DIR] [--lenient] [--check]
+    /usr/bin/python3 analysis/figures.py RESULTS_DIR --readme-table
+
+--readme-table prints the README's results table for one folder (between the markers the
+README keeps around it) and draws nothing.
 
 Figures go to OUT/figures/<name>.{pdf,png}, the report to OUT/report.md and OUT/report.html;
 OUT is the first folder unless --out is given. Several folders (for example from different
@@ -19,6 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from switchyard_analysis.results import ResultsError, load_folder  # noqa: E402
 
 
+# The Figure records of the last run (legend texts, panels, captions, checks), for tests.
+LAST_FIGURES = []
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="figures.py", description=__doc__.splitlines()[1])
     ap.add_argument("folders", nargs="+", metavar="RESULTS_DIR")
@@ -27,21 +35,33 @@ def main(argv=None):
                     help="skip bad files (listed in the report) instead of failing")
     ap.add_argument("--check", action="store_true",
                     help="for CI: exit 1 unless every scenario present got a figure and every "
-                         "figure file is non-empty")
+                         "figure file is non-empty, no text overlaps other text, and every "
+                         "caption's claims are in the data")
+    ap.add_argument("--readme-table", action="store_true",
+                    help="print the README's results table for the (single) folder and exit")
     a = ap.parse_args(argv)
     try:
         sets = [load_folder(f, lenient=a.lenient) for f in a.folders]
     except ResultsError as err:
         print(f"figures.py: bad results input:\n{err}", file=sys.stderr)
         return 2
+    if a.readme_table:
+        if len(sets) != 1:
+            print("figures.py: --readme-table takes one results folder", file=sys.stderr)
+            return 2
+        from switchyard_analysis import report
+        print(report.readme_block(sets[0], os.path.normpath(a.folders[0])))
+        return 0
     out = a.out or a.folders[0]
     fig_dir = os.path.join(out, "figures")
     # Imported late: matplotlib is slow to load and not needed to report bad input.
     from switchyard_analysis import plots, report
     figures = plots.render_all(sets, fig_dir)
+    LAST_FIGURES[:] = figures
     # Drop figures of ours left from an earlier run whose data is no longer present.
     drawn = {os.path.basename(p) for f in figures for p in f.files}
     known = {n for names in plots.FIGURES_OF.values() for n in names}
+    known |= set(plots.SUMMARY_FIGURES) | set(plots.RETIRED)
     if os.path.isdir(fig_dir):
         for n in os.listdir(fig_dir):
             stem, ext = os.path.splitext(n)
@@ -53,10 +73,15 @@ def main(argv=None):
         for f in figures:
             problems += [f"{p}: missing or empty" for p in f.files
                          if not os.path.isfile(p) or os.path.getsize(p) == 0]
-        with_fig = {f.scenario for f in figures}
+        with_fig = {s for f in figures for s in (f.scenarios or (f.scenario,))}
         present = set().union(*(rs.scenarios_present() for rs in sets))
         problems += [f"scenario {s} has results but no figure was drawn"
                      for s in sorted(present & set(plots.FIGURES_OF)) if s not in with_fig]
+        from switchyard_analysis import captions
+        for f in figures:
+            problems += [f"{f.name}: text overlaps: {a_!r} / {b_!r}" for a_, b_ in f.overlaps]
+            problems += [f"{f.name}: text under 7 pt: {t!r}" for t in f.small_text]
+            problems += captions.problems(f, sets)
         for p in paths:
             if os.path.getsize(p) == 0:
                 problems.append(f"{p}: empty")

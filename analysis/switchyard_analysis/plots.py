@@ -1,27 +1,32 @@
 """The paper figures: one function per figure, each drawn only when its data is present.
 
-Every figure takes a list of ResultSets (one per results folder) and draws them side by
-side, one column per folder, rows sharing their y axis so machines compare at a glance.
-Each returns a Figure record (name, title, caption, files) or None when no folder has data.
+Each figure answers one question (its title), at a paper size (3.5 in single column or
+7 in double column, text >= 7 pt), with at most style.MAX_SERIES_PER_PANEL series per panel
+(more become facets), a legend group per encoding, and a caption generated from the data
+(n, what the whiskers are, the machine). Several results folders are drawn as separate
+panels, one per folder.
+
+Categorical data is a dot plot (variants on the y axis, never bars on a log axis), with
+the 95 % bootstrap interval of the median and, where n is small, every repetition as a
+grey strip; lines join points only along an ordered x (connections, carriers, fibers).
 """
 
+import math
 import os
-from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib import ticker
+from matplotlib.colors import TwoSlopeNorm
 from matplotlib.lines import Line2D
 
-from . import style
+from . import captions, findings, layout, seed, stats, style
+from .layout import Figure, new_figure
 from .results import label_sort_key, metric_value, params_order, params_text
-from .style import plt
 
-# Design section 12: the seed's published numbers (16-core Linux, wrk -t4 -d10s).
-SEED_HTTP = [  # connections, threads req/s, fibers req/s
-    (1000, 129724, 160947), (2500, 89188, 142105), (5000, 79169, 124745),
-    (10000, 55493, 102710), (25000, 62107, 83036)]
-SEED_YIELD_SWITCHES_PER_S = 2.1e6
-SEED_YIELD_NS = 1e9 / SEED_YIELD_SWITCHES_PER_S   # about 476 ns ("0.48 us")
+# Kept for the report's older references; the numbers live in seed.py.
+SEED_HTTP = seed.HTTP
+SEED_LEVEL_10K = seed.LEVEL_10K
+SEED_YIELD_NS = seed.YIELD_NS
 
 UNIT_TEXT = {"ns": "ns", "s": "s", "us": "µs", "ms": "ms", "req/s": "requests/s",
              "KiB": "KiB", "count": "count", "instructions": "instructions"}
@@ -36,139 +41,59 @@ METRIC_TEXT = {
     "pause_ms": "collection pause", "kib_per_conn": "memory per connection",
     "peak_rss_kib": "peak resident memory", "peak_live_fibers": "peak live fibers",
     "instructions_per_op": "instructions per operation",
-    "ns_per_lock": "time per lock + unlock", "pushed_kib": "pushed to the collector",
+    "ns_per_lock": "time per iteration", "pushed_kib": "pushed to the collector",
     "used_kib": "stack used per fiber", "server_cpu_s": "server CPU time",
     "server_rss_kib": "server peak resident", "server_vm_kib": "server peak address space",
     "server_threads": "server threads", "rss_kib_per_conn": "resident per connection",
     "pte_kib_per_conn": "page tables per connection",
     "kstack_kib_per_conn": "kernel stacks per connection",
+    "kib_per_fiber": "resident memory per fiber", "speedup": "speedup",
 }
+# Measurement lengths and load-generator settings: never part of a series' identity.
+MEASUREMENT_PARAMS = ("ops", "duration_s", "wrk_threads")
+STRIP_MAX_N = 20
+GREY = "#8c8c8c"
 
 
-@dataclass
-class Figure:
-    name: str
-    scenario: str
-    title: str
-    caption: str
-    files: list = field(default_factory=list)
-    legend: list = field(default_factory=list)   # legend texts, in order (for checks and tests)
-    panels: list = field(default_factory=list)   # panel titles, row by row
-    ticks: list = field(default_factory=list)    # each panel's x tick labels
+def _dpi():
+    v = os.environ.get("SWITCHYARD_FIG_DPI")
+    return int(v) if v else None
 
 
 def short_number(v):
-    """Bar annotations: 3 significant digits, k/M for thousands and millions."""
-    for div, suffix in ((1e6, "M"), (1e3, "k")):
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(v) >= div:
             return f"{v / div:.3g}{suffix}"
     return f"{v:.3g}"
 
 
-def value_axis(ax, log, which="y"):
-    """Log when values span a decade or more; ticks at 1-2-5 when the span is short so a log
-    axis never shows a single label; numbers as 52k rather than 52000 or 5.2e4."""
+def value_axis(ax, log, which="x"):
+    """Log when values span a decade or more; 1-2-5 ticks on a short log axis; 52k rather
+    than 52000 or 5.2e4."""
     axis = ax.yaxis if which == "y" else ax.xaxis
     if log:
         (ax.set_yscale if which == "y" else ax.set_xscale)("log")
         lo, hi = (ax.get_ylim() if which == "y" else ax.get_xlim())
-        if hi / max(lo, 1e-300) < 1e3:
+        decades = math.log10(hi / max(lo, 1e-300))
+        if decades < 1.3:
             axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        elif decades < 3:
+            axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 3.0)))
+        else:
+            axis.set_major_locator(ticker.LogLocator(base=10, numticks=6))
         axis.set_minor_formatter(ticker.NullFormatter())
-    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: short_number(v) if v else "0"))
+    else:
+        axis.set_major_locator(ticker.MaxNLocator(5))
+    # Below 1000, as many digits as the ticks need (4.665 next to 4.67, not 4.67 twice).
+    axis.set_major_formatter(ticker.FuncFormatter(
+        lambda v, _: "0" if not v else (short_number(v) if abs(v) >= 1e3 else f"{v:g}")))
 
 
 def axis_label(metric, unit):
+    if metric == "instructions_per_op":
+        return "instructions per operation"
     return f"{METRIC_TEXT.get(metric, metric.replace('_', ' '))} ({UNIT_TEXT.get(unit, unit)})"
 
-
-def _unit_of(sets, scenario, metric):
-    for rs in sets:
-        for e in rs.ok(scenario):
-            if metric in e.metrics:
-                return e.metrics[metric].unit
-    return "KiB" if metric == "peak_rss_kib" else ""
-
-
-def _has(sets, scenario, metric):
-    return any(metric_value(e, metric) is not None for rs in sets for e in rs.ok(scenario))
-
-
-def _spans_decades(values):
-    pos = [v for v in values if v is not None and v > 0]
-    return len(pos) > 1 and max(pos) / min(pos) >= 10.0
-
-
-def _footer(fig, sets, y=-0.01):
-    lines = []
-    for rs in sets:
-        m, b = rs.machine, rs.build
-        commit = (b.get("commit") or "?")[:12] + ("+dirty" if b.get("dirty") else "")
-        lines.append(f"{rs.name}: {m.get('cpu_model', '?')}, {m.get('cores', '?')} cores, "
-                     f"{m.get('hostname', '?')}, kernel {m.get('kernel', '?')} | "
-                     f"commit {commit}, {b.get('compiler', '?')} {b.get('flags', '')}")
-    fig.text(0.0, y, "\n".join(lines), ha="left", va="top", fontsize=6.5, color="#444444")
-
-
-def _grid(sets, nrows, height=2.8, width=None):
-    ncols = len(sets)
-    width = width or max(4.2, 6.5 if ncols == 1 else 4.6)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
-                             squeeze=False, sharey="row" if ncols > 1 else False)
-    return fig, axes
-
-
-def _finish(fig, sets, out_dir, name, title, handles=None):
-    """Legend, footer, layout; saves PDF and PNG. Returns what the Figure record keeps:
-    {files, legend, panels, ticks}."""
-    fig.suptitle(title, fontsize=10, fontweight="bold")
-    uniq = {}
-    legend = None
-    if handles:
-        for h, l in handles:
-            uniq.setdefault(l, h)
-        legend = fig.legend(list(uniq.values()), list(uniq.keys()), loc="upper left",
-                            bbox_to_anchor=(1.0, 0.95), frameon=False)
-    # Room for the suptitle (tight_layout does not count it), then the footer below the
-    # axes and below a legend taller than the figure, so that neither covers the other.
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
-    y = -0.01
-    if legend is not None:
-        box = legend.get_window_extent(fig.canvas.get_renderer())
-        y = min(y, fig.transFigure.inverted().transform((0, box.y0))[1] - 0.01)
-    _footer(fig, sets, y)
-    os.makedirs(out_dir, exist_ok=True)
-    # The tight bounding box (legend and footer outside the axes) is computed once for
-    # both formats: it is most of the cost of saving.
-    bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.08)
-    files = []
-    for ext in ("pdf", "png"):
-        path = os.path.join(out_dir, f"{name}.{ext}")
-        fig.savefig(path, bbox_inches=bbox)
-        files.append(path)
-    axes = [ax for ax in fig.axes if ax.get_title() or ax.has_data()]
-    record = {"files": files, "legend": list(uniq),
-              "panels": [ax.get_title() for ax in axes],
-              "ticks": [[t.get_text() for t in ax.get_xticklabels()] for ax in axes]}
-    plt.close(fig)
-    return record
-
-
-def _column_title(ax, rs, sets, extra=""):
-    parts = []
-    if len(sets) > 1:
-        parts.append(f"{rs.name} ({rs.machine.get('cpu_model', '?')}, {rs.machine.get('cores', '?')} cores)")
-    if extra:
-        parts.append(extra)
-    ax.set_title("\n".join(parts))
-
-
-def _not_run(ax):
-    ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes, color="#777777")
-    ax.set_xticks([])
-
-
-# ---- choosing entries, naming series ---------------------------------------------------------
 
 def _num(v):
     try:
@@ -178,7 +103,6 @@ def _num(v):
 
 
 def _value_key(v):
-    """Sort key for one parameter value: numbers as numbers, then text."""
     n = _num(v)
     return (n is None, n if n is not None else 0.0, str(v))
 
@@ -189,12 +113,7 @@ def _tuple(x):
     return tuple(x) if isinstance(x, (list, tuple)) else (x,)
 
 
-def _selected(rs, scenario, select):
-    return [e for e in rs.ok(scenario) if select is None or select(e)]
-
-
 def _values_of(entries, skip=()):
-    """param -> {text: value} among the entries that carry it."""
     values = {}
     for e in entries:
         for k, v in e.params.items():
@@ -204,15 +123,13 @@ def _values_of(entries, skip=()):
 
 
 def _varying(entries, skip=()):
-    """Parameters with more than one value among the entries that carry them: the ones that
-    tell series or bars apart. A parameter that only some entries carry (carriers for the
-    fiber server, workers for nginx) with a single value does not."""
+    """Parameters with more than one value among the entries that carry them."""
     return {k for k, vs in _values_of(entries, skip).items() if len(vs) > 1}
 
 
 def _fixed_text(entries, skip=(), merged=()):
-    """What the entries share, said once in the panel title ('carriers=2 ops=2000'). A merged
-    parameter (one that does not split series) with several values reads 'duration_s=1,5'."""
+    """What the entries share, said once ('carriers=2 ops=2000'); a merged parameter with
+    several values reads 'duration_s=1,5'."""
     parts = []
     for k, vs in sorted(_values_of(entries, skip).items()):
         if len(vs) == 1 or k in merged:
@@ -220,60 +137,98 @@ def _fixed_text(entries, skip=(), merged=()):
     return " ".join(parts)
 
 
-def _wrap(text, width=72):
-    import textwrap
-    return "\n".join(textwrap.wrap(text, width)) if text else ""
+def _common_text(entries, skip=()):
+    """Parameters every entry carries with one value: what a panel title may claim."""
+    if not entries:
+        return ""
+    keys = set.intersection(*(set(e.params) for e in entries)) - set(skip)
+    parts = [f"{k}={entries[0].params[k]}" for k in sorted(keys)
+             if len({str(e.params[k]) for e in entries}) == 1]
+    return " ".join(parts)
 
 
-def _default_name(e, extras):
-    return e.label + (f" ({extras})" if extras else "")
-
-
-def _prefer_default(e):
-    return (e.repetitions, e.created)
-
-
-# ---- bars: one bar per variant / peer / backend --------------------------------------------
-
-def _not_ok_slot(ax, i, e):
-    """A skipped or failed entry keeps its place among the bars: an x at the foot and the
-    status written upward, so a missing bar reads as 'did not run', not as 'not asked'."""
-    ax.plot([i], [0.03], ls="none", marker="x", markersize=7, mew=1.8, color=style.colour(e),
-            transform=ax.get_xaxis_transform(), clip_on=False)
-    ax.text(i, 0.08, e.status, rotation=90, ha="center", va="bottom", fontsize=6.5,
-            color="#555555", transform=ax.get_xaxis_transform())
-
-
-def _bar_panel(ax, entries, metric, sort_key, log, name_fn=None, missing=()):
-    slots = sorted([(e, True) for e in entries] + [(e, False) for e in missing],
-                   key=lambda s: sort_key(s[0]))
-    for i, (e, ok) in enumerate(slots):
-        if not ok:
-            _not_ok_slot(ax, i, e)
+def _majority(entries, skip=()):
+    """{param: the value most entries carrying it share}, for parameters that some entries
+    disagree on: the panel title states it once, the others say theirs by their name."""
+    out = {}
+    for k, vs in _values_of(entries, set(skip) | set(MEASUREMENT_PARAMS)).items():
+        if len(vs) < 2:
             continue
-        med, lo, hi, _ = metric_value(e, metric)
-        ax.bar(i, med, color=style.colour(e), hatch=style.hatch(e), edgecolor="black",
-               linewidth=0.7, linestyle=style.bar_edge_style(e), width=0.75)
-        ax.errorbar(i, med, yerr=[[med - lo], [hi - med]], fmt="none", ecolor="black",
-                    capsize=2.5, lw=0.8)
-        ax.annotate(short_number(med), (i, hi), textcoords="offset points", xytext=(0, 2),
-                    ha="center", va="bottom", fontsize=6)
-    ax.set_xticks(range(len(slots)))
-    ax.set_xticklabels([(name_fn or (lambda e: e.label))(e) for e, _ in slots],
-                       rotation=40, ha="right")
-    ax.set_xlim(-0.6, len(slots) - 0.4)
-    value_axis(ax, log)
+        counts = {}
+        for e in entries:
+            if k in e.params:
+                counts[str(e.params[k])] = counts.get(str(e.params[k]), 0) + 1
+        best = max(counts, key=counts.get)
+        if counts[best] * 2 > sum(counts.values()):
+            out[k] = best
+    return out
 
 
-def _shared_rows(entries):
-    """Default rows: peers carry fewer parameters than variants (Go's skynet has no
-    stack_kib) or settings of their own (the threads and Go yields' ops counts), so a row is
-    keyed only by the parameters every entry carries plus those that vary among the variants
-    (among all entries when only peers ran); a peer then shares its panel with the variants
-    it was measured beside."""
+def _own_params(e, entries, skip=()):
+    """An entry's parameters that differ from its panel's majority (the threads peer's
+    carriers=2 in a panel of carriers=1 variants)."""
+    maj = _majority(entries, skip)
+    vary = _varying(entries, set(skip) | set(MEASUREMENT_PARAMS))
+    return [f"{k}={e.params[k]}" for k in sorted(e.params)
+            if k in vary and (k not in maj or str(e.params[k]) != maj[k])]
+
+
+def impossible(e):
+    """A skipped combination that cannot exist (a used depth larger than its stack): listed
+    in the report, not drawn as a failure."""
+    return e.status == "skipped" and "does not fit" in str(e.reason)
+
+
+def _samples(e, metric):
+    m = e.metrics.get(metric)
+    if m is not None:
+        return m.samples or [m.median]
+    if metric == "peak_rss_kib" and e.peak_rss_kib is not None:
+        return [float(e.peak_rss_kib)]
+    return None
+
+
+def _spans_decades(values):
+    pos = [v for v in values if v is not None and v > 0]
+    return len(pos) > 1 and max(pos) / min(pos) >= 10.0
+
+
+def _panel_title(ax, text, width_in):
+    ax.set_title(layout.wrap(text, width_in, 7.5), loc="left", fontsize=7.5)
+
+
+def _draw_point(ax, e, pos, samples, horizontal, size=4.0, offset=0.0):
+    """One dot (median), its bootstrap interval, and the samples as a strip when n is small."""
+    med = stats.median(samples)
+    ci = stats.median_ci(samples)
+    kw = style.point_kwargs(e, size)
+    p = pos + offset
+    if len(samples) <= STRIP_MAX_N and len(samples) > 1:
+        jit = np.linspace(-0.18, 0.18, len(samples)) if len(samples) > 1 else np.zeros(1)
+        if horizontal:
+            ax.plot(samples, p + jit, ls="none", marker="o", ms=1.6, color=GREY, alpha=0.7, zorder=2)
+        else:
+            ax.plot(p + jit, samples, ls="none", marker="o", ms=1.6, color=GREY, alpha=0.7, zorder=2)
+    if ci is not None:
+        if horizontal:
+            ax.plot(ci, [p, p], color=kw["color"], lw=1.0, zorder=3)
+        else:
+            ax.plot([p, p], ci, color=kw["color"], lw=1.0, zorder=3)
+    if horizontal:
+        ax.plot([med], [p], zorder=4, **kw)
+    else:
+        ax.plot([p], [med], zorder=4, **kw)
+    return med, ci
+
+
+# ---- dot plots: one row per variant / peer / backend ---------------------------------------
+
+def _row_keys(entries, skip=()):
+    """Panel rows: parameters every entry carries plus those that vary among the variants
+    (a peer with fewer or other parameters shares the panel of the variants beside it)."""
     common = set.intersection(*(set(e.params) for e in entries)) if entries else set()
     variants = [e for e in entries if not e.is_peer]
-    keys = common | _varying(variants or entries)
+    keys = (common | _varying(variants or entries, skip)) - set(skip) - set(MEASUREMENT_PARAMS)
 
     def row_of(e):
         p = {k: v for k, v in e.params.items() if k in keys}
@@ -281,400 +236,405 @@ def _shared_rows(entries):
     return row_of
 
 
-def _panel_title(key, entries):
-    """The row's key, then what every variant in the panel shares beyond it."""
-    variants = [e for e in entries if not e.is_peer]
-    if not variants:
-        return key
-    shared = set.intersection(*(set(e.params) for e in variants))
-    unshared = set().union(*(e.params for e in variants)) - shared
-    used = {w.split("=", 1)[0] for w in key.split()}
-    extra = _fixed_text(variants, skip=used | unshared)
-    return " ".join(t for t in (key, extra) if t)
-
-
-def bar_figure(sets, out_dir, name, scenario, metrics, title, caption, sort_key=label_sort_key,
-               refs=None, select=None, row_of=None, name_fn=None):
-    """Rows: (metric, row) pairs present, a row being a parameter set unless `row_of` groups
-    otherwise; columns: folders. `select` keeps the entries this figure is about;
-    skipped and failed ones of a row keep an empty, labelled slot."""
-    everyone = [e for rs in sets for e in _selected(rs, scenario, select)]
-    metrics = [m for m in metrics if any(metric_value(e, m) is not None for e in everyone)]
+def dot_figure(sets, out, name, scenario, metrics, title, what, select=None, row_of=None,
+               name_fn=None, sort_key=label_sort_key, refs=None, notes=(), skip=(),
+               entries_of=None, scenarios=None):
+    """Dot plots: one panel per (row, metric, folder); categories on the y axis.
+    refs: {metric: [(value, legend text)]} drawn as vertical black dash-dot lines (the seed).
+    entries_of(rs) replaces rs.ok(scenario) (derived entries)."""
+    pick = entries_of or (lambda rs: rs.ok(scenario))
+    everyone = [e for rs in sets for e in pick(rs) if select is None or select(e)]
+    metrics = [m for m in metrics if any(_samples(e, m) for e in everyone)]
     if not metrics:
         return None
-    default_rows = row_of is None
-    if default_rows:
-        row_of = _shared_rows(everyone + [e for rs in sets for e in rs.not_ok()
-                                          if e.scenario == scenario and (select is None or select(e))])
-    rows = []
-    for m in metrics:
-        found = {row_of(e)[1]: row_of(e)[0] for e in everyone if metric_value(e, m) is not None}
-        rows += [(m, k) for k in sorted(found, key=found.get)]
-    most = max(len({e.label for e in _selected(rs, scenario, select)}) for rs in sets)
-    fig, axes = _grid(sets, len(rows), height=3.6, width=max(4.6, 0.5 * most + 1.5))
-    handles = []
-    for r, (m, key) in enumerate(rows):
-        row_vals = [v for e in everyone if row_of(e)[1] == key
-                    for v in (metric_value(e, m) or (None, None, None))[:3]]
-        log = _spans_decades(row_vals + [ref[0] for ref in (refs or {}).get(m, []) if ref[2](key)])
-        unit = _unit_of(sets, scenario, m)
-        for c, rs in enumerate(sets):
-            ax = axes[r][c]
-            es = [e for e in _selected(rs, scenario, select)
-                  if row_of(e)[1] == key and metric_value(e, m)]
-            names = {(name_fn or (lambda e: e.label))(e) for e in es}
-            missing = [e for e in rs.not_ok() if e.scenario == scenario
-                       and (select is None or select(e)) and row_of(e)[1] == key
-                       and (name_fn or (lambda e: e.label))(e) not in names]
-            _column_title(ax, rs, sets, _panel_title(key, es + missing) if default_rows else key)
-            if not es and not missing:
-                _not_run(ax)
+    row_of = row_of or _row_keys(everyone, skip)
+    rows = {}
+    for e in everyone:
+        k = row_of(e)
+        rows[k[1]] = k[0]
+    row_keys = sorted(rows, key=rows.get)
+    panels = []
+    for key in row_keys:
+        for m in metrics:
+            for rs in sets:
+                es = [e for e in pick(rs) if (select is None or select(e))
+                      and row_of(e)[1] == key and _samples(e, m)]
+                names = {e.label for e in es}
+                missing = [e for e in rs.not_ok() if e.scenario == scenario and not impossible(e)
+                           and (select is None or select(e)) and row_of(e)[1] == key
+                           and e.label not in names and not e.metrics]
+                panels.append((key, m, rs, es, missing))
+    most = max(len(p[3]) + len(p[4]) for p in panels)
+    ncols = min(len(metrics) * len(sets), 2)
+    # Long names (a server with its registration) leave a single column too little room
+    # for the data: such a figure takes the double column.
+    longest = max((len((name_fn or (lambda e: e.label))(e)) for p in panels for e in p[3] + p[4]),
+                  default=0)
+    wide = style.DOUBLE_IN if ncols == 1 and longest > 24 else None
+    fig, axes = new_figure(len(panels), ncols, 0.16 * most + 0.85, width=wide)
+    width = fig.get_figwidth() / ncols
+    ns, peers, ticks, series = [], set(), [], []
+    seed_drawn = False
+    ref_handles = []
+    for ax, (key, m, rs, es, missing) in zip(axes, panels):
+        slots = sorted([(e, True) for e in es] + [(e, False) for e in missing],
+                       key=lambda s: sort_key(s[0]))
+        labels = []
+        vals = []
+        for i, (e, ok) in enumerate(slots):
+            y = len(slots) - 1 - i
+            text = name_fn(e) if name_fn else e.label
+            # what the name already says (a registration, nginx's workers) is not repeated
+            own = [p for p in _own_params(e, [s[0] for s in slots], skip)
+                   if p.split("=", 1)[1] not in text]
+            text += f" ({', '.join(own)})" if own else ""
+            if not ok:
+                labels.append(text + f" [{e.status}]")
                 continue
-            _bar_panel(ax, es, m, sort_key, log, name_fn, missing)   # named on the x axis
-            if missing:
-                handles.append((Line2D([], [], ls="none", marker="x", markersize=7, mew=1.8,
-                                       color="#555555"), "x: skipped / failed (see report)"))
-            for value, text, applies in (refs or {}).get(m, []):
-                if applies(key):
-                    line = ax.axhline(value, color=style.SEED_COLOUR, lw=1.0, ls="-.")
-                    handles.append((line, text))
-            if c == 0:
-                ax.set_ylabel(axis_label(m, unit))
-    return Figure(name, scenario, title, caption, **_finish(fig, sets, out_dir, name, title, handles))
+            labels.append(text)
+            smp = _samples(e, m)
+            ns.append(len(smp))
+            if e.is_peer:
+                peers.add(e.peer)
+            med, ci = _draw_point(ax, e, y, smp, True)
+            vals += [med, *(ci or ()), *smp]
+        ax.set_yticks(range(len(slots)))
+        ax.set_yticklabels(labels[::-1])
+        ax.set_ylim(-0.7, len(slots) - 0.3)
+        ax.grid(axis="y", alpha=0.0)
+        for value, text in (refs or {}).get(m, []):
+            ln = ax.axvline(value, color=style.SEED_COLOUR, lw=0.9, ls="-.")
+            vals.append(value)
+            seed_drawn = True
+            if not ref_handles:
+                ref_handles.append((ln, text))
+        value_axis(ax, _spans_decades(vals), "x")
+        unit = next((e.metrics[m].unit for e in es if m in e.metrics), "KiB" if m == "peak_rss_kib" else "")
+        ax.set_xlabel(axis_label(m, unit))
+        head = [key] if key else []
+        maj = _majority([sl[0] for sl in slots], skip)
+        if maj:
+            head.append(" ".join(f"{k}={v}" for k, v in sorted(maj.items())) + " unless said")
+        if len(sets) > 1:
+            head.insert(0, rs.name)
+        _panel_title(ax, " · ".join(head) or METRIC_TEXT.get(m, m), width)
+        ticks.append(labels)
+        series.append(sum(1 for _, ok in slots if ok))
+    # Two panels side by side with the same rows: the right one needs no labels of its own.
+    for i in range(1, len(axes)):
+        if ncols == 2 and i % 2 == 1 and ticks[i] == ticks[i - 1]:
+            axes[i].tick_params(labelleft=False)
+    groups = style.encoding_legend(everyone, {"seed": ref_handles})
+    rec = layout.finish(fig, axes, out, name, title, groups, _dpi())
+    cap = captions.build(what, sets, ns, notes=notes)
+    # Rows are labelled on the axis, not through a legend: categories, not series.
+    return Figure(name, scenario, title, cap, ticks=ticks, categories=series,
+                  claims=captions.claims(ns, peers, seed_drawn, metrics,
+                                         scenarios=scenarios or [scenario]),
+                  scenarios=tuple(scenarios or [scenario]), **rec)
 
 
-# ---- lines: a metric against a swept parameter ---------------------------------------------
+# ---- lines: a metric against an ordered parameter -------------------------------------------
 
 def _series(entries, metric, xparam, split, prefer=None):
-    """One series per (label, values of the `split` parameters). Two entries at the same x of
-    a series (they differ only in merged parameters, e.g. a 1 s and a 5 s run) keep the
-    preferred one. Returns sorted [(first entry, extras text, [(x, med, lo, hi)])]."""
-    prefer = prefer or _prefer_default
+    """One series per (label, values of the `split` parameters); two entries at one x keep
+    the preferred one. Returns [(entry, extras text, [(x, samples, entry at x)])]."""
+    prefer = prefer or (lambda e: (e.repetitions, e.created))
     groups = {}
     for e in entries:
-        if xparam not in e.params or metric_value(e, metric) is None:
+        x = _num(e.params.get(xparam))
+        smp = _samples(e, metric)
+        if x is None or not smp:
             continue
-        x = _num(e.params[xparam])
-        if x is None:
-            continue
-        extras = params_text({k: e.params[k] for k in split if k in e.params})
+        extras = ", ".join(f"{k}={e.params[k]}" for k in sorted(split) if k in e.params)
         g = groups.setdefault((e.label, extras), [e, extras, {}])
-        if x not in g[2] or prefer(e) >= prefer(g[2][x]):
-            g[2][x] = e
+        if x not in g[2] or prefer(e) >= prefer(g[2][x][0]):
+            g[2][x] = (e, smp)
+    return [(e0, ex, [(x, by_x[x][1], by_x[x][0]) for x in sorted(by_x)])
+            for e0, ex, by_x in sorted(groups.values(), key=lambda g: (label_sort_key(g[0]), g[1]))]
+
+
+def _point_n(smp, e):
+    """Repetitions behind a point: a derived point (a ratio) says its own."""
+    return getattr(e, "derived_n", None) or [len(smp)]
+
+
+def _point_ci(smp, e):
+    if hasattr(e, "derived_interval"):
+        return e.derived_interval
+    return stats.median_ci(smp)
+
+
+def facet_series(series, limit=style.MAX_SERIES_PER_PANEL):
+    """Split series into panels of at most `limit`: by switch backend (peers beside each
+    backend when they fit, else a panel of their own), then by stacks, then in chunks.
+    Returns [(facet name, [series])]."""
+    if len(series) <= limit:
+        return [("", series)]
+    peers = [s for s in series if s[0].is_peer]
+    variants = [s for s in series if not s[0].is_peer]
+    by_backend = {}
+    for s in variants:
+        by_backend.setdefault(style.backend_of(s[0]) or s[0].label, []).append(s)
     out = []
-    for e0, extras, by_x in sorted(groups.values(), key=lambda g: (label_sort_key(g[0]), g[1])):
-        out.append((e0, extras, [(x, *metric_value(by_x[x], metric)[:3]) for x in sorted(by_x)]))
+    with_peers = all(len(v) + len(peers) <= limit for v in by_backend.values())
+    for b, ss in by_backend.items():
+        if with_peers:
+            out.append((b, ss + peers))
+        elif len(ss) <= limit:
+            out.append((b, ss))
+        else:
+            by_stacks = {}
+            for s in ss:
+                by_stacks.setdefault(s[0].dim("stacks") or "", []).append(s)
+            for st, s2 in by_stacks.items():
+                for i in range(0, len(s2), limit):
+                    part = f" (part {i // limit + 1})" if len(s2) > limit else ""
+                    out.append((f"{b}-{st}{part}".strip("-"), s2[i:i + limit]))
+    if peers and not with_peers:
+        for i in range(0, len(peers), limit):
+            out.append(("peers", peers[i:i + limit]))
     return out
 
 
-def _draw_series(ax, series, split, style_fn=None, name_fn=None):
-    handles = []
-    extras_seen = {}
-    alpha = 0.12 if len(series) <= 6 else 0.05   # many bands would hide each other
+def _line_panel(ax, series, linestyles):
+    """Series with bootstrap intervals at each x; returns the values drawn (for the axis)."""
+    vals = []
     for e, extras, pts in series:
-        idx = extras_seen.setdefault(e.label, {}).setdefault(extras, len(extras_seen[e.label]))
-        xs, med, lo, hi = (np.array(v) for v in zip(*pts))
-        c, mk, ls = style.colour(e), style.marker(e), style.linestyle(e)
-        fill = ("full", "none", "left", "bottom")[idx % 4]
-        if style_fn:
-            c, mk, ls, fill = style_fn(e, c, mk, ls, fill)
-        line = ax.errorbar(xs, med, yerr=[med - lo, hi - med], color=c, marker=mk, ls=ls,
-                           fillstyle=fill, markersize=4.5, capsize=2, lw=1.2, elinewidth=0.7)
-        if c == style.PEER_COLOUR["nginx"]:   # Okabe-Ito yellow needs an outline on white
-            line[0].set_path_effects(style.OUTLINE)
-            line[0].set_markeredgecolor("#666666")
-            line[0].set_markeredgewidth(0.6)
-        if len(xs) > 1:
-            ax.fill_between(xs, lo, hi, color=c, alpha=alpha, lw=0)
-        text = name_fn(e, split) if name_fn else _default_name(e, extras)
-        handles.append(((label_sort_key(e), extras, text), (line, text)))
-    return handles
+        xs = [x for x, _, _ in pts]
+        meds = [stats.median(s) for _, s, _ in pts]
+        kw = style.point_kwargs(e)
+        ax.plot(xs, meds, ls=linestyles.get(extras, "-"), color=kw["color"], lw=1.0, zorder=3)
+        for x, s, ex in pts:
+            ci = _point_ci(s, ex)
+            if ci is not None:
+                ax.plot([x, x], ci, color=kw["color"], lw=0.9, zorder=3)
+                vals += list(ci)
+            if 1 < len(s) <= STRIP_MAX_N:
+                ax.plot([x] * len(s), s, ls="none", marker="o", ms=1.4, color=GREY, alpha=0.7, zorder=2)
+        ax.plot(xs, meds, zorder=4, **kw)
+        vals += meds
+    return vals
 
 
-def _mark_not_ok(ax, rs, scenario, xparam, in_row):
-    """Skipped or failed points of a sweep: an x at the foot of the axis in the series'
-    colour, so a line that stops early is visibly a failure, not a missing run."""
-    bad = [e for e in rs.not_ok() if e.scenario == scenario
-           and _num(e.params.get(xparam)) is not None and in_row(e)]
-    for e in bad:
-        ax.plot([_num(e.params[xparam])], [0.03], ls="none", marker="x", markersize=7, mew=1.8,
-                color=style.colour(e), transform=ax.get_xaxis_transform(), clip_on=False)
-    if not bad:
-        return []
-    proxy = Line2D([], [], ls="none", marker="x", markersize=7, mew=1.8, color="#555555")
-    return [(proxy, "x at the foot: skipped / failed (see report)")]
+def _x_axis(ax, xs):
+    xs = sorted(set(x for x in xs if x is not None))
+    if _spans_decades(xs):
+        if any(x <= 0 for x in xs):
+            ax.set_xscale("symlog", linthresh=min(x for x in xs if x > 0))
+        else:
+            ax.set_xscale("log")
+    if 0 < len(xs) <= 6:
+        ax.set_xticks(xs)
+        ax.set_xticklabels([short_number(x) if x >= 1e3 else (f"{x:,.0f}" if x == int(x) else f"{x:g}")
+                            for x in xs])
+        ax.minorticks_off()
+        if len(xs) == 1:
+            ax.set_xlim(xs[0] * 0.5, xs[0] * 1.5)
 
 
-def line_figure(sets, out_dir, name, scenario, metrics, xparams, title, caption,
-                extra=None, facet=None, style_fn=None, xlabel=None, select=None, merge=(),
-                drop=(), prefer=None, name_fn=None, decorate=None):
-    """Rows: metrics x facet values; x: the first of `xparams` the entries carry.
-
-    select: which ok (and not-ok) entries belong to the figure. facet: a parameter or a
-    tuple of them, one row per combination present. merge: parameters that do not split
-    series (their values are listed in the title; prefer(e) picks between two entries at
-    one x). drop: parameters ignored altogether (say, one that repeats the label).
-    Series: one per label and the values of the other parameters that vary.
-    extra: {metric: [(legend text, [(x, y)], plot kwargs)]} drawn in black (the seed).
-    decorate(ax, rs): called last on every drawn panel; returns legend handles."""
-    everyone = [e for rs in sets for e in _selected(rs, scenario, select)]
-    metrics = [m for m in metrics if any(metric_value(e, m) is not None for e in everyone)]
-    if not metrics:
+def line_figure(sets, out, name, scenario, metrics, xparam, title, what, select=None,
+                facet=(), merge=(), drop=(), prefer=None, xlabel=None, notes=(),
+                entries_of=None, extra=None, decorate=None, ylog=None, scenarios=None):
+    """Panels: metric x facet values x folder x series groups (at most 6 series each).
+    Series: one per label and the values of the other parameters that vary (those values
+    take line styles, with a legend group of their own). entries_of(rs) replaces
+    rs.ok(scenario) (derived entries). extra(ax, metric) draws reference lines and returns
+    legend items; decorate(ax, rs, series) marks points and returns legend items."""
+    pick = entries_of or (lambda rs: rs.ok(scenario))
+    everyone = [e for rs in sets for e in pick(rs) if select is None or select(e)]
+    metrics = [m for m in metrics if any(_samples(e, m) for e in everyone)]
+    if not metrics or not any(xparam in e.params for e in everyone):
         return None
-    present = {k for e in everyone for k in e.params}
-    xparam = next((p for p in xparams if p in present), None)
-    if xparam is None:
-        return None
-    facets = tuple(f for f in _tuple(facet) if f in present)
-
-    def fkey(e):
-        return tuple(e.params.get(f) for f in facets)
-
-    skip = {xparam, *facets, *drop}
+    facets = tuple(f for f in _tuple(facet) if any(f in e.params for e in everyone))
+    skip = {xparam, *facets, *drop, *MEASUREMENT_PARAMS}
     split = _varying(everyone, skip | set(merge))
     fixed = _fixed_text(everyone, skip, merge)
-    rows = []
+
+    def fkey(e):
+        return tuple(str(e.params.get(f)) for f in facets)
+
+    panels = []
     for m in metrics:
-        if facets:
-            vals = {fkey(e) for e in everyone if metric_value(e, m) is not None}
-            rows += [(m, v) for v in sorted(vals, key=lambda t: tuple(_value_key(x) for x in t))]
-        else:
-            rows.append((m, None))
-    fig, axes = _grid(sets, len(rows), height=3.0)
-    handles, series_handles = [], []   # the legend lists series in label order, then the rest
-    for r, (m, fv) in enumerate(rows):
-        def in_row(e):
-            return (select is None or select(e)) and (fv is None or fkey(e) == fv)
+        fvals = sorted({fkey(e) for e in everyone if _samples(e, m)},
+                       key=lambda t: tuple(_value_key(x) for x in t))
+        for fv in fvals:
+            for rs in sets:
+                es = [e for e in pick(rs) if (select is None or select(e)) and fkey(e) == fv]
+                sers = _series(es, m, xparam, split, prefer)
+                for gname, group in facet_series(sers):
+                    if group:   # a folder without this data gets no empty panel
+                        panels.append((m, fv, rs, gname, group))
+    if not panels:
+        return None
+    # The most common value draws solid (the default registration), the rarer ones dashed,
+    # dotted, dash-dotted.
+    counts = {}
+    for p in panels:
+        for _, ex, pts in p[4]:
+            if ex:
+                counts[ex] = counts.get(ex, 0) + len(pts)
+    all_extras = sorted(counts, key=lambda ex: (-counts[ex], ex))
+    linestyles = {ex: style.EXTRA_LINESTYLES[i % len(style.EXTRA_LINESTYLES)]
+                  for i, ex in enumerate(all_extras)}
+    ncols = 1 if len(panels) == 1 else (2 if len(panels) in (2, 4) else 3)
+    fig, axes = new_figure(len(panels), ncols, 1.75 if ncols > 1 else 2.0)
+    width = fig.get_figwidth() / ncols
+    ns, peers, ticks, series = [], set(), [], []
+    extra_items, deco_items = [], []
+    for ax, (m, fv, rs, gname, group) in zip(axes, panels):
+        vals = _line_panel(ax, group, linestyles)
+        xs = [x for _, _, pts in group for x, _, _ in pts]
+        for e, _, pts in group:
+            for _, s, ex in pts:
+                ns += _point_n(s, ex)
+            if e.is_peer:
+                peers.add(e.peer)
+        # Failed points: an x at the axis's foot in the series' colour.
+        bad = [e for e in rs.not_ok() if e.scenario == scenario and not impossible(e)
+               and (select is None or select(e)) and fkey(e) == fv
+               and _num(e.params.get(xparam)) is not None
+               and any(e.label == s[0].label for s in group)]
+        for e in bad:
+            ax.plot([_num(e.params[xparam])], [0.04], ls="none", marker="x", ms=5, mew=1.4,
+                    color=style.colour(e), transform=ax.get_xaxis_transform(), clip_on=False)
+            xs.append(_num(e.params[xparam]))
+        if bad and not any(t == "skipped / failed" for _, t in deco_items):
+            deco_items.append((Line2D([], [], ls="none", marker="x", ms=5, mew=1.4, color="#555555"),
+                               "skipped / failed"))
+        if extra:
+            for h, t, ys in extra(ax, m, rs, xs):
+                vals += ys
+                if all(t != t2 for _, t2 in extra_items):
+                    extra_items.append((h, t))
+        if decorate:
+            for h, t in decorate(ax, rs, group, m):
+                if all(t != t2 for _, t2 in deco_items):
+                    deco_items.append((h, t))
+        _x_axis(ax, xs)
+        value_axis(ax, _spans_decades(vals) if ylog is None else ylog, "y")
+        ax.set_xlabel(xlabel or xparam)
+        unit = next((e.metrics[m].unit for e, _, _ in group if m in e.metrics), "KiB")
+        ax.set_ylabel(axis_label(m, unit))
+        head = []
+        if len(sets) > 1:
+            head.append(rs.name)
+        ft = " ".join(f"{k}={v}" for k, v in zip(facets, fv) if v != "None")
+        if ft:
+            head.append(ft)
+        if gname:
+            head.append(gname)
+        _panel_title(ax, " · ".join(head) or (fixed or METRIC_TEXT.get(m, m)), width)
+        ticks.append([t.get_text() for t in ax.get_xticklabels()])
+        series.append(len(group))
+    groups_extra = {}
+    if linestyles:
+        groups_extra["line style"] = [
+            (Line2D([], [], ls=ls, color="#444444"), ex) for ex, ls in linestyles.items()]
+    groups_extra["reference"] = extra_items
+    groups_extra["marks"] = deco_items
+    groups = style.encoding_legend(everyone, groups_extra)
+    rec = layout.finish(fig, axes, out, name, title, groups, _dpi())
+    notes = list(notes) + ([f"Every point: {fixed}"] if fixed else [])
+    cap = captions.build(what, sets, ns, notes=notes)
+    return Figure(name, scenario, title, cap, ticks=ticks, series=series,
+                  claims=captions.claims(ns, peers, any("seed" in t for _, t in extra_items),
+                                         metrics, scenarios=scenarios or [scenario]),
+                  scenarios=tuple(scenarios or [scenario]), **rec)
 
-        def pick(rs):
-            return [e for e in rs.ok(scenario) if in_row(e)]
-        allv = [v for rs in sets for e in pick(rs) if metric_value(e, m) for v in metric_value(e, m)[:3]]
-        allx = [_num(e.params.get(xparam)) for rs in sets for e in pick(rs) if metric_value(e, m)]
-        allx += [_num(e.params.get(xparam)) for rs in sets for e in rs.not_ok()
-                 if e.scenario == scenario and in_row(e)]
-        ex = (extra or {}).get(m, [])
-        allv += [y for _, pts, _ in ex for _, y in pts]
-        allx += [x for _, pts, _ in ex for x, _ in pts]
-        allx = [x for x in allx if x is not None]
-        unit = _unit_of(sets, scenario, m)
-        facet_text = " ".join(f"{k}={v}" for k, v in zip(facets, fv or ()) if v is not None)
-        xticks = sorted(set(allx))
-        for c, rs in enumerate(sets):
-            ax = axes[r][c]
-            _column_title(ax, rs, sets, _wrap("  ".join(t for t in (facet_text, fixed) if t)))
-            sers = _series(pick(rs), m, xparam, split, prefer)
-            if not sers:
-                _not_run(ax)
-                continue
-            series_handles += _draw_series(ax, sers, split, style_fn, name_fn)
-            handles += _mark_not_ok(ax, rs, scenario, xparam, in_row)
-            for text, pts, kw in ex:
-                xs, ys = zip(*pts)
-                (ln,) = ax.plot(xs, ys, color=style.SEED_COLOUR, lw=1.0, **kw)
-                handles.append((ln, text))
-            if _spans_decades(allx):
-                pos = [x for x in allx if x > 0]
-                if any(x <= 0 for x in allx):   # e.g. 0 suspended fibers
-                    ax.set_xscale("symlog", linthresh=min(pos))
-                else:
-                    ax.set_xscale("log")
-            if len(xticks) <= 8:   # label the swept values themselves
-                ax.set_xticks(xticks)
-                ax.set_xticklabels([f"{x:,.0f}" if x == int(x) else f"{x:g}" for x in xticks])
-                ax.minorticks_off()
-            value_axis(ax, _spans_decades(allv))
-            ax.set_xlabel(xlabel or xparam)
-            if c == 0:
-                ax.set_ylabel(axis_label(m, unit))
-            if decorate:
-                handles += decorate(ax, rs)
-    handles = [h for _, h in sorted(series_handles, key=lambda t: t[0])] + handles
-    return Figure(name, scenario, title, caption, **_finish(fig, sets, out_dir, name, title, handles))
 
-
-# ---- the figures -----------------------------------------------------------------------------
+# ---- the per-scenario figures ----------------------------------------------------------------
 
 def fig_switch_cost(sets, out):
-    return bar_figure(
+    return dot_figure(
         sets, out, "switch_cost", "switch", ["ns_per_switch", "instructions_per_op"],
-        "Context switch cost per backend",
-        "One-way switch (round trip / 2) per switch backend; bars are medians, whiskers "
-        "min-max over repetitions. Instructions per switch (callgrind) when measured.")
+        "How much does one context switch cost per backend?",
+        "One-way switch (round trip / 2) per switch backend, and instructions per switch "
+        "(callgrind: user-mode instructions only, deterministic within a build, n = 1)")
 
 
 def fig_yield(sets, out):
-    return bar_figure(
+    return dot_figure(
         sets, out, "yield", "yield", ["ns_per_yield", "instructions_per_op"],
-        "Scheduler yield per variant and peer",
-        "Full scheduler yield (not a bare switch) per variant and peer; medians with "
-        "min-max whiskers. The dash-dot line is the seed's two-fiber yield "
-        f"(2.1 M switches/s, about {SEED_YIELD_NS:.0f} ns, 16-core machine).",
-        refs={"ns_per_yield": [(SEED_YIELD_NS, "seed: 2.1 M switches/s (16-core)", _two_fibers)]})
-
-
-def _two_fibers(params_key):
-    """The seed's yield benchmark had two fibers: its line belongs only in such panels."""
-    words = params_key.split()
-    return "fibers=2" in words or not any(w.startswith("fibers=") for w in words)
+        "What does a full scheduler yield cost per variant and peer?",
+        "Full scheduler yield (not a bare switch) per variant and peer. Dash-dot: the seed's "
+        f"two-fiber yield, {seed.YIELD_NS:.0f} ns per yield (its 2.1 M yields/s on its own "
+        "16-core machine: a shape to compare, not this machine)",
+        refs={"ns_per_yield": [(seed.YIELD_NS, f"seed's two-fiber yield: {seed.YIELD_NS:.0f} ns "
+                                               "(its machine)")]})
 
 
 def _spawn_sort(e):
     k = label_sort_key(e)
-    if e.variant is not None:   # put pooled next to fresh for the same switch and scheduler
+    if e.variant is not None:   # pooled next to fresh for the same switch and scheduler
         return (k[0], k[1], k[3], k[2], k[4])
     return k
 
 
 def fig_spawn_join(sets, out):
-    return bar_figure(
+    return dot_figure(
         sets, out, "spawn_join", "spawn_join", ["ns_per_spawn_join", "instructions_per_op"],
-        "Spawn + join: pooled vs fresh stacks",
-        "Spawning a fiber and joining it; pooled (plain) and fresh (hatched) stacks side by "
-        "side for each switch backend and scheduler; medians, min-max whiskers.",
-        sort_key=_spawn_sort)
+        "What does a fresh stack add to spawn + join?",
+        "Spawning a fiber and joining it, pooled (filled) beside fresh (hollow) stacks for "
+        "each switch backend and scheduler; a peer run with other settings says them beside "
+        "its name", sort_key=_spawn_sort)
 
 
 def fig_skynet(sets, out):
-    return bar_figure(
+    return dot_figure(
         sets, out, "skynet", "skynet", ["time_s", "peak_rss_kib"],
-        "Skynet (1M leaves): time and peak memory",
-        "Skynet fan-out 10, wall time and peak resident memory per variant and peer.")
+        "How long do a million short-lived fibers take, and in how much memory?",
+        "Skynet (fan-out 10, 1M leaves): wall time and the harness's peak resident memory "
+        "of the whole process, per variant and peer")
 
 
-def fig_steal(sets, out):
-    return line_figure(
-        sets, out, "steal_scaling", "steal", ["time_s"], ["carriers"],
-        "Work-stealing scaling over carriers",
-        "Wall time against carriers for each variant and peer (Boost.Fiber work stealing, "
-        "Go with GOMAXPROCS = carriers); a row per workload; bands are min-max.",
-        facet="workload", xlabel="carriers (OS threads)")
+def fig_channel(sets, out):
+    return dot_figure(
+        sets, out, "channel", "channel", ["ns_per_handoff"],
+        "What does an unbuffered channel hand-off cost?",
+        "Unbuffered channel ping-pong, time per hand-off, per variant and peer, one panel "
+        "per carrier count")
 
 
-def _io_name(e, split):
-    """'asm-pooled-fifo (poll, level)': the poller and registration when they vary."""
-    parts = [str(e.params[k]) for k in ("io_backend", "registration") if k in split and k in e.params]
-    parts += [f"{k}={e.params[k]}" for k in sorted(split - {"io_backend", "registration"})
-              if k in e.params]
-    return e.label + (f" ({', '.join(parts)})" if parts else "")
-
-
-IO_FILL = {"oneshot": "full", "persistent": "none", "level": "left"}
-
-
-def _io_style(e, c, mk, ls, fill):
-    """Registration = marker fill (oneshot full, persistent hollow, level half); the poll()
-    backend = dash-dot line. Colour and marker keep their meaning (backend, stacks)."""
-    if e.is_peer:
-        return c, mk, ls, "full"
-    fill = IO_FILL.get(str(e.params.get("registration")), fill)
-    if e.params.get("io_backend") == "poll":
-        ls = "-."
-    return c, mk, ls, fill
-
-
-def _more_ops(e):
+def _io_prefer(e):
     return (_num(e.params.get("ops")) or 0, e.repetitions, e.created)
 
 
 def fig_io_pingpong(sets, out):
     return line_figure(
-        sets, out, "io_pingpong", "io_pingpong", ["ns_per_roundtrip"], ["pairs", "idle_pairs"],
-        "I/O ping-pong against socket pairs",
-        "Round trip over AF_UNIX socket pairs as their number grows, per variant, epoll "
-        "registration and poller; threads: a thread per echo end. active=one: one pair "
-        "ping-pongs while the others wait (a flat line means idle waiters cost nothing per "
-        "wake); active=all: every pair ping-pongs and the value is wall time / round trips. "
-        "Marker fill = epoll registration (oneshot full, persistent hollow, level half); "
-        "dash-dot = the poll() backend. "
-        "Runs with different op counts are merged, keeping the longer run.",
-        facet=("active", "carriers"), merge=("ops",), prefer=_more_ops, name_fn=_io_name,
-        style_fn=_io_style, xlabel="socket pairs")
-
-
-def fig_channel(sets, out):
-    return bar_figure(
-        sets, out, "channel", "channel", ["ns_per_handoff"],
-        "Channel hand-off",
-        "Unbuffered channel ping-pong, time per hand-off, per variant and peer (Go, "
-        "Boost.Fiber), one row per carrier count; medians, min-max whiskers.")
+        sets, out, "io_pingpong", "io_pingpong", ["ns_per_roundtrip"], "pairs",
+        "Do idle socket waiters slow a round trip down?",
+        "Round trip over AF_UNIX socket pairs as their number grows; active=one: one pair "
+        "ping-pongs while the others wait (flat = idle waiters cost nothing per wake); "
+        "active=all: every pair ping-pongs (wall time / round trips). Line style = poller and "
+        "epoll registration; runs with different op counts keep the longer run",
+        facet=("active", "carriers"), merge=("ops",), prefer=_io_prefer, xlabel="socket pairs")
 
 
 def fig_mutex(sets, out):
-    # ns_per_lock is the figure; time_s (the same run's wall time) only when it is all there is.
-    have = {m for rs in sets for e in rs.ok("mutex") for m in e.metrics}
-    metrics = ["ns_per_lock"] if "ns_per_lock" in have else sorted(
-        have - {"peak_rss_kib", "peak_live_fibers"})
     return line_figure(
-        sets, out, "mutex", "mutex", metrics, ["fibers"],
-        "Mutex contention",
-        "Time per iteration (lock, critical section, unlock, private work) against the "
-        "number of contending fibers (threads / goroutines for the peers); bands are min-max.",
-        xlabel="contending fibers / threads")
-
-
-LATENESS = ["lateness_p50_us", "lateness_p90_us", "lateness_p99_us", "lateness_max_us"]
-
-
-def fig_timers(sets, out):
-    """Lateness distribution: each variant's percentiles as a ladder p50 -> max."""
-    if not any(_has(sets, "timers", m) for m in LATENESS):
-        return None
-    found = {e.params_key(): params_order(e.params) for rs in sets for e in rs.ok("timers")}
-    keys = sorted(found, key=found.get)
-    fig, axes = _grid(sets, len(keys), height=3.0)
-    handles = []
-    for r, key in enumerate(keys):
-        for c, rs in enumerate(sets):
-            ax = axes[r][c]
-            _column_title(ax, rs, sets, key)
-            es = sorted((e for e in rs.ok("timers") if e.params_key() == key
-                         and any(m in e.metrics for m in LATENESS)), key=label_sort_key)
-            if not es:
-                _not_run(ax)
-                continue
-            cols = [m for m in LATENESS if any(m in e.metrics for e in es)]
-            for j, e in enumerate(es):
-                dodge = (j - (len(es) - 1) / 2) * min(0.05, 0.5 / len(es))   # keep whiskers apart
-                pts = [(i + dodge, *metric_value(e, m)[:3]) for i, m in enumerate(cols) if m in e.metrics]
-                xs, med, lo, hi = (np.array(v) for v in zip(*pts))
-                h = ax.errorbar(xs, med, yerr=[med - lo, hi - med], color=style.colour(e),
-                                marker=style.marker(e), ls=style.linestyle(e), capsize=2,
-                                markersize=4.5, lw=1.2)
-                handles.append((h, e.label))
-            ax.set_xticks(range(len(cols)))
-            ax.set_xticklabels([m.split("_")[1] for m in cols])
-            ax.set_xlabel("percentile of wake lateness")
-            value_axis(ax, True)
-            if c == 0:
-                ax.set_ylabel("lateness (µs)")
-    rec = _finish(fig, sets, out, "timers_lateness", "Timer wake lateness", handles)
-    return Figure("timers_lateness", "timers", "Timer wake lateness",
-                  "Wake lateness of many sleepers: p50, p90, p99 and max per variant "
-                  "(medians over repetitions, min-max whiskers).", **rec)
-
-
-# ---- http ------------------------------------------------------------------------------------
-
-# The http driver's margin over the connections (http_driver.cpp: connections + 64 open
-# files per process); a connection count above open_files - 64 is skipped on that machine.
-HTTP_FD_MARGIN = 64
-# Parameters of the measurement, not of the server: they never split series or bars.
-HTTP_MERGE = ("duration_s", "wrk_threads")
-HTTP_DROP = ("mode", "taskmaster")   # mode selects the figure; taskmaster repeats the label
-
-
-def http_mode(e):
-    """'load' or 'idle' (the scenario's default is load)."""
-    return str(e.params.get("mode", "load"))
+        sets, out, "mutex", "mutex", ["ns_per_lock"], "fibers",
+        "How does a contended mutex scale with contenders?",
+        "Time per iteration (lock, critical section, unlock, private work: the whole loop "
+        "body, not the lock alone) against contending fibers (threads or goroutines for the "
+        "peers), faceted by switch backend", xlabel="contending fibers / threads")
 
 
 def _http_load(e):
-    return http_mode(e) == "load"
+    return findings.http_load(e)
+
+
+def http_mode(e):
+    return str(e.params.get("mode", "load"))
+
+
+# The http driver's margin over the connections (connections + 64 open files per process).
+HTTP_FD_MARGIN = 64
+HTTP_MERGE = ("duration_s", "wrk_threads")
+HTTP_DROP = ("mode", "taskmaster")
 
 
 def http_name(e, split=()):
-    """A server as the http figures name it: the label, the fiber server's epoll registration
-    and nginx's worker count always, and the poller and carriers when they vary."""
     parts = []
     if e.variant is not None and "registration" in e.params:
         parts.append(str(e.params["registration"]))
@@ -688,240 +648,626 @@ def http_name(e, split=()):
     return e.label + (f" ({', '.join(parts)})" if parts else "")
 
 
-def _longer_run(e):
-    return (_num(e.params.get("duration_s")) or 0, e.repetitions, e.created)
-
-
 def _open_files_limit(rs):
     nofile = (rs.machine.get("limits") or {}).get("open_files")
     return nofile if isinstance(nofile, int) and not isinstance(nofile, bool) else None
 
 
-def _out_of_reach(ax, rs):
-    """Grey the connection counts this machine's open-file limit rules out (the seed's
-    25,000 with a 20,000 limit), so the seed's last point is not read as a result of ours."""
-    nofile = _open_files_limit(rs)
-    if nofile is None:
-        return []
-    edge = nofile - HTTP_FD_MARGIN
-    lo, hi = ax.get_xlim()
-    if hi <= edge:
-        return []
-    span = ax.axvspan(edge, hi, facecolor="#bbbbbb", alpha=0.35, lw=0, zorder=0)
-    ax.set_xlim(lo, hi)
-    ax.text(edge, 0.5, f"out of reach here: > {nofile:,} open files ", rotation=90, ha="right",
-            va="center", fontsize=6.5, color="#555555", transform=ax.get_xaxis_transform())
-    return [(span, f"beyond this machine's open-file limit ({nofile:,}): not runnable")]
-
-
-# The seed's other published HTTP point (design section 8): level-triggered epoll livelocked
-# at 10k connections.
-SEED_LEVEL_10K = (10000, 3219)
+def _mark_errors(ax, rs, group, metric):
+    """A black ring around every point where wrk counted errors."""
+    hit = False
+    for e, _, pts in group:
+        for x, s, src in pts:
+            if findings.http_errors(src) > 0:
+                ax.plot([x], [stats.median(s)], ls="none", marker="o", ms=9, mfc="none",
+                        mec="black", mew=0.9, zorder=5)
+                hit = True
+    return [(Line2D([], [], ls="none", marker="o", ms=8, mfc="none", mec="black"),
+             "wrk errors at this point")] if hit else []
 
 
 def fig_http_rps(sets, out):
-    extra = {"requests_per_s": [
-        ("seed: threads (16-core)", [(c, t) for c, t, _ in SEED_HTTP], {"ls": "-.", "marker": "x"}),
-        ("seed: fibers (16-core)", [(c, f) for c, _, f in SEED_HTTP], {"ls": "-.", "marker": "+"}),
-        ("seed: fibers, level-triggered epoll (livelock)", [SEED_LEVEL_10K],
-         {"ls": "none", "marker": "v", "fillstyle": "none"}),
-    ]}
     return line_figure(
-        sets, out, "http_rps", "http", ["requests_per_s"], ["connections"],
-        "HTTP requests/s against connections",
-        "'Hello, World!' over keep-alive connections under wrk (mode=load): our server's "
-        "fiber-per-connection taskmaster per variant (with its epoll registration), its "
-        "thread-per-connection and event-loop taskmasters, Go's net/http and nginx. Black: "
-        "the seed's published table (16 cores, wrk -t4 -d10s; not this machine) and its "
-        "level-triggered livelock at 10k. Grey: connection counts this machine's open-file "
-        "limit rules out (the seed's 25,000 needs more than 20,000 descriptors per process).",
-        extra=extra, xlabel="connections", select=_http_load, merge=HTTP_MERGE, drop=HTTP_DROP,
-        prefer=_longer_run, name_fn=http_name, decorate=_out_of_reach)
+        sets, out, "http_rps", "http", ["requests_per_s"], "connections",
+        "How does HTTP throughput fall as connections grow on this machine?",
+        "'Hello, World!' over keep-alive connections under wrk (mode=load): the fiber "
+        "server per variant (line style = epoll registration), and the peers. Rings: "
+        "points where wrk counted socket errors. Absolute numbers from other machines are "
+        "not drawn here: the http_ratio figure compares shapes",
+        select=_http_load, drop=HTTP_DROP, merge=HTTP_MERGE, xlabel="connections",
+        decorate=_mark_errors, ylog=False)
 
 
 def fig_http_latency(sets, out):
-    return line_figure(
-        sets, out, "http_latency", "http",
-        ["latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_max_us"],
-        ["connections"], "HTTP latency percentiles",
-        "Request latency percentiles reported by wrk against connections (mode=load), per "
-        "server as in the requests/s figure.", xlabel="connections", select=_http_load,
-        merge=HTTP_MERGE, drop=HTTP_DROP, prefer=_longer_run, name_fn=http_name,
-        decorate=_out_of_reach)
+    have = {m for rs in sets for e in rs.ok("http") for m in e.metrics}
+    metrics = [m for m in ("latency_p50_us", "latency_p99_us") if m in have]
+    q = [m.split("_")[1] for m in metrics]
+    fig = line_figure(
+        sets, out, "http_latency", "http", metrics, "connections",
+        "How does HTTP latency grow with connections?",
+        f"Request latency ({' and '.join(q)}) reported by wrk against connections "
+        "(mode=load). wrk is closed-loop: a slow response delays the next request, so "
+        "these latencies understate what an open-loop client would see (coordinated "
+        "omission)", select=_http_load, drop=HTTP_DROP, merge=HTTP_MERGE,
+        xlabel="connections", decorate=_mark_errors)
+    if fig is not None:
+        fig.claims["quantiles"] = [int(x[1:]) for x in q]
+    return fig
 
 
-HTTP_MEMORY_PARTS = [  # metric, legend, (alpha, hatch) of its segment
-    ("rss_kib_per_conn", "resident memory (VmRSS growth)", (1.0, "")),
-    ("pte_kib_per_conn", "page tables (VmPTE growth)", (0.45, "")),
-    ("kstack_kib_per_conn", "kernel stacks (new threads x 16 KiB)", (0.0, "xxxx")),
-]
-
-
-def fig_http_memory(sets, out):
-    """Idle connections: one row per connection count, a bar per server, stacked by part."""
-    def idle(e):
-        return metric_value(e, "kib_per_conn") is not None
-
-    everyone = [e for rs in sets for e in rs.ok("http") if idle(e)]
-    if not everyone:
-        return None
-    conns = sorted({e.params.get("connections") for e in everyone}, key=_value_key)
-    split = _varying(everyone, {"connections", *HTTP_MERGE, *HTTP_DROP})
-    most = max(len({http_name(e, split) for e in rs.ok("http") if idle(e)}) for rs in sets)
-    fig, axes = _grid(sets, len(conns), height=3.6, width=max(4.6, 0.55 * most + 1.8))
-    handles = []
-    # wrk does not run in mode=idle: its duration and threads say nothing here.
-    fixed = _fixed_text(everyone, {"connections", *HTTP_DROP, *HTTP_MERGE})
-    for r, conn in enumerate(conns):
-        for c, rs in enumerate(sets):
-            ax = axes[r][c]
-            n = _num(conn)
-            _column_title(ax, rs, sets, _wrap(
-                f"{n:,.0f} idle connections  " + fixed if n is not None else f"connections={conn}"))
-            es = [e for e in rs.ok("http") if idle(e) and e.params.get("connections") == conn]
-            names = {http_name(e, split) for e in es}
-            missing = [e for e in rs.not_ok() if e.scenario == "http" and http_mode(e) == "idle"
-                       and e.params.get("connections") == conn and http_name(e, split) not in names]
-            if not es and not missing:
-                _not_run(ax)
-                continue
-            slots = sorted([(e, True) for e in es] + [(e, False) for e in missing],
-                           key=lambda s: label_sort_key(s[0]))
-            for i, (e, ok) in enumerate(slots):
-                if not ok:
-                    _not_ok_slot(ax, i, e)
-                    continue
-                total, lo, hi, _ = metric_value(e, "kib_per_conn")
-                parts = [(metric_value(e, m)[0], look) for m, _, look in HTTP_MEMORY_PARTS
-                         if metric_value(e, m) is not None]
-                whole = sum(v for v, _ in parts)
-                bottom = 0.0
-                col = style.colour(e)
-                if whole > 0:   # the parts' medians, scaled to the total's median
-                    for v, (alpha, hatch) in parts:
-                        h = v * total / whole
-                        if alpha > 0:
-                            ax.bar(i, h, bottom=bottom, color=col, alpha=alpha, width=0.75, lw=0)
-                        else:
-                            ax.bar(i, h, bottom=bottom, facecolor="white", edgecolor=col,
-                                   hatch=hatch, width=0.75, lw=0)
-                        bottom += h
-                ax.bar(i, total, fill=whole <= 0, color=col if whole <= 0 else None,
-                       edgecolor="black", linewidth=0.7, width=0.75)
-                ax.errorbar(i, total, yerr=[[total - lo], [hi - total]], fmt="none",
-                            ecolor="black", capsize=2.5, lw=0.8)
-                ax.annotate(short_number(total), (i, hi), textcoords="offset points",
-                            xytext=(0, 2), ha="center", va="bottom", fontsize=6)
-            ax.set_xticks(range(len(slots)))
-            ax.set_xticklabels([http_name(e, split) for e, _ in slots], rotation=40, ha="right")
-            ax.set_xlim(-0.6, len(slots) - 0.4)
-            value_axis(ax, False)   # linear: stacked parts cannot be read on a log axis
-            if missing:
-                handles.append((Line2D([], [], ls="none", marker="x", markersize=7, mew=1.8,
-                                       color="#555555"), "x: skipped / failed (see report)"))
-            if c == 0:
-                ax.set_ylabel(axis_label("kib_per_conn", "KiB"))
-    from matplotlib.patches import Patch
-    if any(metric_value(e, m) is not None for e in everyone for m, _, _ in HTTP_MEMORY_PARTS):
-        for m, text, (alpha, hatch) in HTTP_MEMORY_PARTS:
-            if any(metric_value(e, m) is not None for e in everyone):
-                handles.append((Patch(facecolor="#777777" if alpha else "white", alpha=alpha or 1,
-                                      edgecolor="#777777", hatch=hatch, lw=0), text))
-    title = "HTTP memory per idle connection"
-    rec = _finish(fig, sets, out, "http_memory", title, handles)
-    return Figure("http_memory", "http", title,
-                  "mode=idle: the server's growth per idle keep-alive connection (after one "
-                  "request each), from /proc: resident memory, page tables and, for servers "
-                  "that add a thread per connection, its kernel stack; socket buffers are left "
-                  "out. Bars are medians of the total (whiskers min-max); the parts split it "
-                  "in proportion to their medians.", **rec)
-
-
-# ---- gc_scan ---------------------------------------------------------------------------------
-
-GC_DESIGN_ORDER = ["off", "sp", "locked"]
-_GC_MARKERS = ["o", "s", "^", "D", "v", "P"]
-
-
-def _gc_measure(e):
-    return str(e.params.get("measure", "pause"))
-
-
-def _gc_pause_entry(e):
-    return _gc_measure(e) == "pause"
-
-
-def _gc_name(e, split):
-    parts = []
-    if "stack_kib" in e.params:
-        parts.append(f"{e.params['stack_kib']} KiB stack")
-    if "scan" in e.params:
-        parts.append(f"{e.params['scan']} scan")
-    parts += [f"{k}={e.params[k]}" for k in sorted(split - {"stack_kib", "scan"}) if k in e.params]
-    return e.label + (f" ({', '.join(parts)})" if parts else "")
-
-
-def fig_gc_pause(sets, out):
-    stacks = sorted({_num(e.params.get("stack_kib")) for rs in sets for e in rs.ok("gc_scan")
-                     if _gc_pause_entry(e)} - {None})
-    marker_of = {s: _GC_MARKERS[i % len(_GC_MARKERS)] for i, s in enumerate(stacks)}
-
-    def gc_style(e, c, mk, ls, fill):
-        mk = marker_of.get(_num(e.params.get("stack_kib")), mk)
-        ls = ":" if e.params.get("scan") == "whole" else "-"
-        fill = "none" if e.params.get("design") == "locked" else "full"
-        return c, mk, ls, fill
-
-    legend = ", ".join(f"{m} {s:g} KiB" for s, m in marker_of.items())
-    return line_figure(
-        sets, out, "gc_pause", "gc_scan", ["pause_ms"], ["fibers"],
-        "GC pause against suspended fibers and stack size",
-        "Full-collection pause (GC_gcollect, Boehm collector) against suspended fibers, one "
-        "row per stack depth each fiber uses; colour = switch backend, marker = usable stack "
-        f"size ({legend or 'none'}), solid = used-part scan from the saved stack pointer, "
-        "dotted = naive whole-region scan. The seed published no pause numbers.",
-        facet="depth_kib", style_fn=gc_style, select=_gc_pause_entry, drop=("measure",),
-        name_fn=_gc_name, xlabel="suspended fibers")
-
-
-def _gc_design_sort(e):
+def _design_sort(e):
+    order = ["off", "sp", "locked"]
     d = str(e.params.get("design"))
-    return (label_sort_key(e), GC_DESIGN_ORDER.index(d) if d in GC_DESIGN_ORDER else 9, d)
+    return (label_sort_key(e), order.index(d) if d in order else 9, d)
 
 
 def fig_gc_switch(sets, out):
-    return bar_figure(
+    return dot_figure(
         sets, out, "gc_switch", "gc_scan", ["ns_per_yield"],
-        "GC integration: cost per switch",
-        "Two fibers yielding to each other on one carrier, per variant and collector design: "
+        "What does keeping the collector informed cost per switch?",
+        "Two fibers yielding on one carrier, per variant, one panel per collector design: "
         "off = no integration, sp = attached with nothing done per switch, locked = the "
-        "collector's lock taken and the stack bottom updated on every switch. The dash-dot "
-        f"line is the seed's two-fiber yield (about {SEED_YIELD_NS:.0f} ns, 16 cores).",
-        sort_key=_gc_design_sort, select=lambda e: _gc_measure(e) == "switch",
-        row_of=lambda e: ((0,), "two fibers, one carrier"),
-        name_fn=lambda e: f"{e.label} {e.params.get('design', '?')}",
-        refs={"ns_per_yield": [(SEED_YIELD_NS, "seed: 2.1 M switches/s (16-core)",
-                                lambda key: True)]})
+        "collector's lock taken and the stack bottom updated on every switch",
+        select=lambda e: findings.gc_measure(e) == "switch",
+        row_of=lambda e: (_design_sort(e)[1:], f"design={e.params.get('design')}"),
+        skip=("measure", "fibers", "depth_kib", "stack_kib", "scan", "design"))
 
 
-ALL_FIGURES = [fig_switch_cost, fig_yield, fig_spawn_join, fig_skynet, fig_steal,
-               fig_io_pingpong, fig_channel, fig_mutex, fig_timers, fig_http_rps,
-               fig_http_latency, fig_http_memory, fig_gc_pause, fig_gc_switch]
+# ---- 1. heat map of cost ratios --------------------------------------------------------------
 
+def fig_heatmap(sets, out):
+    per = [(rs, findings.cost_ratios(rs)) for rs in sets]
+    per = [(rs, r) for rs, r in per if r]
+    if not per:
+        return None
+    panels = per
+    labels_all = sorted({lab for _, r in per for col in r.values() for lab in col},
+                        key=lambda lab: label_sort_key(next(e for rs in sets for e in rs.ok()
+                                                            if e.label == lab)))
+    cols_all = [c[0] for c in findings.COLUMNS if any(c[0] in r for _, r in per)]
+    fig, axes = new_figure(len(panels), 1, 0.19 * len(labels_all) + 1.0, width=style.DOUBLE_IN)
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-6.0, vmax=6.0)
+    cmap = style.plt.get_cmap("PuOr_r")
+    ns_flag = False
+    image = None
+    for ax, (rs, ratios) in zip(axes, panels):
+        grid = np.full((len(labels_all), len(cols_all)), np.nan)
+        for j, col in enumerate(cols_all):
+            for i, lab in enumerate(labels_all):
+                r = ratios.get(col, {}).get(lab)
+                if r is None:
+                    continue
+                grid[i, j] = math.log2(r.value)
+                if lab == findings.REFERENCE:
+                    ax.text(j, i, "ref", ha="center", va="center", fontsize=7, color="#555555")
+                    continue
+                txt = f"{r.value:.2g}" if r.value < 100 else f"{r.value:.0f}"
+                light = abs(math.log2(r.value)) > 3.5
+                if r.interval is None:
+                    txt += "°"
+                    ns_flag = True
+                ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+                        color="white" if light else "black",
+                        fontstyle="italic" if (r.includes_one or r.interval is None) else "normal")
+                if r.includes_one:
+                    ax.add_patch(style.plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
+                                                     hatch="////", edgecolor="#bbbbbb", lw=0))
+        image = ax.imshow(np.clip(grid, -6, 6), cmap=cmap, norm=norm, aspect="auto")
+        ax.set_xticks(range(len(cols_all)))
+        ax.set_xticklabels(cols_all, rotation=60, ha="right", rotation_mode="anchor")
+        ax.set_yticks(range(len(labels_all)))
+        ax.set_yticklabels(labels_all)
+        ax.grid(False)
+        ax.set_title((rs.name + ": " if len(sets) > 1 else "") +
+                     f"cost / {findings.REFERENCE}", loc="left")
+    cax = axes[-1].inset_axes([1.02, 0.0, 0.025, 1.0])
+    cax.grid(False)
+    cb = fig.colorbar(image, cax=cax)
+    cb.set_ticks([-6, -4, -2, 0, 2, 4, 6])
+    cb.set_ticklabels(["1/64", "1/16", "1/4", "1", "4", "16", "≥64"])
+    cb.set_label("cost ratio (log2 colour)")
+    groups = {"cells": [
+        (style.plt.Rectangle((0, 0), 1, 1, fill=False, hatch="////", edgecolor="#999999"),
+         "hatched, italic: 95 % interval includes 1")]}
+    if ns_flag:
+        groups["cells"].append((Line2D([], [], ls="none"), "°: no interval (n < 3)"))
+    title = "Which dimension matters where? Cost of each variant relative to " + findings.REFERENCE
+    rec = layout.finish(fig, axes, out, "heatmap", title, groups, _dpi())
+    scen = sorted({c[1] for c in findings.COLUMNS if c[0] in cols_all})
+    ns = sorted({len(e.metrics[c[2]].samples) for rs in sets for c in findings.COLUMNS
+                 if c[0] in cols_all for e in rs.ok(c[1]) if c[2] in e.metrics and not e.is_peer})
+    cap = captions.build(
+        f"Each cell: the variant's cost over {findings.REFERENCE}'s in that scenario, matched "
+        "on equal parameters (the geometric mean of the ratios where a scenario has several "
+        "parameter sets); > 1 = costlier, throughput inverted so > 1 still means worse. "
+        "Colour: log2 of the ratio. A hatched, italic cell's 95 % bootstrap interval "
+        "includes 1 (no difference claimed)" + ("; ° marks a cell without an interval "
+                                                "(fewer than 3 repetitions)" if ns_flag else ""),
+        sets, ns, interval=False)
+    return Figure("heatmap", None, title, cap, ticks=[cols_all], categories=[len(labels_all)],
+                  claims=captions.claims(ns, scenarios=scen), scenarios=tuple(scen), **rec)
+
+
+# ---- 2. switch-cost decomposition ------------------------------------------------------------
+
+def fig_switch_decomposition(sets, out):
+    per = [(rs, findings.switch_steps(rs)) for rs in sets]
+    per = [(rs, s) for rs, s in per if len(s) >= 2]
+    if not per:
+        return None
+    fig, axes = new_figure(len(per), 1, 0.32 * max(len(s) for _, s in per) + 0.7, width=style.DOUBLE_IN)
+    ns = []
+    for ax, (rs, steps) in zip(axes, per):
+        for i, st in enumerate(steps):
+            y = len(steps) - 1 - i
+            col = (style.SWITCH_COLOUR["ucontext"] if st.name.startswith("ucontext")
+                   else style.SWITCH_COLOUR["asm"])
+            left = max(st.start_ns, 0.5)
+            ax.annotate("", xy=(st.end_ns, y), xytext=(left, y),
+                        arrowprops=dict(arrowstyle="-|>", color=col, lw=1.6, shrinkA=0, shrinkB=0))
+            if st.start_ns <= 0:
+                ax.plot([st.end_ns], [y], ls="none", marker="o", color=col, ms=4)
+            if st.interval is not None:
+                lo, hi = st.interval
+                ax.plot([st.start_ns + lo, st.start_ns + hi], [y - 0.22, y - 0.22], color=col, lw=0.8)
+        def label(st):
+            d = st.end_ns - st.start_ns
+            ins = "" if st.instructions is None else f", {st.instructions:.4g} instructions"
+            return (f"{st.name}\n{'+' if st.start_ns > 0 else ''}{findings.fmt3(d)} ns "
+                    f"→ {findings.fmt3(st.end_ns)} ns{ins}")
+        ax.set_yticks(range(len(steps)))
+        ax.set_yticklabels([label(s) for s in steps][::-1])
+        ax.set_xscale("log")
+        hi = max(s.end_ns for s in steps)
+        ax.set_xlim(0.5, hi * 2)
+        ax.set_ylim(-0.7, len(steps) - 0.4)
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: short_number(v)))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.set_xlabel("cumulative time per operation (ns, log)")
+        ax.grid(axis="y", alpha=0)
+        if len(sets) > 1:
+            ax.set_title(rs.name, loc="left")
+        ns += [len(e.metrics["ns_per_switch"].samples) for e in rs.ok("switch")
+               if e.label in ("asm", "asm_nofpu", "ucontext") and "ns_per_switch" in e.metrics]
+    groups = {"step": [(Line2D([], [], color=style.SWITCH_COLOUR["asm"], lw=1.6), "asm path"),
+                       (Line2D([], [], color=style.SWITCH_COLOUR["ucontext"], lw=1.6),
+                        "ucontext instead of asm")]}
+    title = "Where does the time of a switch go?"
+    rec = layout.finish(fig, axes, out, "switch_decomposition", title, groups, _dpi())
+    cap = captions.build(
+        "Each arrow adds one part to the cost of a switch: the bare assembly switch, the "
+        "save of the FP control words, the runtime's yield around it, the collector hooks "
+        "(locked design over off, where gc_scan ran), and, from the asm switch, what "
+        "ucontext adds (its sigprocmask system call and larger save: not measured apart in "
+        "this data, so the difference bounds the system call). Medians; the thin line under "
+        "an arrow is the 95 % bootstrap interval of that step. Instruction counts from "
+        "callgrind count user-mode instructions only: the system call's kernel work is not "
+        "in them", sets, ns, interval=False)
+    return Figure("switch_decomposition", "switch", title, cap, categories=[len(s) for _, s in per],
+                  ticks=[[s.name for s in st] for _, st in per],
+                  claims=captions.claims(ns, scenarios=["switch", "yield", "gc_scan"]),
+                  scenarios=("switch", "yield", "gc_scan"), **rec)
+
+
+# ---- 3. timer lateness CDF -------------------------------------------------------------------
+
+QUANTILE_METRICS = [("lateness_p50_us", 0.50), ("lateness_p90_us", 0.90),
+                    ("lateness_p99_us", 0.99), ("lateness_p999_us", 0.999),
+                    ("lateness_max_us", 1.0)]
+
+
+def timer_points(e):
+    """(quantiles, lateness µs per quantile as a list of per-repetition values, full): from the
+    entry's recorded distribution when present (full = True), else the percentile metrics."""
+    q = getattr(e, "quantiles", None) or {}
+    d = q.get("lateness_quantiles_ns")
+    if d:
+        qs, reps = d
+        vals = [[r[i] / 1000.0 for r in reps] for i in range(len(qs))]
+        return list(qs), vals, True
+    qs, vals = [], []
+    for m, p in QUANTILE_METRICS:
+        if m in e.metrics:
+            qs.append(p)
+            vals.append(e.metrics[m].samples or [e.metrics[m].median])
+    return qs, vals, False
+
+
+def fig_timers(sets, out):
+    everyone = [e for rs in sets for e in rs.ok("timers") if timer_points(e)[0]]
+    if not everyone:
+        return None
+    rows = sorted({e.params_key() for e in everyone}, key=lambda k: k)
+    vary = _varying(everyone, ("ops",))
+    scheds = [s for s in style.SCHEDULER_MARKER if any(e.dim("scheduler") == s for e in everyone)]
+    peers_present = any(e.is_peer for e in everyone)
+    cols = scheds + (["peers"] if peers_present else [])
+    panels = [(rs, key, sc) for key in rows for rs in sets for sc in cols]
+    fig, axes = new_figure(len(panels), min(2, len(cols) * len(sets)), 1.7)
+    width = fig.get_figwidth() / min(2, len(cols) * len(sets))
+    full_any, ns, qs_all, series = False, [], set(), []
+    for ax, (rs, key, sc) in zip(axes, panels):
+        es = sorted((e for e in rs.ok("timers") if e.params_key() == key and timer_points(e)[0]
+                     and ((sc == "peers" and e.is_peer) or e.dim("scheduler") == sc)),
+                    key=label_sort_key)
+        n_series = 0
+        ymin = 1.0
+        for e in es:
+            qs, vals, full = timer_points(e)
+            wakes = _num(e.params.get("fibers"))   # each fiber sleeps once per run
+            ys = [(1.0 - q) if q < 1.0 else (1.0 / wakes if wakes else None) for q in qs]
+            keep = [(y, v) for y, v in zip(ys, vals) if y is not None and y > 0]
+            if not keep:
+                continue
+            ys, vals = [k[0] for k in keep], [k[1] for k in keep]
+            ymin = min(ymin, min(ys))
+            meds = [stats.median(v) for v in vals]
+            kw = style.point_kwargs(e)
+            if full:
+                full_any = True
+                ax.step(meds, ys, where="post", color=kw["color"], lw=1.0)
+            else:
+                for y, v in zip(ys, vals):
+                    ci = stats.median_ci(v)
+                    if ci is not None:
+                        ax.plot(ci, [y, y], color=kw["color"], lw=0.8)
+                ax.plot(meds, ys, **kw)
+            ns += [len(v) for v in vals]
+            qs_all |= {round(q * 100, 1) for q in qs}
+            n_series += 1
+        value_axis(ax, True, "x")
+        ax.set_yscale("log")
+        ax.set_ylim(ymin / 2.5, 1.0)
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, numticks=7))
+        ax.set_xlabel("wake lateness (µs, log)")
+        ax.set_ylabel("fraction of wakes later")
+        shared = " ".join(f"{k}={es[0].params.get(k)}" for k in sorted(vary)) if es else ""
+        _panel_title(ax, " · ".join(t for t in ((rs.name if len(sets) > 1 else ""),
+                                                 f"scheduler={sc}" if sc != "peers" else "peers",
+                                                 shared) if t), width)
+        series.append(n_series)
+    title = "How late do timers fire, by scheduler?"
+    rec = layout.finish(fig, axes, out, "timers_cdf", title, style.encoding_legend(everyone), _dpi())
+    qnames = sorted(qs_all)
+    named = ", ".join("max" if q >= 100 else f"p{q:g}" for q in qnames)
+    what = ("Wake lateness of many sleepers (each fiber sleeps once, a random time up to "
+            "max_ms) as a complementary cumulative distribution: the fraction of wakes later "
+            "than x, on log axes so the tail reads; the maximum sits at 1 / fibers. One panel "
+            "per scheduler; ")
+    if full_any:
+        what += "steps: the recorded lateness distribution (median over repetitions at each quantile)"
+    else:
+        what += (f"only {named} are recorded in this data, so each variant is drawn as those "
+                 "points of its distribution, with no line between them (the timers scenario "
+                 "does not yet record the whole distribution)")
+    cap = captions.build(what, sets, ns, strip=False)
+    # The caption names percentiles only when it lists the recorded ones.
+    quant = [] if full_any else [int(q) for q in qnames if q < 100 and q == int(q)]
+    return Figure("timers_cdf", "timers", title, cap, series=series,
+                  claims=captions.claims(ns, [e.peer for e in everyone if e.is_peer],
+                                         quantiles=quant, scenarios=["timers"]),
+                  scenarios=("timers",), **rec)
+
+
+# ---- 4. memory per fiber and per idle connection ---------------------------------------------
+
+def _derived(e, metric, unit, samples, params=None):
+    """A copy of an entry carrying one derived metric (for the line machinery)."""
+    from dataclasses import replace
+    from .results import Metric
+    return replace(e, metrics={metric: Metric(metric, unit, list(samples), stats.median(samples),
+                                               min(samples), max(samples))},
+                   params=dict(params if params is not None else e.params))
+
+
+def fig_memory(sets, out):
+    def entries_of(rs):
+        out_ = []
+        for fm in findings.memory_per_fiber(rs):
+            p = {k: v for k, v in fm.entry.params.items() if k != "fibers"}
+            p.update(stack_kib=fm.stack_kib, guard=fm.guard, part="per live fiber")
+            out_.append(_derived(fm.entry, "kib_per_fiber", "KiB", [fm.kib_per_fiber], p))
+        for e in rs.ok("http"):
+            mv = metric_value(e, "kib_per_conn")
+            if mv is not None and http_mode(e) == "idle":
+                p = dict(e.params, part="per idle connection")
+                out_.append(_derived(e, "kib_per_conn", "KiB", e.metrics["kib_per_conn"].samples, p))
+        return out_
+    def one_x(metric, xparam):
+        xs = {str(e.params.get(xparam)) for rs in sets for e in entries_of(rs) if metric in e.metrics}
+        return len(xs) <= 1
+    fiber_what = ("Resident memory per live fiber: the growth of peak RSS between the fewest and "
+                  "the most sleeping fibers of the timers scenario, per added fiber. Only the "
+                  "stack sizes and guard settings the profile ran are drawn")
+    conn_what = ("Growth of the server's resident memory, page tables and (for servers with a "
+                 "thread per connection) kernel stacks per idle keep-alive connection "
+                 "(mode=idle), from /proc; socket buffers are left out")
+    if one_x("kib_per_fiber", "stack_kib"):
+        fibers = dot_figure(
+            sets, out, "memory_fiber", "timers", ["kib_per_fiber"],
+            "How much memory does a fiber take?", fiber_what + " (one stack size here)",
+            entries_of=entries_of, select=lambda e: "kib_per_fiber" in e.metrics,
+            skip=("part",))
+    else:
+        fibers = line_figure(
+            sets, out, "memory_fiber", "timers", ["kib_per_fiber"], "stack_kib",
+            "How much memory does a fiber take, by stack size?", fiber_what + "; line style = "
+            "guard page", entries_of=entries_of, select=lambda e: "kib_per_fiber" in e.metrics,
+            xlabel="usable stack size (KiB)", scenarios=["timers"], drop=("part",))
+    if one_x("kib_per_conn", "connections"):
+        conns = dot_figure(
+            sets, out, "memory_connection", "http", ["kib_per_conn"],
+            "How much memory does an idle connection take, per server?", conn_what,
+            entries_of=entries_of, select=lambda e: "kib_per_conn" in e.metrics,
+            skip=("part",) + HTTP_DROP + HTTP_MERGE, name_fn=http_name,
+            row_of=lambda e: ((_num(e.params.get("connections")) or 0,),
+                              f"connections={e.params.get('connections')}"))
+    else:
+        conns = line_figure(
+            sets, out, "memory_connection", "http", ["kib_per_conn"], "connections",
+            "How much memory does an idle connection take, per server?", conn_what,
+            entries_of=entries_of, select=lambda e: "kib_per_conn" in e.metrics,
+            xlabel="idle connections", drop=("part",) + HTTP_DROP + HTTP_MERGE,
+            scenarios=["http"])
+    return [f for f in (fibers, conns) if f is not None]
+
+
+# ---- 5. speedup against carriers -------------------------------------------------------------
+
+def fig_speedup(sets, out):
+    per = {id(rs): findings.speedups(rs) for rs in sets}
+    if not any(per.values()):
+        return None
+
+    def entries_of(rs):
+        out_ = []
+        for sp in per[id(rs)]:
+            for c, r in sp.points:
+                e = _derived(sp.series, "speedup", "x", [r.value],
+                             {"carriers": c, "workload": sp.workload})
+                # A ratio of two medians: its interval is the ratio's bootstrap interval, its
+                # n that of the runs it divides (the 1-carrier point is 1 by definition).
+                e.derived_interval = r.interval if c != 1.0 else None
+                e.derived_n = [len(sp.series.metrics["time_s"].samples)]
+                out_.append(e)
+        return out_
+
+    cores = max((rs.machine.get("cores") or 1) for rs in sets)
+
+    def extra(ax, m, rs, xs):
+        (ln,) = ax.plot([1, cores], [1, cores], color="black", lw=0.8, ls="--", zorder=1)
+        return [(ln, f"ideal (up to this machine's {cores} CPUs)", [0.8, cores])]
+
+    fig = line_figure(
+        sets, out, "speedup", "steal", ["speedup"], "carriers",
+        "Do more carriers make fan-out work faster?",
+        "Speedup = the series' own 1-carrier wall time / its time on c carriers (each peer "
+        "against itself: Go with GOMAXPROCS = carriers); dashed: ideal. One panel per "
+        "workload, faceted by switch backend; the 1-carrier base times are in the report's "
+        "speedup table. Carriers stop at this machine's CPUs", entries_of=entries_of,
+        facet=("workload",), xlabel="carriers (OS threads)", extra=extra, ylog=False,
+        scenarios=["steal", "skynet"])
+    if fig is not None:   # the points are ratios of two medians, each over n repetitions
+        fig.caption = fig.caption.replace("interval of the median", "interval of the ratio "
+                                          "(each side resampled)").replace(
+            "repetitions per point", "repetitions on each side of a ratio")
+    return fig
+
+
+# ---- 6. HTTP: fibers / threads ratio beside the seed's ---------------------------------------
+
+def fig_http_ratio(sets, out):
+    per = [(rs, findings.http_ratios(rs)) for rs in sets]
+    if not any(r for _, r in per):
+        return None
+    fig_, axes = None, None
+    panels = []
+    for rs, ratios in per:
+        scheds = [sc for sc in style.SCHEDULER_MARKER if any(r.entry.dim("scheduler") == sc for r in ratios)]
+        for sc in scheds:
+            panels.append(("ratio", rs, sc, [r for r in ratios if r.entry.dim("scheduler") == sc]))
+    def cpu_entries(rs):
+        return [e for e in rs.ok("http") if _http_load(e) and findings.requests_per_cpu_s(e)
+                and (e.is_peer or (e.dim("stacks") == "pooled" and e.dim("scheduler") == "chaselev"
+                                   and str(e.params.get("registration", "oneshot")) == "oneshot"))]
+    cpu_rows = []   # (folder, [(server name, [entries])]) at most 6 servers a panel
+    for rs, _ in per:
+        by = {}
+        for e in cpu_entries(rs):
+            by.setdefault(http_name(e), []).append(e)
+        servers = sorted(by.items(), key=lambda t: label_sort_key(t[1][0]))
+        lim = style.MAX_SERIES_PER_PANEL
+        for i in range(0, len(servers), lim):
+            cpu_rows.append((rs, servers[i:i + lim]))
+    fig_, axes = new_figure(len(panels) + len(cpu_rows), 2, 1.9)
+    width = fig_.get_figwidth() / 2
+    ns, series, peers = [], [], set()
+    seed_pts = seed.http_ratio()
+    marks = []
+    for ax, (kind, rs, sc, ratios) in zip(axes, panels):
+        by = {}
+        for r in ratios:
+            by.setdefault(r.entry.label, []).append(r)
+        for lab, rr in sorted(by.items(), key=lambda t: label_sort_key(t[1][0].entry)):
+            rr.sort(key=lambda r: r.connections)
+            e = rr[0].entry
+            kw = style.point_kwargs(e)
+            xs = [r.connections for r in rr]
+            ax.plot(xs, [r.ratio.value for r in rr], color=kw["color"], lw=1.0)
+            ax.plot(xs, [r.ratio.value for r in rr], **kw)
+            for r in rr:
+                if r.ratio.interval:
+                    ax.plot([r.connections] * 2, r.ratio.interval, color=kw["color"], lw=0.8)
+                if r.errors > 0:
+                    ax.plot([r.connections], [r.ratio.value], ls="none", marker="o", ms=9,
+                            mfc="none", mec="black", mew=0.9)
+                    if not marks:
+                        marks.append((Line2D([], [], ls="none", marker="o", ms=8, mfc="none",
+                                             mec="black"), "wrk errors (fibers or threads)"))
+                ns.append(len(r.entry.metrics["requests_per_s"].samples))
+        (sl,) = ax.plot([c for c, _ in seed_pts], [v for _, v in seed_pts], color="black",
+                        ls="-.", marker="x", ms=4, lw=0.9)
+        ax.axhline(1.0, color="#777777", lw=0.6)
+        _x_axis(ax, [r.connections for r in ratios] + [c for c, _ in seed_pts])
+        value_axis(ax, False, "y")
+        ax.set_xlabel("connections")
+        ax.set_ylabel("fibers / threads (requests/s)")
+        _panel_title(ax, " · ".join(t for t in ((rs.name if len(sets) > 1 else ""),
+                                                 f"scheduler={sc}", "oneshot registration") if t), width)
+        series.append(len(by))
+    for ax, (rs, shown) in zip(axes[len(panels):], cpu_rows):
+        xs_all = []
+        looks = {}   # two servers of one look (nginx with 1 and 2 workers): the second dashed
+        for lab, ee in shown:
+            ee.sort(key=lambda e: _num(e.params.get("connections")))
+            kw = style.point_kwargs(ee[0])
+            xs = [_num(e.params["connections"]) for e in ee]
+            ys = [findings.requests_per_cpu_s(e) for e in ee]
+            key = (kw["color"], kw["marker"], kw.get("markerfacecolor"))
+            ls = style.EXTRA_LINESTYLES[looks.get(key, 0) % len(style.EXTRA_LINESTYLES)]
+            looks[key] = looks.get(key, 0) + 1
+            if ls != "-":
+                ax.annotate(f"{lab}: dashed", (xs[0], ys[0]), xytext=(4, -4),
+                            textcoords="offset points", fontsize=7, va="top", ha="left")
+            ax.plot(xs, ys, color=kw["color"], lw=1.0, ls=ls)
+            ax.plot(xs, ys, **kw)
+            xs_all += xs
+            if ee[0].is_peer:
+                peers.add(ee[0].peer)
+        _x_axis(ax, xs_all)
+        value_axis(ax, False, "y")
+        ax.set_xlabel("connections")
+        ax.set_ylabel("requests per server CPU-second")
+        kinds = "variants (pooled, chaselev, oneshot) and " if any(not ee[0].is_peer for _, ee in shown) else ""
+        _panel_title(ax, (rs.name + " · " if len(sets) > 1 else "") + kinds +
+                     ", ".join(lab for lab, ee in shown if ee[0].is_peer), width)
+        series.append(len(shown))
+    everyone = [r.entry for _, rr in per for r in rr] + [
+        ee[0] for _, shown in cpu_rows for _, ee in shown]
+    groups = style.encoding_legend(everyone, {
+        "reference": [(Line2D([], [], color="black", ls="-.", marker="x", ms=4),
+                       f"seed's fibers/threads ({seed.HTTP_MACHINE})")],
+        "marks": marks})
+    title = "Do fibers beat threads at HTTP by the seed's margin?"
+    rec = layout.finish(fig_, axes, out, "http_ratio", title, groups, _dpi())
+    limit = next((_open_files_limit(rs) for rs in sets if _open_files_limit(rs)), None)
+    cap = captions.build(
+        "Throughput of the fiber server over the thread-per-connection server at the same "
+        "connection count (oneshot registration), one panel per scheduler, beside the seed's "
+        "own ratio (dash-dot): a shape comparison, since the seed's absolute numbers come "
+        "from its 16-core machine" + (
+            f"; its 25,000-connection point is beyond this machine's {limit:,} open files"
+            if limit and limit - HTTP_FD_MARGIN < 25000 else "") +
+        ". Rings: points where wrk counted socket errors. "
+        + ("Requests per server CPU-second = requests/s x run length / the server's CPU "
+           "seconds, for the pooled chaselev variants and the peers" if cpu_rows else ""),
+        sets, ns)
+    return Figure("http_ratio", "http", title, cap, series=series,
+                  claims=captions.claims(ns, peers, True, ["requests_per_s"], scenarios=["http"]),
+                  scenarios=("http",), **rec)
+
+
+# ---- 7. GC pause against bytes scanned -------------------------------------------------------
+
+SCAN_COLOUR = {"used": "#332288", "whole": "#999933"}   # Paul Tol's muted pair: not a backend
+STACK_MARKERS = ["o", "s", "^", "D", "v"]
+
+
+def fig_gc_scan_rate(sets, out):
+    per = [(rs, findings.gc_points(rs), findings.scan_rate(rs)) for rs in sets]
+    per = [p for p in per if p[1]]
+    if not per:
+        return None
+    stacks = sorted({_num(e.params.get("stack_kib")) for _, pts, _ in per for e, _, _ in pts} - {None})
+    mk = {s: STACK_MARKERS[i % len(STACK_MARKERS)] for i, s in enumerate(stacks)}
+    fig, axes = new_figure(len(per), len(per), 2.6)
+    ns = []
+    for ax, (rs, pts, fit) in zip(axes, per):
+        for e, mib, ms in pts:
+            scan = str(e.params.get("scan", "used"))
+            c = SCAN_COLOUR.get(scan, style.NEUTRAL)
+            ax.plot([max(mib, 1e-3)], [ms], ls="none", marker=mk.get(_num(e.params.get("stack_kib")), "o"),
+                    color=c, ms=3.5, mfc="none" if scan == "whole" else c, alpha=0.8)
+            ns.append(len(e.metrics["pause_ms"].samples))
+        if fit is not None:
+            xs = np.geomspace(max(min(p[1] for p in pts), 1e-3), max(p[1] for p in pts), 50)
+            ax.plot(xs, fit.intercept_ms + fit.ms_per_mib * xs, color="black", lw=0.9)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for a in (ax.xaxis, ax.yaxis):
+            a.set_major_formatter(ticker.FuncFormatter(lambda v, _: short_number(v)))
+            a.set_minor_formatter(ticker.NullFormatter())
+        ax.set_xlabel("stack bytes pushed to the collector (MiB, log)")
+        ax.set_ylabel("collection pause (ms, log)")
+        if len(sets) > 1:
+            ax.set_title(rs.name, loc="left")
+    groups = {
+        "colour: scan": [(Line2D([], [], ls="none", marker="o", color=SCAN_COLOUR[s],
+                                 mfc="none" if s == "whole" else SCAN_COLOUR[s]),
+                          {"used": "used part", "whole": "whole region"}[s])
+                         for s in SCAN_COLOUR if any(str(e.params.get("scan", "used")) == s
+                                                     for _, pts, _ in per for e, _, _ in pts)],
+        "marker: stack": [(Line2D([], [], ls="none", marker=mk[s], color="#444444"), f"{s:g} KiB")
+                          for s in stacks],
+    }
+    fits = [f for _, _, f in per if f is not None]
+    if fits:
+        groups["line"] = [(Line2D([], [], color="black", lw=0.9), "least-squares scan rate")]
+    title = "Does the GC pause follow the bytes it scans?"
+    rec = layout.finish(fig, axes, out, "gc_scan_rate", title, groups, _dpi())
+    rate = "; ".join(
+        f"{rs.name}: {f.mib_per_ms:.3g} MiB per ms"
+        + (f" [{1 / f.interval[1]:.3g}–{1 / f.interval[0]:.3g}]" if f.interval and f.interval[0] > 0 else "")
+        + f" over {f.points} points" for rs, _, f in per if f is not None)
+    cap = captions.build(
+        "Full-collection pause (Boehm collector) against the stack bytes pushed as roots, "
+        "every measure=pause cell of every variant (medians); colour = scan mode (not a "
+        "switch backend here: the backend does not change scanning), marker = usable stack "
+        "size. Line: pause = a + b x bytes by least squares; scan rate " + (rate or "not fitted"),
+        sets, ns, strip=False, interval=False)
+    return Figure("gc_scan_rate", "gc_scan", title, cap, series=[len(groups["colour: scan"])],
+                  claims=captions.claims(ns, scenarios=["gc_scan"]), scenarios=("gc_scan",), **rec)
+
+
+# ---- all -------------------------------------------------------------------------------------
+
+ALL_FIGURES = [fig_heatmap, fig_switch_decomposition, fig_switch_cost, fig_yield,
+               fig_spawn_join, fig_skynet, fig_speedup, fig_io_pingpong, fig_channel, fig_mutex,
+               fig_timers, fig_memory, fig_http_ratio, fig_http_rps, fig_http_latency,
+               fig_gc_scan_rate, fig_gc_switch]
 
 # Which figures each scenario feeds (for CI checks and for removing stale files).
-FIGURES_OF = {"switch": ["switch_cost"], "yield": ["yield"], "spawn_join": ["spawn_join"],
-              "skynet": ["skynet"], "steal": ["steal_scaling"], "io_pingpong": ["io_pingpong"],
-              "channel": ["channel"], "mutex": ["mutex"], "timers": ["timers_lateness"],
-              "http": ["http_rps", "http_latency", "http_memory"],
-              "gc_scan": ["gc_pause", "gc_switch"]}
+FIGURES_OF = {"switch": ["switch_cost", "switch_decomposition"], "yield": ["yield"],
+              "spawn_join": ["spawn_join"], "skynet": ["skynet", "speedup"],
+              "steal": ["speedup"], "io_pingpong": ["io_pingpong"], "channel": ["channel"],
+              "mutex": ["mutex"], "timers": ["timers_cdf", "memory_fiber"],
+              "http": ["http_ratio", "http_rps", "http_latency", "memory_connection"],
+              "gc_scan": ["gc_scan_rate", "gc_switch"]}
+# Figures of several scenarios, and names of earlier versions removed when redrawing.
+SUMMARY_FIGURES = ["heatmap"]
+RETIRED = ["steal_scaling", "timers_lateness", "http_memory", "gc_pause"]
 
 
 def render_all(sets, out_dir):
     style.setup()
+    if _dpi():
+        # Draft mode (tests): Type 3 fonts skip the TrueType subsetting that is most of the
+        # cost of a PDF; the layout and the checks are the same.
+        style.plt.rcParams["pdf.fonttype"] = 3
     figures = []
     for fn in ALL_FIGURES:
-        fig = fn(sets, out_dir)
-        if fig is not None:
-            figures.append(fig)
+        got = fn(sets, out_dir)
+        for f in (got if isinstance(got, list) else [got]):
+            if f is not None:
+                figures.append(f)
     return figures
+
+
+def _gc_measure(e):
+    return findings.gc_measure(e)
+
+
+def _gc_pause_entry(e):
+    return findings.gc_measure(e) == "pause"

@@ -9,7 +9,7 @@ import html
 import os
 from datetime import datetime, timezone
 
-from . import plots
+from . import findings, plots, seed, stackless
 from .results import SCENARIOS, label_sort_key, metric_value, params_order, params_text
 
 # Blocks: ("h", level, text) ("p", text) ("table", header, rows) ("img", path_rel, alt, pdf_rel)
@@ -170,33 +170,37 @@ def _scenario_tables(sets, scenario):
     return out
 
 
-SEED_THREAD_SWITCH_NS = (150, 250)   # design section 12: a kernel thread switch
-SEED_STACK_RESERVATION_KIB = {"threads": 8 * 1024, "fibers": 256}
 
 
 def _seed_blocks(sets):
-    out = [("h", 2, "The seed's published numbers beside ours"),
+    out = [("h", 2, "The seed's results, compared by shape"),
            ("p", "The seed measured on a 16-core machine (design section 12); ours run on the "
-                 "machines above, so compare shapes and ratios, not absolute values.")]
-    # Yield.
+                 "machines above. Absolute numbers from different machines are not comparable, "
+                 "so this section compares shapes: the fibers/threads ratio, and the yield "
+                 "relative to a kernel thread switch.")]
+    # Yield: relative to a thread switch, on each side.
     rows = []
+    lo, hi = seed.THREAD_SWITCH_NS
     for rs in sets:
+        thr = [e for e in rs.ok("yield") if e.peer == "threads" and metric_value(e, "ns_per_yield")]
         for e in sorted(rs.ok("yield"), key=label_sort_key):
             mv = metric_value(e, "ns_per_yield")
-            if mv and e.params.get("fibers", 2) == 2:
-                rows.append(([rs.name] if len(sets) > 1 else []) + [
-                    e.label, params_text(e.params), _fmt(mv[0]),
-                    ("150–250 (a kernel thread switch)" if e.peer == "threads"
-                     else _fmt(plots.SEED_YIELD_NS)),
-                    (f"{sum(SEED_THREAD_SWITCH_NS) / 2 / mv[0]:.1f}x" if e.peer == "threads"
-                     else f"{plots.SEED_YIELD_NS / mv[0]:.1f}x")])
-    out.append(("h", 3, "Two-fiber yield"))
+            if not mv or e.is_peer or str(e.params.get("fibers", 2)) != "2":
+                continue
+            t = thr[0] if thr else None
+            rows.append(([rs.name] if len(sets) > 1 else []) + [
+                e.label, _fmt(mv[0]),
+                "—" if t is None else f"{metric_value(t, 'ns_per_yield')[0] / mv[0]:.3g}x",
+                f"{lo / seed.YIELD_NS:.2f}–{hi / seed.YIELD_NS:.2f}x"])
+    out.append(("h", 3, "Two-fiber yield against a thread switch"))
     if rows:
-        out.append(("p", "Seed: 2.1 M switches/s for its two-fiber yield (about 476 ns each) against "
-                         "150–250 ns for a kernel thread switch; our threads peer is set beside "
-                         "the latter (seed / ours taken at its middle, 200 ns)."))
+        out.append(("p", f"Seed: {seed.YIELD_NS:.0f} ns per fiber yield (2.1 M/s) against "
+                         f"{lo}–{hi} ns for a kernel thread switch, so its fibers yielded "
+                         f"{lo / seed.YIELD_NS:.2f}–{hi / seed.YIELD_NS:.2f} times as fast as "
+                         "threads switched (slower). Ours: the threads peer's yield over each "
+                         "variant's (> 1 = fibers faster)."))
         out.append(("table", (["folder"] if len(sets) > 1 else []) + [
-            "ours", "params", "ns per yield (median)", "seed ns per switch", "seed / ours"], rows))
+            "ours", "ns per yield (median)", "threads peer / ours", "seed: thread switch / fiber yield"], rows))
     else:
         out.append(("p", "yield: not run."))
     out += _seed_http(sets)
@@ -266,23 +270,32 @@ def _seed_http(sets):
                 return f"out of reach here (open-file limit {nofile:,})", None
             return "not run", None
 
+        ratios = findings.http_ratios(rs)
         rows = []
-        for c, st, sf in plots.SEED_HTTP:
-            th, thv = ours(c, lambda e: e.peer == "threads", False)
-            fb, fbv = ours(c, lambda e: e.variant is not None, True)
-            rows.append([f"{c:,}", f"{st:,}", f"{sf:,}", th, fb,
-                         "—" if thv is None else f"{thv / st:.2f}",
-                         "—" if fbv is None else f"{fbv / sf:.2f}"])
+        for c, st, sf in seed.HTTP:
+            at = [r for r in ratios if r.connections == c]
+            th, _ = ours(c, lambda e: e.peer == "threads", False)
+            if at:
+                best = max(at, key=lambda r: r.ratio.value)
+                worst = min(at, key=lambda r: r.ratio.value)
+                mine = f"{best.ratio.text()} ({best.entry.label})"
+                rng = f"{worst.ratio.value:.3g}–{best.ratio.value:.3g}x over {len(at)} variants"
+                err = "yes" if any(r.errors > 0 for r in at) else "no"
+            else:
+                mine, rng, err = th if th != "not run" else "not run", "—", "—"
+            rows.append([f"{c:,}", f"{sf / st:.3g}x", mine, rng, err])
         limit = (f" Open-file limit here: {nofile:,} per process; the driver needs the "
                  f"connections + {plots.HTTP_FD_MARGIN}, so more than {edge:,} connections "
                  "cannot run on this machine.") if nofile is not None else ""
-        out.append(("p", f"{title}seed (16 cores, wrk -t4 -d10s) against ours (mode=load; the best "
-                         f"fiber variant at each count, with its epoll registration).{limit}"))
-        out.append(("table", ["connections", "seed threads", "seed fibers", "our threads",
-                              "our best fiber variant", "ours / seed threads",
-                              "ours / seed fibers"], rows))
+        out.append(("p", f"{title}fibers/threads requests/s at the seed's connection counts: the "
+                         f"seed's ({seed.HTTP_MACHINE}) against ours (mode=load, oneshot "
+                         f"registration, each variant over the threads server at the same count; "
+                         f"the threads server saw socket timeouts in the seed from "
+                         f"{seed.HTTP_THREADS_TIMEOUTS_FROM:,} connections).{limit}"))
+        out.append(("table", ["connections", "seed fibers/threads", "ours: best variant [95 % CI]",
+                              "ours: range", "wrk errors"], rows))
         # Level-triggered epoll: the seed's livelock at 10k connections.
-        c, seed_v = plots.SEED_LEVEL_10K
+        c, seed_v = seed.LEVEL_10K
         lv, _ = ours(c, lambda e: e.variant is not None and e.params.get("registration") == "level", True)
         out.append(("p", f"{title}Level-triggered epoll at {c:,} connections: seed {seed_v:,} req/s "
                          f"(a livelock, fixed by edge-triggered one-shot); ours with "
@@ -296,7 +309,7 @@ def _seed_http(sets):
             most = max((plots._num(e.params.get("connections")) or 0 for e in mine), default=0)
             res = _best([e for e in mine if (plots._num(e.params.get("connections")) or 0) == most],
                         "kib_per_conn", higher=False)   # at the most idle connections measured
-            rows.append([kind, f"{SEED_STACK_RESERVATION_KIB[kind]:,} KiB (stack reservation)", vm,
+            rows.append([kind, f"{seed.STACK_RESERVATION_KIB[kind]:,} KiB (stack reservation)", vm,
                          "not run" if res is None else
                          f"{res[0]:.3g} KiB ({res[1].label}, {res[1].params.get('connections')} idle)"])
         out.append(("p", f"{title}Memory per connection: the seed gives stack reservations (threads "
@@ -311,12 +324,115 @@ def _seed_http(sets):
     return out
 
 
+def _figure_blocks(f, out_dir):
+    png = [p for p in f.files if p.endswith(".png")][0]
+    pdf = [p for p in f.files if p.endswith(".pdf")][0]
+    return [("img", os.path.relpath(png, out_dir), f.title, os.path.relpath(pdf, out_dir)),
+            ("p", f"*{f.title}* {f.caption}")]
+
+
+def findings_blocks(sets, figures, out_dir=None):
+    """The report's opening: 5-10 sentences per folder from the data, each with its numbers,
+    interval and figure, then the figures that summarise across scenarios."""
+    names = [f.name for f in figures]
+    b = [("h", 2, "Findings")]
+    for rs in sets:
+        if len(sets) > 1:
+            b.append(("h", 3, rs.name))
+        sents = findings.sentences(rs, names)
+        b.append(("list", sents) if sents else ("p", "No finding: too little data."))
+    if out_dir is not None:
+        for f in figures:
+            if f.scenario is None:
+                b += _figure_blocks(f, out_dir)
+    return b
+
+
+# ---- stackless peers -------------------------------------------------------------------------
+# The stackless peers (coro: a C++20 coroutine resume; asio) get their table from
+# switchyard_analysis/stackless.py: stackless_tables(results) returns (note, header, rows)
+# per table, [] when the results hold no stackless peer.
+
+def stackless_blocks(sets):
+    out = []
+    for rs in sets:
+        tables = stackless.stackless_tables(rs)
+        if not tables:
+            continue
+        if not out:
+            out.append(("h", 2, "Stackful against stackless (the floor under a stackful switch)"))
+        if len(sets) > 1:
+            out.append(("p", f"**{rs.name}.**"))
+        for note, header, rows in tables:
+            out.append(("p", note))
+            out.append(("table", list(header), [list(r) for r in rows]))
+    return out
+
+
+def _speedup_blocks(sets):
+    """The speedup figure's base cases: each series' 1-carrier time (EVIDENCE: a speedup
+    states its base and that base's absolute time)."""
+    rows = []
+    for rs in sets:
+        for sp in findings.speedups(rs):
+            c, r = sp.points[-1]
+            rows.append(([rs.name] if len(sets) > 1 else []) + [
+                sp.workload, sp.series.label, findings.fmt3(sp.base_s), f"{c:g}", r.text()])
+    if not rows:
+        return []
+    return [("p", "**Speedup: each series against its own 1-carrier time.**"),
+            ("table", (["folder"] if len(sets) > 1 else []) +
+             ["workload", "series", "1-carrier time (s)", "carriers", "speedup [95 % CI]"], rows)]
+
+
+def not_measured(sets):
+    """What this data cannot show, derived from what is absent."""
+    out = []
+    for rs in sets:
+        pre = f"{rs.name}: " if len(sets) > 1 else ""
+        cores = rs.machine.get("cores")
+        if cores:
+            out.append(f"{pre}scaling past {cores} carriers: the machine has {cores} CPUs, "
+                       "so speedups stop there and say nothing of 16 cores (the seed's machine)")
+        stacks = {(str(e.params.get("stack_kib")), str(e.params.get("guard")))
+                  for s in ("timers", "skynet") for e in rs.ok(s) if "stack_kib" in e.params}
+        if len(stacks) <= 1:
+            which = ", ".join(f"stack_kib={a} guard={b}" for a, b in sorted(stacks)) or "none"
+            out.append(f"{pre}memory per fiber across stack sizes and guard settings: only "
+                       f"{which} ran (the profile has no stack-size or guard sweep)")
+        if rs.ok("timers") and not any(e.quantiles.get("lateness_quantiles_ns") for e in rs.ok("timers")):
+            have = sorted({m.split("_")[1] for e in rs.ok("timers") for m in e.metrics
+                           if m.startswith("lateness_")})
+            out.append(f"{pre}the whole timer lateness distribution: the timers scenario "
+                       f"records {', '.join(have)} only, so its CDF is those points")
+        if rs.ok("switch") and not any("mask" in e.label for e in rs.ok("switch")):
+            out.append(f"{pre}ucontext's signal-mask system call on its own: the decomposition "
+                       "bounds it by ucontext's switch minus asm's")
+        if rs.ok("steal") and not any(e.is_peer for e in rs.ok("steal")):
+            out.append(f"{pre}a peer in the steal scenario: its speedups have no Go beside them")
+        if any(findings.http_load(e) for e in rs.ok("http")):
+            out.append(f"{pre}open-loop HTTP latency: wrk is closed-loop (coordinated "
+                       "omission), so its latencies understate the tail")
+            nofile = plots._open_files_limit(rs)
+            if nofile:
+                out.append(f"{pre}more than {nofile - plots.HTTP_FD_MARGIN:,} connections "
+                           f"(the open-file limit is {nofile:,}), including the seed's 25,000")
+            if not any("server_cpu_s" in e.metrics for e in rs.ok("http")):
+                out.append(f"{pre}requests per server CPU-second (no server CPU time recorded)")
+            if all(len(e.metrics["requests_per_s"].samples) < 3 for e in rs.ok("http")
+                   if "requests_per_s" in e.metrics):
+                out.append(f"{pre}intervals for HTTP: fewer than 3 repetitions per point")
+    return out
+
+
 def build_blocks(sets, figures, out_dir):
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     b = [("h", 1, "Switchyard results"),
          ("p", f"Generated {now} by analysis/figures.py from: " +
-          ", ".join(rs.folder for rs in sets) + ". Medians over repetitions; brackets give "
+          ", ".join(rs.folder for rs in sets) + ". Tables: medians over repetitions, "
           "[min–max]; n = repetitions. Figures: " + _style_text())]
+    b += findings_blocks(sets, figures, out_dir)
+    b += stackless_blocks(sets)
     b.append(("h", 2, "Machines and builds"))
     if len(sets) == 1:
         b.append(("table", ["", ""], [list(r) for r in _machine_rows(sets[0])]))
@@ -326,7 +442,8 @@ def build_blocks(sets, figures, out_dir):
                   [[r[0][0], *[c[1] for c in r]] for r in rows]))
     by_scen = {}
     for f in figures:
-        by_scen.setdefault(f.scenario, []).append(f)
+        if f.scenario is not None:
+            by_scen.setdefault(f.scenario, []).append(f)
     present = set().union(*(rs.scenarios_present() for rs in sets))
     b.append(("h", 2, "Scenarios"))
     summary = [[s, "ok" if s in present else "not run",
@@ -342,11 +459,13 @@ def build_blocks(sets, figures, out_dir):
             b.append(("p", "not run." + (" " + "; ".join(reasons) if reasons else "")))
             continue
         for f in by_scen.get(s, []):
-            png = [p for p in f.files if p.endswith(".png")][0]
-            pdf = [p for p in f.files if p.endswith(".pdf")][0]
-            b.append(("img", os.path.relpath(png, out_dir), f.title, os.path.relpath(pdf, out_dir)))
-            b.append(("p", f"*{f.title}.* {f.caption}"))
+            b += _figure_blocks(f, out_dir)
         b += _scenario_tables(sets, s)
+        if s == "steal":
+            b += _speedup_blocks(sets)
+    b.append(("h", 2, "Not measured here"))
+    nm = not_measured(sets)
+    b.append(("list", nm) if nm else ("p", "Nothing this report knows to be missing."))
     b += _seed_blocks(sets)
     b.append(("h", 2, "Skipped and failed entries"))
     rows = [([rs.name] if len(sets) > 1 else []) + [e.scenario, e.label, params_text(e.params) or "—",
@@ -369,9 +488,80 @@ def build_blocks(sets, figures, out_dir):
     return b
 
 
+# ---- the README's results table --------------------------------------------------------------
+
+README_BEGIN = "<!-- results-table: generated by analysis/figures.py {folder} --readme-table -->"
+README_END = "<!-- /results-table -->"
+
+
+def _med(rs, scenario, label, metric, **params):
+    for e in rs.ok(scenario):
+        if e.label == label and metric in e.metrics and all(
+                str(e.params.get(k)) == str(v) for k, v in params.items()):
+            return e.metrics[metric].median
+    return None
+
+
+def _pair(a, b, fmt):
+    if a is None and b is None:
+        return "—"
+    return f"{fmt(a) if a is not None else '—'} / {fmt(b) if b is not None else '—'}"
+
+
+def readme_table(rs):
+    """The README's results table, from one results folder: each backend with pooled stacks,
+    FIFO / Chase-Lev side by side (the order of two backends can flip with the scheduler,
+    so neither is picked for the reader), peers in the last column."""
+    def k(v):
+        return "—" if v is None else (f"{v / 1000:.3g}k" if v >= 1000 else findings.fmt3(v))
+
+    def f3(v):
+        return findings.fmt3(v)
+    backends = ["asm", "boost", "ucontext"]
+    rows = []
+    sw = [f"{f3(_med(rs, 'switch', b, 'ns_per_switch'))} / {f3(_med(rs, 'switch', b, 'instructions_per_op'))}"
+          if _med(rs, "switch", b, "ns_per_switch") is not None else "—" for b in backends]
+    rows.append(["one-way switch (ns / instructions)"] + sw + [""])
+
+    def peers(scenario, metric, fmt, **params):
+        out = []
+        for e in sorted(rs.ok(scenario), key=label_sort_key):
+            if e.is_peer and metric in e.metrics and all(
+                    str(e.params.get(kk)) == str(v) for kk, v in params.items() if kk in e.params):
+                out.append(f"{plots.http_name(e) if scenario == 'http' else e.label} "
+                           f"{fmt(e.metrics[metric].median)}")
+        return ", ".join(out)
+
+    def row(text, scenario, metric, fmt, **params):
+        cells = [_pair(_med(rs, scenario, f"{b}-pooled-fifo", metric, **params),
+                       _med(rs, scenario, f"{b}-pooled-chaselev", metric, **params), fmt)
+                 for b in backends]
+        if all(c == "—" for c in cells):
+            return
+        rows.append([text] + cells + [peers(scenario, metric, fmt, **params)])
+    row("scheduler yield, 2 fibers (ns)", "yield", "ns_per_yield", f3, fibers=2)
+    row("skynet 1M, 2 carriers (s)", "skynet", "time_s", f3, carriers=2)
+    row("HTTP, 100 connections (requests/s)", "http", "requests_per_s", k, connections=100,
+        mode="load")
+    idle = [e for e in rs.ok("http") if "kib_per_conn" in e.metrics and not findings.http_load(e)]
+    if idle:
+        c = max(e.params.get("connections") for e in idle)
+        row(f"memory per idle connection at {c:,} (KiB)", "http", "kib_per_conn", f3,
+            connections=c, mode="idle")
+    head = ["on this run (pooled stacks; FIFO / Chase-Lev)", "asm", "boost", "ucontext", "peers"]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def readme_block(rs, folder):
+    return "\n".join([README_BEGIN.format(folder=folder), readme_table(rs), README_END])
+
+
 def _style_text():
     from . import style
-    return style.style_note() + "; whiskers and bands span min–max over repetitions."
+    return (style.style_note() + "; figure whiskers are 95 % bootstrap intervals of the median "
+            "(none below 3 repetitions), grey dots each repetition.")
 
 
 def _md_cell(s):

@@ -86,6 +86,9 @@ class Entry:
     notes: list
     source: str              # file it came from
     created: str = ""
+    # Distributions recorded beside the metrics, e.g. "lateness_quantiles_ns":
+    # (quantiles, [values per repetition]) (see _check_quantiles).
+    quantiles: dict = field(default_factory=dict)
 
     @property
     def is_peer(self):
@@ -221,6 +224,35 @@ def _check_metric(ck, name, m, where, repetitions):
     return Metric(name, unit, [float(s) for s in samples], float(med), float(lo), float(hi))
 
 
+QUANTILES_SUFFIX = "_quantiles_ns"
+
+
+def _check_quantiles(ck, name, d, where):
+    """An optional distribution field: {"quantiles": [q in [0, 1], increasing],
+    "values": [[one value per quantile, nondecreasing] per repetition]}, in ns."""
+    if not isinstance(d, dict):
+        ck.fail(where, f"'{name}' should be an object with quantiles and values")
+        return None
+    qs, vals = d.get("quantiles"), d.get("values")
+    if not isinstance(qs, list) or not qs or not all(_is_number(q) and 0 <= q <= 1 for q in qs):
+        ck.fail(where, f"'{name}.quantiles' should be a non-empty list of numbers in [0, 1]")
+        return None
+    if any(b <= a for a, b in zip(qs, qs[1:])):
+        ck.fail(where, f"'{name}.quantiles' should be strictly increasing")
+        return None
+    if not isinstance(vals, list) or not vals:
+        ck.fail(where, f"'{name}.values' should be a non-empty list (one list per repetition)")
+        return None
+    for i, row in enumerate(vals):
+        if not isinstance(row, list) or len(row) != len(qs) or not all(_is_number(v) for v in row):
+            ck.fail(where, f"'{name}.values[{i}]' should hold {len(qs)} finite numbers")
+            return None
+        if any(b < a for a, b in zip(row, row[1:])):
+            ck.fail(where, f"'{name}.values[{i}]' decreases: quantiles of one run never do")
+            return None
+    return [float(q) for q in qs], [[float(v) for v in row] for row in vals]
+
+
 def _check_entry(ck, e, where, path, created):
     if not isinstance(e, dict):
         ck.fail(where, "entry should be an object")
@@ -266,10 +298,17 @@ def _check_entry(ck, e, where, path, created):
                 parsed[name] = pm
         if status == "ok" and metrics and not parsed and len(ck.warnings) > nwarn:
             ck.warnings.append(f"{where}: status 'ok' but no metric has a sample: nothing to draw")
+    quantiles = {}
+    if isinstance(e, dict):
+        for k, v in e.items():
+            if k.endswith(QUANTILES_SUFFIX):
+                q = _check_quantiles(ck, k, v, where)
+                if q is not None:
+                    quantiles[k] = q
     if len(ck.problems) > before:
         return None
     return Entry(scenario, variant, dims, peer, label, params, status, reason, reps, parsed,
-                 rss, [str(n) for n in notes], path, created)
+                 rss, [str(n) for n in notes], path, created, quantiles)
 
 
 def load_file(path):
@@ -384,6 +423,7 @@ def load_folder(folder, lenient=False):
                         f"{e.scenario} {e.label} {params_text(e.params)}: {', '.join(again)} from "
                         f"{os.path.basename(e.source)} replaces {os.path.basename(old.source)}")
                 old.metrics.update(e.metrics)
+                old.quantiles.update(e.quantiles)
                 old.notes += [n for n in e.notes if n not in old.notes]
                 old.repetitions = max(old.repetitions, e.repetitions)
                 if e.peak_rss_kib is not None:

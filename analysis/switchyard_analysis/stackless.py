@@ -161,30 +161,26 @@ def stackless_rows(results):
     return out
 
 
-def stackless_table(results):
-    """The "stackful against stackless" markdown: a cost table and a memory table."""
+def stackless_tables(results):
+    """The "stackful against stackless" tables as data: a list of (note, header, rows), the
+    cost table first and the memory table when there is one; [] without coro or asio rows."""
     rows = stackless_rows(results)
-    lines = ["### Stackful against stackless", ""]
     if not rows:
-        lines.append("No `coro` or `asio` entry beside a variant with the same parameters in these results.")
-        return "\n".join(lines) + "\n"
-    lines += [
-        "Cost ratio = our best variant / the peer (for requests/s: cost per request, peer rate / ours); "
-        "above 1 our runtime costs more. Medians of the samples; [95% percentile bootstrap interval of the "
-        f"ratio of medians, B = {BOOTSTRAP_B}]; \"~\" when the interval holds 1 (no difference shown). `coro`: "
-        "C++20 coroutines on a minimal FIFO scheduler (the stackless floor); `asio`: Boost.Asio/Beast on C++20 "
-        "coroutines.",
-        "",
-        "| scenario | parameters | metric | our best variant | ours | coro | ours / coro | asio | ours / asio |",
-        "| --- | --- | --- | --- | ---: | ---: | --- | ---: | --- |",
-    ]
+        return []
+    note = ("Cost ratio = our best variant / the peer (for requests/s: cost per request, peer rate / ours); "
+            "above 1 our runtime costs more. Medians of the samples; [95% percentile bootstrap interval of the "
+            f"ratio of medians, B = {BOOTSTRAP_B}]; \"~\" when the interval holds 1 (no difference shown). `coro`: "
+            "C++20 coroutines on a minimal FIFO scheduler (the stackless floor); `asio`: Boost.Asio/Beast on C++20 "
+            "coroutines.")
+    header = ["scenario", "parameters", "metric", "our best variant", "ours", "coro", "ours / coro", "asio",
+              "ours / asio"]
+    body = []
     for row in rows:
         peers = row["peers"]
         any_peer = next(iter(peers.values()))
         # The best variant can differ per peer only when their parameters differ; it is the
         # same entry whenever both ran with the same parameters.
         best = " / ".join(sorted({d["ours"] for d in peers.values()}))
-        ours_med = median(any_peer["ours_samples"])
         cells = []
         for peer in PEERS:
             if peer in peers:
@@ -193,20 +189,35 @@ def stackless_table(results):
                 cells += [_fmt(d["median"]), _ratio_cell(*d["ratio"], n)]
             else:
                 cells += ["-", "-"]
-        lines.append(f"| {row['scenario']} | {params_text(row['params']) or '-'} | {row['metric']} "
-                     f"({row['unit']}) | {best} | {_fmt(ours_med)} | " + " | ".join(cells) + " |")
+        body.append([row["scenario"], params_text(row["params"]) or "-", f"{row['metric']} ({row['unit']})", best,
+                     _fmt(median(any_peer["ours_samples"]))] + cells)
+    out = [(note, header, body)]
     memory = memory_rows(results)
     if memory:
-        lines += ["", "Memory a suspended task holds: bytes per live task = peak RSS / peak live tasks "
-                  "(skynet, the whole tree alive on one carrier with FIFO) or / sleeping tasks (timers); one "
-                  "peak per entry, no interval. The coroutine frame is exact (frame_kib_per_task, what the "
-                  "frames asked of operator new); a fiber holds at least its stack's touched pages.", "",
-                  "| scenario | parameters | ours (best variant) | bytes per suspended fiber | coro bytes per "
-                  "suspended task | coro frame bytes |",
-                  "| --- | --- | --- | ---: | ---: | ---: |"]
-        for m in memory:
-            lines.append(f"| {m['scenario']} | {params_text(m['params'])} | {m['ours']} | {m['ours_bytes']:.0f} | "
-                         f"{m['coro_bytes']:.0f} | {m['frame_bytes']:.0f} |")
+        out.append(("Memory a suspended task holds: bytes per live task = peak RSS / peak live tasks "
+                    "(skynet, the whole tree alive on one carrier with FIFO) or / sleeping tasks (timers); one "
+                    "peak per entry, no interval. The coroutine frame is exact (frame_kib_per_task, what the "
+                    "frames asked of operator new); a fiber holds at least its stack's touched pages.",
+                    ["scenario", "parameters", "ours (best variant)", "bytes per suspended fiber",
+                     "coro bytes per suspended task", "coro frame bytes"],
+                    [[m["scenario"], params_text(m["params"]), m["ours"], f"{m['ours_bytes']:.0f}",
+                      f"{m['coro_bytes']:.0f}", f"{m['frame_bytes']:.0f}"] for m in memory]))
+    return out
+
+
+def stackless_table(results):
+    """The "stackful against stackless" markdown: a cost table and a memory table."""
+    lines = ["### Stackful against stackless", ""]
+    tables = stackless_tables(results)
+    if not tables:
+        lines.append("No `coro` or `asio` entry beside a variant with the same parameters in these results.")
+        return "\n".join(lines) + "\n"
+    for k, (note, header, body) in enumerate(tables):
+        if k:
+            lines.append("")
+        lines += [note, "", "| " + " | ".join(header) + " |",
+                  "| " + " | ".join("---" if i < 4 or (k and i < 3) else "---:" for i in range(len(header))) + " |"]
+        lines += ["| " + " | ".join(r) + " |" for r in body]
     return "\n".join(lines) + "\n"
 
 

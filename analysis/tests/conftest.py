@@ -12,6 +12,9 @@ sys.path.insert(0, os.path.join(HERE, "fixtures"))
 
 import make_fixtures  # noqa: E402
 
+# Figures at a low resolution in tests: the checks read the layout, not the pixels.
+os.environ.setdefault("SWITCHYARD_FIG_DPI", "50")
+
 
 @pytest.fixture
 def make_folder(tmp_path):
@@ -24,6 +27,9 @@ def make_folder(tmp_path):
     return make
 
 
+_RENDERED = []   # the Figure records of the shared render
+
+
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory):
     """One full render of the small synthetic folder, shared by the figure/report tests
@@ -32,21 +38,16 @@ def rendered(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("render") / "full")
     make_fixtures.write_folder(path, small=True)
     assert figures.main([path, "--check"]) == 0
+    _RENDERED[:] = list(figures.LAST_FIGURES)
     return path
 
 
-NEW_SCENARIOS = {"http", "io_pingpong", "channel", "mutex", "gc_scan"}
 
 
 @pytest.fixture(scope="session")
-def records(tmp_path_factory):
-    """The Figure records (legend texts, panel titles, x tick labels) of the scenarios added
-    with the http / gc_scan / I/O work, from one render of a synthetic folder holding only
-    them: {figure name: Figure}, plus the folder under key '_folder'."""
-    from switchyard_analysis import plots
-    from switchyard_analysis.results import load_folder
-    path = str(tmp_path_factory.mktemp("records") / "new")
-    make_fixtures.write_folder(path, small=True, scenarios=NEW_SCENARIOS)
-    figs = {f.name: f for f in plots.render_all([load_folder(path)], os.path.join(path, "figures"))}
-    figs["_folder"] = path
+def records(rendered):
+    """The Figure records (legend texts, panel titles, ticks, series counts, captions, text
+    checks) of that same render: {figure name: Figure}, plus the folder under '_folder'."""
+    figs = {f.name: f for f in _RENDERED}
+    figs["_folder"] = rendered
     return figs

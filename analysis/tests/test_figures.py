@@ -5,9 +5,10 @@ import struct
 
 import figures
 
-EXPECTED = ["switch_cost", "yield", "spawn_join", "skynet", "steal_scaling", "io_pingpong",
-            "channel", "mutex", "timers_lateness", "http_rps", "http_latency", "http_memory",
-            "gc_pause", "gc_switch"]
+EXPECTED = ["heatmap", "switch_decomposition", "switch_cost", "yield", "spawn_join", "skynet",
+            "speedup", "io_pingpong", "channel", "mutex", "timers_cdf", "memory_fiber",
+            "memory_connection", "http_ratio", "http_rps", "http_latency", "gc_scan_rate",
+            "gc_switch"]
 
 
 def _png_size(path):
@@ -25,7 +26,11 @@ def test_every_figure_renders_as_pdf_and_png(rendered):
         with open(os.path.join(rendered, "figures", f"{name}.pdf"), "rb") as f:
             assert f.read(5) == b"%PDF-"
         w, h = _png_size(os.path.join(rendered, "figures", f"{name}.png"))
-        assert w > 300 and h > 200
+        # Saved at a paper width exactly: 3.5 in (single column) or 7 in (double), at the
+        # tests' draft resolution.
+        dpi = int(os.environ["SWITCHYARD_FIG_DPI"])
+        assert w in (round(3.5 * dpi), round(7.0 * dpi)), (name, w)
+        assert h > 1.5 * dpi
 
 
 def test_report_contains_every_figure_and_tables(rendered):
@@ -40,7 +45,7 @@ def test_report_contains_every_figure_and_tables(rendered):
     # parameters every row shares are said once above the table, not on each row
     assert "Every row (that has the parameter): carriers=1 fibers=2." in md
     assert "| asm-pooled-fifo | — | 9 |" in md
-    assert "160,947" in md and "seed / ours" in md
+    assert "seed fibers/threads" in md and "1.24x" in md    # the seed's 160,947 / 129,724
     assert "FIXTURE: nginx not installed" in md
     assert "FIXTURE: 312 socket timeouts" in md
     assert "<table>" in html and html.rstrip().endswith("</html>")
@@ -50,10 +55,11 @@ def test_only_present_scenarios_are_drawn_and_missing_ones_listed(make_folder):
     folder = make_folder(scenarios={"channel"})
     assert figures.main([folder]) == 0
     drawn = sorted(os.listdir(os.path.join(folder, "figures")))
-    assert drawn == ["channel.pdf", "channel.png"]
+    assert drawn == ["channel.pdf", "channel.png", "heatmap.pdf", "heatmap.png"]
     md = open(os.path.join(folder, "report.md")).read()
     assert "| http | not run | — |" in md and "| yield | not run | — |" in md
     assert "| channel | ok | channel |" in md
+    assert md.index("## Findings") < md.index("## Machines and builds")
 
 
 def test_several_folders_side_by_side(make_folder, tmp_path, rendered):
@@ -64,8 +70,8 @@ def test_several_folders_side_by_side(make_folder, tmp_path, rendered):
     wide, _ = _png_size(os.path.join(out, "figures", "channel.png"))
     single, _ = _png_size(os.path.join(rendered, "figures", "channel.png"))   # same channel data
     assert wide > 1.5 * single          # two columns, one per folder
-    # steal exists only in machine-a: still drawn, machine-b's column says "not run"
-    assert os.path.getsize(os.path.join(out, "figures", "steal_scaling.png")) > 2000
+    # steal exists only in machine-a: its speedup is still drawn
+    assert os.path.getsize(os.path.join(out, "figures", "speedup.png")) > 2000
     md = open(os.path.join(out, "report.md")).read()
     assert "machine-a" in md and "machine-b" in md and "fixture-b" in md
     assert not os.path.exists(os.path.join(b, "report.md"))   # --out: inputs untouched
@@ -76,13 +82,14 @@ def test_stale_figures_are_removed(make_folder):
     assert figures.main([folder]) == 0
     os.remove(os.path.join(folder, "steal.json"))
     assert figures.main([folder]) == 0
-    assert sorted(os.listdir(os.path.join(folder, "figures"))) == ["channel.pdf", "channel.png"]
+    assert sorted(os.listdir(os.path.join(folder, "figures"))) == [
+        "channel.pdf", "channel.png", "heatmap.pdf", "heatmap.png"]
 
 
 def test_check_flag_for_ci(make_folder, capsys):
     folder = make_folder(scenarios={"channel"})
     assert figures.main([folder, "--check"]) == 0
-    assert "1 figures for 1 scenarios" in capsys.readouterr().err
+    assert "2 figures for 1 scenarios" in capsys.readouterr().err
     # a scenario whose entries carry none of the metrics its figure draws: --check fails
     import json
     path = os.path.join(folder, "channel.json")

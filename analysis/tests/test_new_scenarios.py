@@ -9,8 +9,8 @@ import figures
 from switchyard_analysis import plots
 from switchyard_analysis.results import load_folder
 
-NEW_FIGURES = ["io_pingpong", "channel", "mutex", "http_rps", "http_latency", "http_memory",
-               "gc_pause", "gc_switch"]
+NEW_FIGURES = ["io_pingpong", "channel", "mutex", "http_ratio", "http_rps", "http_latency",
+               "memory_connection", "gc_scan_rate", "gc_switch"]
 
 
 def _all_ticks(fig):
@@ -21,114 +21,90 @@ def test_each_new_figure_renders(records):
     for name in NEW_FIGURES:
         fig = records[name]
         for path in fig.files:
-            assert os.path.getsize(path) > 2000, path
+            assert os.path.getsize(path) > 1000, path
         assert fig.panels, name
 
 
-def test_figures_of_lists_every_drawn_figure():
-    drawable = {n for names in plots.FIGURES_OF.values() for n in names}
-    assert set(NEW_FIGURES) <= drawable
-    assert plots.FIGURES_OF["gc_scan"] == ["gc_pause", "gc_switch"]
+def test_figures_of_lists_every_drawn_figure(records):
+    drawable = {n for names in plots.FIGURES_OF.values() for n in names} | set(plots.SUMMARY_FIGURES)
+    assert {n for n in records if not n.startswith("_")} <= drawable
+    assert plots.FIGURES_OF["gc_scan"] == ["gc_scan_rate", "gc_switch"]
+    # Earlier figure names are removed from a folder when it is redrawn.
+    assert not set(plots.RETIRED) & drawable
 
 
-def test_http_memory_is_one_row_per_connection_count(records):
-    fig = records["http_memory"]
-    # Idle entries at 9,000 connections carry different registration, carriers, workers
-    # and taskmaster values: still one row, a bar per server.
-    assert len(fig.panels) == 1 and fig.panels[0].startswith("9,000 idle connections")
-    assert "mode=" not in fig.panels[0] and "duration_s" not in fig.panels[0]
-    ticks = _all_ticks(fig)
+def test_idle_memory_has_no_whiskers_it_cannot_have(records):
+    fig = records["memory_connection"]
+    # Idle entries at 9,000 connections only: a dot plot, a row per server.
+    assert fig.panels == ["connections=9000"] and fig.categories == [7]
     for name in ("asm-pooled-chaselev (oneshot)", "asm-pooled-chaselev (level)", "go", "threads",
                  "eventloop", "nginx (1 worker)", "nginx (2 workers)"):
-        assert name in ticks, (name, ticks)
-    assert len(ticks) == 7
-    assert "kernel stacks (new threads x 16 KiB)" in fig.legend
+        assert name in fig.ticks[0], (name, fig.ticks)
+    assert "min-max" not in fig.caption and "min–max" not in fig.caption
+    assert "n = 3 repetitions per point" in fig.caption
 
 
-def test_http_line_charts_use_load_entries_only(records):
+def test_http_line_charts_use_load_entries_only_and_facet(records):
     for name in ("http_rps", "http_latency"):
         fig = records[name]
         text = " ".join(fig.legend + fig.panels)
         assert "mode=" not in text and "taskmaster" not in text, text
         ticks = _all_ticks(fig)
-        assert "9,000" not in ticks          # the idle connection count is not a load point
-        assert {"100", "1,000", "10,000", "25,000"} <= set(ticks)
-        # the 1 s run at 100 connections joins the 10 s series instead of starting its own
-        assert sum(1 for t in fig.legend if t.startswith("asm-pooled-chaselev (oneshot)")) == 1
-        assert "asm-pooled-chaselev (level)" in fig.legend
-        assert "nginx (1 worker)" in fig.legend
-        assert "beyond this machine's open-file limit (20,000): not runnable" in fig.legend
-        assert "duration_s=1,10" in " ".join(fig.panels)   # merged runs are said in the title
-    rps = records["http_rps"].legend
-    assert "seed: threads (16-core)" in rps and "seed: fibers (16-core)" in rps
-    assert "seed: fibers, level-triggered epoll (livelock)" in rps
+        assert "9k" not in ticks          # the idle connection count is not a load point
+        assert {"100", "1k", "10k"} <= set(ticks)
+        assert all(n <= 6 for n in fig.series), fig.series
+        # the common registration draws solid, the rarer one dashed
+        assert fig.legend_groups["line style"] == ["registration=oneshot", "registration=level"]
+        assert "wrk errors at this point" in fig.legend    # threads' timeouts from 2,500
+    # The seed's absolute numbers are no longer drawn beside ours.
+    assert not any("seed" in t for t in records["http_rps"].legend)
+    assert "coordinated omission" in records["http_latency"].caption
 
 
-def test_http_out_of_reach_band_needs_a_known_limit(records, tmp_path):
-    rs = load_folder(records["_folder"])
-    rs.machine["limits"] = {}
-    fig = plots.fig_http_rps([rs], str(tmp_path))
-    assert not any("open-file limit" in t for t in fig.legend)
-    assert "seed: fibers (16-core)" in fig.legend
+def test_http_ratio_beside_the_seeds_ratio(records):
+    fig = records["http_ratio"]
+    assert any(t.startswith("seed's fibers/threads") for t in fig.legend)
+    assert "wrk errors (fibers or threads)" in fig.legend
+    assert fig.panels[0].startswith("scheduler=fifo") and fig.panels[1].startswith("scheduler=chaselev")
+    assert "requests per server CPU-second" in fig.caption.lower() or "CPU-second" in fig.caption
 
 
-def test_http_name():
-    rs = load_folder_from_entries([
-        {"variant": "asm-pooled-fifo", "params": {"registration": "level", "io_backend": "poll",
-                                                  "carriers": 4}},
-        {"peer": "nginx", "params": {"workers": 2}},
-        {"peer": "threads", "params": {"taskmaster": "threads"}}])
-    v, ng, th = rs.entries
-    assert plots.http_name(v) == "asm-pooled-fifo (level)"
-    assert plots.http_name(v, {"io_backend", "carriers"}) == "asm-pooled-fifo (level, poll, 4 carriers)"
-    assert plots.http_name(ng) == "nginx (2 workers)"
-    assert plots.http_name(th) == "threads"
-
-
-def test_io_pingpong_series_per_variant_registration_and_backend(records):
+def test_io_pingpong_line_style_per_poller_and_registration(records):
     fig = records["io_pingpong"]
-    for name in ("asm-pooled-fifo (epoll, oneshot)", "asm-pooled-fifo (poll, oneshot)",
-                 "asm-pooled-fifo (epoll, level)", "asm-pooled-fifo (epoll, persistent)",
-                 "ucontext-pooled-fifo (epoll, oneshot)", "threads"):
-        assert name in fig.legend, (name, fig.legend)
-    assert {"1", "100", "9,000"} <= set(_all_ticks(fig))
-    assert fig.panels == ["active=one carriers=1  ops=20000"]
-    assert "x at the foot: skipped / failed (see report)" in fig.legend   # poll at 9,000
+    assert fig.legend_groups["line style"] == [
+        "io_backend=epoll, registration=oneshot", "io_backend=poll, registration=oneshot",
+        "io_backend=epoll, registration=level", "io_backend=epoll, registration=persistent"]
+    assert {"1", "100", "9k"} <= set(_all_ticks(fig))
+    assert "skipped / failed" in fig.legend       # poll at 9,000 failed
 
 
-def test_channel_bars_per_variant_and_peer_with_skipped_slot(records):
+def test_channel_dots_per_variant_and_peer_with_skipped_row(records):
     fig = records["channel"]
-    assert fig.panels == ["carriers=1 ops=1000000", "carriers=2 ops=1000000"]
+    assert fig.panels == ["carriers=1", "carriers=2"]
     for ticks in fig.ticks:
-        assert ticks[-2:] == ["boost_fiber", "go"]       # peers after the variants
+        assert ticks[-2:] == ["boost_fiber [skipped]", "go"]   # peers after the variants
         assert "asm-pooled-fifo" in ticks
-    assert "x: skipped / failed (see report)" in fig.legend
 
 
-def test_mutex_draws_ns_per_lock_against_fibers(records):
+def test_mutex_draws_the_whole_iteration(records):
     fig = records["mutex"]
     assert len(fig.panels) == 1                        # time_s is the same run: not drawn
-    assert set(fig.legend) == {"asm-pooled-chaselev", "threads", "go"}
-    assert _all_ticks(fig) == ["2", "10", "100", "1,000"]
+    assert fig.series == [3]
+    assert _all_ticks(fig) == ["2", "10", "100", "1k"]
+    assert "not the lock alone" in fig.caption
 
 
-def test_gc_pause_rows_by_depth_and_names_by_stack_and_scan(records):
-    fig = records["gc_pause"]
-    assert [p.split()[0] for p in fig.panels] == ["depth_kib=1", "depth_kib=16"]
-    assert not any("measure" in p for p in fig.panels)
-    for name in ("asm-pooled-fifo (16 KiB stack, used scan)",
-                 "asm-pooled-fifo (256 KiB stack, used scan)",
-                 "asm-pooled-fifo (256 KiB stack, whole scan)"):
-        assert name in fig.legend
-    assert "0" in _all_ticks(fig) and "10,000" in _all_ticks(fig)
+def test_gc_scan_rate_colour_is_scan_mode(records):
+    fig = records["gc_scan_rate"]
+    assert fig.legend_groups["colour: scan"] == ["used part", "whole region"]
+    assert fig.legend_groups["marker: stack"] == ["16 KiB", "256 KiB"]
+    assert "MiB per ms" in fig.caption
 
 
-def test_gc_switch_bars_per_variant_and_design(records):
+def test_gc_switch_one_panel_per_design(records):
     fig = records["gc_switch"]
-    assert fig.ticks == [["asm-pooled-fifo off", "asm-pooled-fifo sp", "asm-pooled-fifo locked",
-                          "ucontext-pooled-fifo off", "ucontext-pooled-fifo sp",
-                          "ucontext-pooled-fifo locked"]]
-    assert "seed: 2.1 M switches/s (16-core)" in fig.legend
+    assert fig.panels == ["design=off", "design=sp", "design=locked"]
+    assert fig.ticks == [["asm-pooled-fifo", "ucontext-pooled-fifo"]] * 3
 
 
 def test_gc_scan_with_only_the_switch_part_passes_check(make_folder, capsys):
@@ -138,7 +114,8 @@ def test_gc_scan_with_only_the_switch_part_passes_check(make_folder, capsys):
     doc["entries"] = [e for e in doc["entries"] if e["params"]["measure"] == "switch"]
     json.dump(doc, open(path, "w"))
     assert figures.main([folder, "--check"]) == 0
-    assert sorted(os.listdir(os.path.join(folder, "figures"))) == ["gc_switch.pdf", "gc_switch.png"]
+    assert sorted(os.listdir(os.path.join(folder, "figures"))) == [
+        "gc_switch.pdf", "gc_switch.png", "heatmap.pdf", "heatmap.png"]
 
 
 def test_report_tables_for_the_new_scenarios(rendered):
@@ -160,15 +137,16 @@ def test_report_tables_for_the_new_scenarios(rendered):
     assert "ns_per_lock (ns)" in md and "ns_per_handoff (ns)" in md
 
 
-def test_report_sets_the_seed_beside_ours(rendered):
+def test_report_sets_the_seed_beside_ours_as_shape(rendered):
     md = open(os.path.join(rendered, "report.md")).read()
-    assert "| 25,000 | 62,107 | 83,036 | out of reach here (open-file limit 20,000) |" in md
+    assert "## The seed's results, compared by shape" in md
+    # fibers/threads per connection count: the seed's ratio beside ours
+    assert re.search(r"\| 1,000 \| 1\.24x \| [\d.]+x \[[\d.]+–[\d.]+\] \(asm-pooled-\w+\) \|", md)
+    assert "| 25,000 | 1.34x | out of reach here (open-file limit 20,000) |" in md
     assert "more than 19,936 connections cannot run on this machine" in md
-    assert "| 10,000 | 55,493 | 102,710 | failed: FIXTURE: 312 socket timeouts |" in md
+    assert "| 10,000 | 1.85x | failed: FIXTURE: 312 socket timeouts |" in md
     assert "Level-triggered epoll at 10,000 connections: seed 3,219 req/s" in md
     assert re.search(r"ours with registration=level: [\d,]+ \(asm-pooled-chaselev \(level\)\)", md)
-    # address space per added connection: VmSize growth between the fewest and the most
-    # connections of one server (the synthetic threads server grows 8,200 KiB per thread)
     assert ("| threads | 8,192 KiB (stack reservation) | 8,200.0 KiB (peak VmSize growth from "
             "100 to 5,000 connections, threads) |") in md
     assert "| fibers | 256 KiB (stack reservation) |" in md
@@ -191,8 +169,10 @@ def test_peers_share_panels_with_variants_despite_fewer_params(make_folder):
     path = make_folder("peers", scenarios={"skynet", "yield"})
     records = {f.name: f for f in plots.render_all([load_folder(path)], os.path.join(path, "figures"))}
     sky = records["skynet"]
-    assert sky.panels == ["carriers=2 guard=off stack_kib=16"] * 2      # time, then memory
+    assert sky.panels == ["carriers=2"] * 2      # time, then memory
     assert all({"asm-pooled-fifo", "go", "boost_fiber"} <= set(t) for t in sky.ticks)
     yld = records["yield"]
-    assert yld.panels[0] == "carriers=1 fibers=2"
+    assert yld.panels[0] == "time per yield"
     assert {"asm-pooled-fifo", "boost_fiber", "go", "threads"} <= set(yld.ticks[0])
+    # The seed's yield in ns on the ns axis, labelled as another machine's.
+    assert yld.legend_groups["seed"] == ["seed's two-fiber yield: 476 ns (its machine)"]

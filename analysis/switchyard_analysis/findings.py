@@ -1,0 +1,524 @@
+"""Numbers the findings, the heat map and the new figures share: cost ratios to a reference
+variant, the effect of each variant dimension, the switch-cost decomposition, speedups,
+the HTTP fibers/threads ratio, the GC scan rate, memory per fiber. Pure functions of a
+ResultSet, so each is tested on fixtures with known answers."""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import seed, stats
+from .results import metric_value, params_text
+
+REFERENCE = "asm-pooled-fifo"
+
+
+def _num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def http_load(e):
+    return str(e.params.get("mode", "load")) == "load"
+
+
+def gc_measure(e):
+    return str(e.params.get("measure", "pause"))
+
+
+# The heat map's columns: (column name, scenario, metric, select, lower is better).
+COLUMNS = [
+    ("yield", "yield", "ns_per_yield", None, True),
+    ("spawn_join", "spawn_join", "ns_per_spawn_join", None, True),
+    ("skynet", "skynet", "time_s", None, True),
+    ("steal", "steal", "time_s", None, True),
+    ("channel", "channel", "ns_per_handoff", None, True),
+    ("mutex", "mutex", "ns_per_lock", None, True),
+    ("io_pingpong", "io_pingpong", "ns_per_roundtrip", None, True),
+    ("timers p99", "timers", "lateness_p99_us", None, True),
+    ("http req/s", "http", "requests_per_s", http_load, False),
+    ("gc pause", "gc_scan", "pause_ms", lambda e: gc_measure(e) == "pause", True),
+    ("gc switch", "gc_scan", "ns_per_yield", lambda e: gc_measure(e) == "switch", True),
+]
+
+DIMENSION_LEVELS = {"switch": ("asm", ["boost", "ucontext"]), "stacks": ("pooled", ["fresh"]),
+                    "scheduler": ("fifo", ["chaselev"])}
+
+
+def _column_entries(rs, col):
+    _, scenario, metric, select, _ = col
+    return [e for e in rs.ok(scenario) if not e.is_peer and e.variant is not None
+            and metric in e.metrics and (select is None or select(e))]
+
+
+def _cost_pair(a, b, metric, lower):
+    """(samples whose median is the numerator, denominator) of cost(a) / cost(b)."""
+    sa, sb = a.metrics[metric].samples, b.metrics[metric].samples
+    return (sa, sb) if lower else (sb, sa)
+
+
+@dataclass
+class Ratio:
+    value: float
+    interval: object     # (lo, hi) or None (too few samples)
+    pairs: int
+
+    @property
+    def includes_one(self):
+        return self.interval is not None and self.interval[0] <= 1.0 <= self.interval[1]
+
+    def text(self, digits=3):
+        v = f"{self.value:.{digits}g}x"
+        if self.interval is None:
+            return v + " (no interval: n < 3)"
+        lo, hi = self.interval
+        return f"{v} [{lo:.{digits}g}–{hi:.{digits}g}]"
+
+
+def cost_ratios(rs, reference=REFERENCE):
+    """{column: {variant label: Ratio}}: cost of each variant over the reference's, matched
+    on equal parameters; over several parameter sets the geometric mean of the ratios
+    (labelled so in the heat map's caption). Higher-is-better metrics are inverted so that
+    > 1 always means costlier."""
+    out = {}
+    for col in COLUMNS:
+        es = _column_entries(rs, col)
+        refs = {params_text(e.params): e for e in es if e.label == reference}
+        if not refs:
+            continue
+        by_label = {}
+        for e in es:
+            r = refs.get(params_text(e.params))
+            if r is not None:
+                by_label.setdefault(e.label, []).append(_cost_pair(e, r, col[2], col[4]))
+        out[col[0]] = {lab: Ratio(*stats.geomean_ratio_ci(pairs)) for lab, pairs in by_label.items()}
+    return out
+
+
+@dataclass
+class Effect:
+    column: str
+    dimension: str
+    base: str
+    level: str
+    ratio: Ratio
+
+
+def dimension_effects(rs):
+    """For each column and dimension level: the geometric mean, over every pair of variants
+    that differ only in that dimension (same parameters), of cost(level) / cost(base)."""
+    out = []
+    for col in COLUMNS:
+        es = _column_entries(rs, col)
+        index = {(e.dim("switch"), e.dim("stacks"), e.dim("scheduler"), params_text(e.params)): e
+                 for e in es}
+        for dim, (base, levels) in DIMENSION_LEVELS.items():
+            pos = ("switch", "stacks", "scheduler").index(dim)
+            for level in levels:
+                pairs = []
+                for key, e in index.items():
+                    if key[pos] != level:
+                        continue
+                    other = list(key)
+                    other[pos] = base
+                    b = index.get(tuple(other))
+                    if b is not None:
+                        pairs.append(_cost_pair(e, b, col[2], col[4]))
+                if pairs:
+                    out.append(Effect(col[0], dim, base, level, Ratio(*stats.geomean_ratio_ci(pairs))))
+    return out
+
+
+def dominant(effects):
+    """{column: the Effect with the largest |log ratio|}."""
+    best = {}
+    for ef in effects:
+        cur = best.get(ef.column)
+        if cur is None or abs(math.log(ef.ratio.value)) > abs(math.log(cur.ratio.value)):
+            best[ef.column] = ef
+    return best
+
+
+# ---- switch-cost decomposition ---------------------------------------------------------------
+
+@dataclass
+class Step:
+    name: str
+    start_ns: float
+    end_ns: float
+    interval: object        # interval of end_ns - start_ns, or None
+    instructions: object    # instructions at the end of the step (callgrind), or None
+    source: str
+
+
+def _entry(rs, scenario, label, **params):
+    for e in rs.ok(scenario):
+        if e.label == label and all(str(e.params.get(k)) == str(v) for k, v in params.items()):
+            return e
+    return None
+
+
+def _diff_ci(a, b):
+    """Interval of median(a) - median(b) by the bootstrap, or None."""
+    if len(a) < stats.BOOTSTRAP_MIN_N or len(b) < stats.BOOTSTRAP_MIN_N:
+        return None
+    return stats.percentile_interval(stats.bootstrap_medians(a, seed=3) - stats.bootstrap_medians(b, seed=4))
+
+
+def switch_steps(rs):
+    """The waterfall: bare switch (asm without the FP control save), + the FP control save,
+    + the runtime's yield around it, + the GC hooks (locked design over off), and, from the
+    asm switch, ucontext's extra (its signal-mask system call and larger save, which this
+    baseline does not measure apart). Steps whose data is absent are left out."""
+    steps = []
+    bare, asm, uc = (_entry(rs, "switch", n) for n in ("asm_nofpu", "asm", "ucontext"))
+
+    def m(e, name="ns_per_switch"):
+        return e.metrics[name] if e is not None and name in e.metrics else None
+
+    def ins(e):
+        return m(e, "instructions_per_op").median if m(e, "instructions_per_op") else None
+    if m(bare):
+        steps.append(Step("bare switch (asm, no FP control save)", 0.0, m(bare).median,
+                          stats.median_ci(m(bare).samples), ins(bare), "switch asm_nofpu"))
+    if m(asm):
+        start = m(bare).median if m(bare) else 0.0
+        steps.append(Step("+ FP control save (asm)" if m(bare) else "asm switch", start,
+                          m(asm).median, _diff_ci(m(asm).samples, m(bare).samples) if m(bare)
+                          else stats.median_ci(m(asm).samples), ins(asm), "switch asm"))
+    y = _entry(rs, "yield", REFERENCE, fibers=2)
+    if m(y, "ns_per_yield") and m(asm):
+        steps.append(Step(f"+ runtime yield ({REFERENCE})", m(asm).median,
+                          m(y, "ns_per_yield").median,
+                          _diff_ci(m(y, "ns_per_yield").samples, m(asm).samples),
+                          ins(y), "yield " + REFERENCE))
+        gon = [e for e in rs.ok("gc_scan") if e.label == REFERENCE and gc_measure(e) == "switch"]
+        on = next((e for e in gon if e.params.get("design") == "locked"), None)
+        off = next((e for e in gon if e.params.get("design") == "off"), None)
+        if m(on, "ns_per_yield") and m(off, "ns_per_yield"):
+            d = m(on, "ns_per_yield").median - m(off, "ns_per_yield").median
+            base = m(y, "ns_per_yield").median
+            steps.append(Step("+ GC hooks (locked design over off)", base, base + d,
+                              _diff_ci(m(on, "ns_per_yield").samples, m(off, "ns_per_yield").samples),
+                              None, "gc_scan measure=switch"))
+    if m(uc) and m(asm):
+        steps.append(Step("ucontext instead of asm (signal-mask system call, larger save)",
+                          m(asm).median, m(uc).median, _diff_ci(m(uc).samples, m(asm).samples),
+                          ins(uc), "switch ucontext"))
+    return steps
+
+
+# ---- speedup ---------------------------------------------------------------------------------
+
+@dataclass
+class Speedup:
+    series: object          # an entry of the series (label, dims, peer)
+    workload: str
+    base_s: float           # the 1-carrier time (its absolute base, as EVIDENCE asks)
+    points: list            # [(carriers, Ratio)]
+
+
+SPEEDUP_SOURCES = [("steal", "time_s"), ("skynet", "time_s")]
+
+
+def speedups(rs):
+    """Per scenario/workload and series: T(1 carrier) / T(c carriers), each series against
+    its own 1-carrier time (Go's against Go's)."""
+    out = []
+    for scenario, metric in SPEEDUP_SOURCES:
+        groups = {}
+        for e in rs.ok(scenario):
+            c = _num(e.params.get("carriers"))
+            if c is None or metric not in e.metrics:
+                continue
+            rest = {k: v for k, v in e.params.items() if k not in ("carriers", "ops")}
+            groups.setdefault((e.label, params_text(rest)), {})[c] = e
+        for (label, rest), by_c in sorted(groups.items()):
+            if 1.0 not in by_c or len(by_c) < 2:
+                continue
+            one = by_c[1.0]
+            wl = scenario + (f" {one.params['workload']}" if "workload" in one.params else "")
+            pts = [(1.0, Ratio(1.0, (1.0, 1.0), 1))]
+            for c in sorted(by_c):
+                if c == 1.0:
+                    continue
+                r, ci = stats.ratio_ci(one.metrics[metric].samples, by_c[c].metrics[metric].samples)
+                pts.append((c, Ratio(r, ci, 1)))
+            out.append(Speedup(one, wl, one.metrics[metric].median, pts))
+    return out
+
+
+# ---- HTTP: fibers / threads ------------------------------------------------------------------
+
+HTTP_ERROR_METRICS = ("socket_errors_connect", "socket_errors_read", "socket_errors_write",
+                      "socket_errors_timeout", "http_errors_status")
+
+
+def http_errors(e):
+    """Total of wrk's error counts (medians), or 0."""
+    return sum(metric_value(e, m)[0] for m in HTTP_ERROR_METRICS if metric_value(e, m))
+
+
+@dataclass
+class HttpRatio:
+    entry: object
+    connections: float
+    ratio: Ratio
+    errors: float           # errors of the fiber server and the threads server at that point
+
+
+def http_ratios(rs, registration="oneshot"):
+    """Fibers/threads requests/s at each connection count (same duration), per variant with
+    the given epoll registration; the seed's ratio is seed.http_ratio()."""
+    load = [e for e in rs.ok("http") if http_load(e) and "requests_per_s" in e.metrics]
+    threads = {(_num(e.params.get("connections")), e.params.get("duration_s")): e
+               for e in load if e.peer == "threads"}
+    out = []
+    for e in load:
+        if e.variant is None or str(e.params.get("registration", "oneshot")) != registration:
+            continue
+        c = _num(e.params.get("connections"))
+        t = threads.get((c, e.params.get("duration_s")))
+        if t is None:
+            continue
+        r, ci = stats.ratio_ci(e.metrics["requests_per_s"].samples, t.metrics["requests_per_s"].samples)
+        out.append(HttpRatio(e, c, Ratio(r, ci, 1), http_errors(e) + http_errors(t)))
+    return out
+
+
+def requests_per_cpu_s(e):
+    """Requests served per second of server CPU: requests/s x duration / server CPU seconds
+    (both over the same measured run), or None."""
+    rps, cpu = metric_value(e, "requests_per_s"), metric_value(e, "server_cpu_s")
+    dur = _num(e.params.get("duration_s"))
+    if not rps or not cpu or not dur or cpu[0] <= 0:
+        return None
+    return rps[0] * dur / cpu[0]
+
+
+# ---- GC scan rate ----------------------------------------------------------------------------
+
+@dataclass
+class ScanFit:
+    intercept_ms: float
+    ms_per_mib: float
+    interval: object        # interval of ms_per_mib (bootstrap over points), or None
+    points: int
+
+    @property
+    def mib_per_ms(self):
+        return 1.0 / self.ms_per_mib if self.ms_per_mib > 0 else float("inf")
+
+
+def gc_points(rs):
+    """[(entry, scanned MiB, pause ms)] of measure=pause entries with pushed_kib."""
+    out = []
+    for e in rs.ok("gc_scan"):
+        if gc_measure(e) == "pause" and "pause_ms" in e.metrics and "pushed_kib" in e.metrics:
+            out.append((e, e.metrics["pushed_kib"].median / 1024.0, e.metrics["pause_ms"].median))
+    return out
+
+
+def scan_rate(rs):
+    """Least-squares line pause = a + b * MiB over every pause point (medians); the slope's
+    interval from resampling the points."""
+    pts = gc_points(rs)
+    if len(pts) < 3:
+        return None
+    x = np.array([p[1] for p in pts])
+    y = np.array([p[2] for p in pts])
+    if np.ptp(x) <= 0:
+        return None
+    b, a = np.polyfit(x, y, 1)
+    rng = np.random.default_rng(5)
+    slopes = []
+    for _ in range(1000):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) > 0:
+            slopes.append(np.polyfit(x[i], y[i], 1)[0])
+    return ScanFit(float(a), float(b), stats.percentile_interval(slopes) if slopes else None, len(pts))
+
+
+# ---- memory per fiber ------------------------------------------------------------------------
+
+@dataclass
+class FiberMemory:
+    entry: object
+    stack_kib: float
+    guard: str
+    kib_per_fiber: float
+    fibers: tuple           # (fewer, more) live fibers the growth is taken between
+
+
+def memory_per_fiber(rs):
+    """Resident memory per live fiber: the growth of the harness's peak RSS between the
+    fewest and the most sleeping fibers of the timers scenario (all alive at once), per
+    added fiber, so the process's fixed part cancels. Per variant, stack size and guard."""
+    groups = {}
+    for e in rs.ok("timers"):
+        f = _num(e.params.get("fibers"))
+        if f is None or e.peak_rss_kib is None:
+            continue
+        key = (e.label, str(e.params.get("stack_kib", "?")), str(e.params.get("guard", "?")),
+               params_text({k: v for k, v in e.params.items()
+                            if k not in ("fibers", "stack_kib", "guard")}))
+        groups.setdefault(key, {})[f] = e
+    out = []
+    for (label, stack, guard, _), by_f in sorted(groups.items()):
+        if len(by_f) < 2:
+            continue
+        lo, hi = min(by_f), max(by_f)
+        growth = (by_f[hi].peak_rss_kib - by_f[lo].peak_rss_kib) / (hi - lo)
+        out.append(FiberMemory(by_f[hi], _num(stack), guard, growth, (lo, hi)))
+    return out
+
+
+def seed_ratio_at(connections):
+    for c, t, f in seed.HTTP:
+        if c == connections:
+            return f / t
+    return None
+
+
+# ---- the report's findings: sentences generated from the numbers above ----------------------
+
+DIM_WORDS = {"switch": "the switch backend", "stacks": "the stack strategy",
+             "scheduler": "the scheduler"}
+
+
+def fmt3(v):
+    """Three significant digits, thousands separated: 66,100 rather than 6.61e+04."""
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000:
+        digits = int(math.floor(math.log10(abs(v)))) - 2
+        return f"{round(v, -digits):,.0f}"
+    return f"{v:.3g}"
+
+
+def _ef_text(ef):
+    return f"{ef.level}/{ef.base} {ef.ratio.text()}"
+
+
+def sentences(rs, figures=()):
+    """5-10 sentences, each with its numbers, interval and figure; a sentence whose data is
+    absent is left out. `figures`: names of the figures drawn (a sentence names one only
+    when it exists)."""
+    have = set(figures)
+
+    def fig(name):
+        return f" (figure {name})" if name in have or not have else ""
+    out = []
+    effects = dimension_effects(rs)
+    dom = dominant(effects)
+    by_dim = {}
+    for col in [c[0] for c in COLUMNS]:
+        if col in dom:
+            by_dim.setdefault(dom[col].dimension, []).append(dom[col])
+    for dim in ("stacks", "switch", "scheduler"):
+        efs = by_dim.get(dim)
+        if not efs:
+            continue
+        efs.sort(key=lambda ef: -abs(math.log(ef.ratio.value)))
+        parts = [f"{ef.column} ({_ef_text(ef)})" for ef in efs[:6]]
+        more = f" and {len(efs) - 6} more" if len(efs) > 6 else ""
+        out.append(f"{DIM_WORDS[dim][0].upper() + DIM_WORDS[dim][1:]} is the dimension that "
+                   f"moves cost most in {', '.join(parts)}{more}{fig('heatmap')}.")
+    flat = []
+    for col in [c[0] for c in COLUMNS]:
+        sw = [ef for ef in effects if ef.column == col and ef.dimension == "switch"]
+        if sw and all(ef.ratio.includes_one for ef in sw):
+            flat.append(f"{col} ({'; '.join(_ef_text(ef) for ef in sw)})")
+    if flat:
+        out.append(f"The switch backend makes no difference the intervals can show in "
+                   f"{', '.join(flat)}{fig('heatmap')}.")
+    steps = switch_steps(rs)
+    if steps:
+        def iv(st):
+            return (f" [{fmt3(st.start_ns + st.interval[0])}–{fmt3(st.start_ns + st.interval[1])}]"
+                    if st.interval else "")
+        first = steps[0]
+        ins = f", {first.instructions:.3g} instructions" if first.instructions is not None else ""
+        text = f"A {first.name} costs {fmt3(first.end_ns)} ns{iv(first)}{ins}"
+        for st in steps[1:]:
+            if st.name.startswith("ucontext"):
+                text += (f"; ucontext's switch costs {fmt3(st.end_ns)} ns{iv(st)}, "
+                         f"{st.end_ns / st.start_ns:.3g}x asm's, with "
+                         + (f"{st.instructions:.3g} user-mode instructions" if st.instructions else
+                            "its system call") )
+            else:
+                text += f"; {st.name[2:]} brings it to {fmt3(st.end_ns)} ns{iv(st)}"
+        out.append(text + fig("switch_decomposition") + ".")
+    sps = speedups(rs)
+    cores = rs.machine.get("cores") or 0
+    by_wl = {}
+    for sp in sps:
+        by_wl.setdefault(sp.workload, []).append(sp)
+    parts = []
+    cmax = None
+    for wl, group in sorted(by_wl.items()):
+        best = max((sp for sp in group if not sp.series.is_peer),
+                   key=lambda sp: sp.points[-1][1].value, default=None)
+        if best is None:
+            continue
+        c, r = best.points[-1]
+        cmax = c
+        ptxt = "".join(f", {sp.series.label}'s own {sp.points[-1][1].text()}"
+                       for sp in group if sp.series.is_peer)
+        parts.append(f"{wl} {r.text()} ({best.series.label}, from {fmt3(best.base_s)} s{ptxt})")
+    if parts:
+        out.append(f"On {cmax:g} carriers (this machine has {cores} CPUs) the best variant's "
+                   f"speedup over its own 1-carrier time is: " + "; ".join(parts) + fig("speedup") + ".")
+    hr = http_ratios(rs)
+    if hr:
+        lo_c = min(r.connections for r in hr)
+        hi_c = max(r.connections for r in hr)
+        parts = []
+        for c in sorted({lo_c, hi_c}):
+            at = [r for r in hr if r.connections == c]
+            best = max(at, key=lambda r: r.ratio.value)
+            worst = min(at, key=lambda r: r.ratio.value)
+            s_ = seed_ratio_at(c)
+            parts.append(f"at {c:,.0f} connections {worst.ratio.value:.3g}x to "
+                         f"{best.ratio.text()} ({worst.entry.label} to {best.entry.label})"
+                         + (f" against the seed's {s_:.3g}x" if s_ else ""))
+        near = min(seed.HTTP, key=lambda t: abs(t[0] - hi_c))
+        if seed_ratio_at(hi_c) is None:
+            parts.append(f"the seed's nearest point, {near[0]:,}, had {near[2] / near[1]:.3g}x")
+        out.append("Fibers over threads in HTTP requests/s (oneshot registration): "
+                   + "; ".join(parts) + fig("http_ratio") + ".")
+    lat = {}
+    for e in rs.ok("timers"):
+        if "lateness_p99_us" in e.metrics and not e.is_peer:
+            lat.setdefault(e.params.get("fibers"), {}).setdefault(e.dim("scheduler"), []).append(
+                e.metrics["lateness_p99_us"].median)
+    if lat:
+        f = max(lat, key=lambda v: _num(v) or 0)
+        parts = [f"{sc} {fmt3(stats.median(v))} µs (median of {len(v)} variants, range "
+                 f"{fmt3(min(v))}–{fmt3(max(v))})" for sc, v in sorted(lat[f].items())]
+        out.append(f"With {_num(f):,.0f} sleeping fibers the p99 wake lateness is "
+                   + " against ".join(parts) + fig("timers_cdf") + ".")
+    fit = scan_rate(rs)
+    if fit is not None:
+        iv = (f" [{1 / fit.interval[1]:.3g}–{1 / fit.interval[0]:.3g}]"
+              if fit.interval and fit.interval[0] > 0 else "")
+        out.append(f"The collection pause follows the stack bytes pushed to the collector: "
+                   f"one line fits {fit.points} cells at {fit.mib_per_ms:.3g} MiB per ms{iv} "
+                   f"plus {fit.intercept_ms:.3g} ms{fig('gc_scan_rate')}.")
+    idle = [e for e in rs.ok("http") if "kib_per_conn" in e.metrics and not http_load(e)]
+    if idle:
+        c = max(_num(e.params.get("connections")) or 0 for e in idle)
+        at = [e for e in idle if (_num(e.params.get("connections")) or 0) == c]
+        fib = [e for e in at if e.variant is not None]
+        thr = [e for e in at if e.peer == "threads"]
+        if fib and thr:
+            lo = min(fib, key=lambda e: e.metrics["kib_per_conn"].median)
+            t = thr[0].metrics["kib_per_conn"]
+            out.append(f"An idle connection costs {lo.metrics['kib_per_conn'].median:.3g} KiB "
+                       f"with fibers ({lo.label}) against {t.median:.3g} KiB with a thread "
+                       f"each, at {c:,.0f} connections (n = {len(t.samples)}: no interval)"
+                       + fig("memory_connection") + ".")
+    return out[:10]
