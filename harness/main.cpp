@@ -30,6 +30,7 @@
 #include "instructions.h"
 #include "process.h"
 #include "profiles.h"
+#include "provenance.h"
 #include "results.h"
 #include "scenario.h"
 #include "self_exe.h"
@@ -544,6 +545,7 @@ ResultsFile new_results(const std::string& path, const std::string& command, con
   f.path = path;
   f.doc = {{"schema", "switchyard-results"}, {"schema_version", kSchemaVersion}, {"created", utc_now()},
            {"command", command},           {"machine", machine_info(applied)},  {"build", build_info()}};
+  f.doc["load_average"] = {{"before", load_average()}, {"after", nullptr}};  // "after": set by each write
   return f;
 }
 

@@ -1,5 +1,7 @@
 #include "results.h"
 
+#include "provenance.h"
+
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -25,9 +27,6 @@
 #endif
 #ifndef SY_SANITIZE
 #define SY_SANITIZE ""
-#endif
-#ifndef SY_SOURCE_DIR
-#define SY_SOURCE_DIR "."
 #endif
 
 namespace sy::harness {
@@ -57,17 +56,6 @@ nlohmann::json proc_sys_int(const char* path) {
   long long v;
   if (in >> v) return v;
   return nullptr;
-}
-
-// stdout of a shell command, or nullopt when it fails.
-bool capture(const std::string& cmd, std::string& out) {
-  std::FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return false;
-  char buf[4096];
-  out.clear();
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  return pclose(p) == 0;
 }
 
 }  // namespace
@@ -100,6 +88,7 @@ nlohmann::json machine_info(const std::vector<std::string>& settings_applied) {
                  {"open_files", nofile.rlim_cur == RLIM_INFINITY ? nlohmann::json(nullptr)
                                                                  : nlohmann::json(nofile.rlim_cur)}};
   m["settings_applied"] = settings_applied;
+  m.update(machine_provenance());
   return m;
 }
 
@@ -109,19 +98,7 @@ nlohmann::json build_info() {
   b["flags"] = trim(SY_CXX_FLAGS);
   b["build_type"] = SY_BUILD_TYPE;
   b["sanitize"] = SY_SANITIZE;
-  // Read now, not at configure time: the tree may have changed since cmake ran.
-  const std::string git = "git -C '" + std::string(SY_SOURCE_DIR) + "' ";
-  std::string out;
-  if (capture(git + "rev-parse HEAD 2>/dev/null", out)) {
-    b["commit"] = trim(out);
-    // Tracked files only: untracked build outputs do not make a measurement dirty.
-    b["dirty"] = capture(git + "status --porcelain --untracked-files=no 2>/dev/null", out)
-                     ? nlohmann::json(!trim(out).empty())
-                     : nlohmann::json(nullptr);
-  } else {
-    b["commit"] = nullptr;
-    b["dirty"] = nullptr;
-  }
+  b.update(build_provenance());  // the commit embedded at build time, and the checkout now
   std::string v = BOOST_LIB_VERSION;  // "1_74"
   std::replace(v.begin(), v.end(), '_', '.');
   b["boost_version"] = v;
@@ -149,6 +126,9 @@ nlohmann::json metric_json(const std::string& unit, const std::vector<double>& s
 
 nlohmann::json ResultsFile::full() const {
   nlohmann::json j = doc;
+  // Every write after an entry refreshes it, so the last write holds the load average
+  // after the last measurement (also when the run was interrupted).
+  if (j.contains("load_average")) j["load_average"]["after"] = load_average();
   j["entries"] = entries;
   return j;
 }

@@ -10,10 +10,11 @@ namespace sy::harness {
 
 inline constexpr int kSchemaVersion = 1;
 
-// The machine as it is now: CPU, memory, kernel and the limits in effect.
+// The machine as it is now: CPU, memory, kernel and the limits in effect, and the
+// provenance of provenance.h.
 nlohmann::json machine_info(const std::vector<std::string>& settings_applied);
-// How this binary was built (from CMake compile definitions) and the git state of the
-// source tree, read now.
+// How this binary was built (from CMake compile definitions), the commit embedded at build
+// time, and how the source checkout compares with it now (provenance.h).
 nlohmann::json build_info();
 // {"unit", "samples", "median", "min", "max"}
 nlohmann::json metric_json(const std::string& unit, const std::vector<double>& samples);
@@ -23,7 +24,8 @@ std::string utc_now();
 
 struct ResultsFile {
   std::string path;
-  nlohmann::json doc;  // everything but "entries"
+  nlohmann::json doc;  // everything but "entries"; a "load_average" in it gets its "after"
+                       // from every write
   nlohmann::json entries = nlohmann::json::array();
   // Writes atomically (temporary file + rename), so a reader or an interruption never
   // sees half a file. Throws std::runtime_error on failure.

@@ -39,6 +39,8 @@ METRICS = {
     # coro peer (skynet, timers): the coroutine frame a suspended task holds.
     "frame_kib_per_task": "KiB",
 }
+RELATIONS = {"same", "older", "edited", "other", "unknown"}
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 VARIANT_RE = re.compile(r"^(asm|ucontext|boost)-(pooled|fresh)-(fifo|chaselev)$")
 DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -49,6 +51,65 @@ def _num(x):
 
 def _int(x):
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _str_or_none(x):
+    return x is None or isinstance(x, str)
+
+
+def _int_or_none(x):
+    return x is None or _int(x)
+
+
+def _bool_or_none(x):
+    return x is None or isinstance(x, bool)
+
+
+def _load(x):
+    return x is None or (isinstance(x, list) and len(x) == 3 and all(_num(v) and v >= 0 for v in x))
+
+
+def _fields(spec):
+    """A check for an object whose listed keys, each optional, pass their checks."""
+    return lambda v: isinstance(v, dict) and all(k not in v or ok(v[k]) for k, ok in spec.items())
+
+
+# The provenance fields (harness/provenance.cpp). Each is optional, so files written before
+# they existed stay valid; when present, each must have its type.
+MACHINE_OPTIONAL = {
+    "arch": (lambda v: isinstance(v, str) and v, "non-empty string"),
+    # derived (a UUID), never the raw /etc/machine-id
+    "machine_id": (lambda v: v is None or (isinstance(v, str) and UUID_RE.match(v)), "UUID string or null"),
+    "machine_id_source": (_str_or_none, "string or null"),
+    "cpu_vendor": (_str_or_none, "string or null"),
+    "cpu_family": (_int_or_none, "integer or null"),
+    "cpu_model_id": (_int_or_none, "integer or null"),
+    "cpu_stepping": (_int_or_none, "integer or null"),
+    "cpu_microcode": (_str_or_none, "string or null"),
+    "cpu_flags": (lambda v: _str_or_none(v) or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+                  "string, list of strings or null"),
+    "cpu_bugs": (_str_or_none, "string or null"),
+    "smt": (_fields({"control": _str_or_none, "active": _bool_or_none}), "object {control, active}"),
+    "cpufreq": (lambda v: v is None or _fields({"driver": _str_or_none, "governor": _str_or_none,
+                                                "min_khz": _int_or_none, "max_khz": _int_or_none,
+                                                "boost": _bool_or_none})(v), "object or null"),
+    "kernel_cmdline": (_str_or_none, "string or null"),
+    "mitigations": (lambda v: v is None or (isinstance(v, dict) and all(_str_or_none(x) for x in v.values())),
+                    "object of strings or null"),
+    "clocksource": (_str_or_none, "string or null"),
+    "transparent_hugepages": (_fields({"enabled": _str_or_none, "defrag": _str_or_none}),
+                              "object {enabled, defrag}"),
+    "software": (lambda v: isinstance(v, dict) and all(_str_or_none(x) for x in v.values()),
+                 "object of strings or nulls"),
+}
+BUILD_OPTIONAL = {
+    "describe": (_str_or_none, "string or null"),
+    "checkout": (lambda v: v is None or (isinstance(v, dict) and set(v) == {"commit", "dirty", "relation"}
+                                         and isinstance(v["commit"], str) and isinstance(v["dirty"], bool)
+                                         and v["relation"] in RELATIONS),
+                 f"null or {{commit, dirty, relation in {sorted(RELATIONS)}}}"),
+    "binary_older_than_checkout": (_bool_or_none, "boolean or null"),
+}
 
 
 def validate(doc):
@@ -69,6 +130,9 @@ def validate(doc):
     need(doc, "schema_version", lambda v: v == 1, "must be 1", "top")
     need(doc, "created", lambda v: isinstance(v, str) and DATE_RE.match(v), "UTC ISO-8601 (…Z)", "top")
     need(doc, "command", lambda v: isinstance(v, str) and v, "non-empty string", "top")
+    if "load_average" in doc:  # optional: files written before it lack it
+        need(doc, "load_average", lambda v: isinstance(v, dict) and set(v) == {"before", "after"}
+             and all(_load(x) for x in v.values()), "object {before, after}, each 3 numbers or null", "top")
     m = need(doc, "machine", lambda v: isinstance(v, dict), "object", "top")
     if isinstance(m, dict):
         for k in ("hostname", "cpu_model", "kernel"):
@@ -81,12 +145,18 @@ def validate(doc):
                 need(lim, k, lambda v: v is None or _int(v), "integer or null", "machine.limits")
         need(m, "settings_applied", lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v),
              "list of strings", "machine")
+        for k, (ok, what) in MACHINE_OPTIONAL.items():
+            if k in m:
+                need(m, k, ok, what, "machine")
     b = need(doc, "build", lambda v: isinstance(v, dict), "object", "top")
     if isinstance(b, dict):
         for k in ("compiler", "flags", "build_type", "sanitize", "boost_version"):
             need(b, k, lambda v: isinstance(v, str), "string", "build")
         need(b, "commit", lambda v: v is None or isinstance(v, str), "string or null", "build")
         need(b, "dirty", lambda v: v is None or isinstance(v, bool), "boolean or null", "build")
+        for k, (ok, what) in BUILD_OPTIONAL.items():
+            if k in b:
+                need(b, k, ok, what, "build")
     entries = need(doc, "entries", lambda v: isinstance(v, list), "array", "top")
     for i, e in enumerate(entries if isinstance(entries, list) else []):
         p.extend(validate_entry(e, f"entries[{i}]"))
@@ -200,6 +270,22 @@ def self_test():
             "peak_rss_kib": 10, "notes": []}],
     }
     assert validate(good) == [], validate(good)
+    # ... and one with every provenance field (harness/provenance.cpp)
+    full = copy.deepcopy(good)
+    full["machine"].update({
+        "arch": "x86_64", "machine_id": "0f1e2d3c-4b5a-5968-8776-a5b4c3d2e1f0",
+        "machine_id_source": "/etc/machine-id", "cpu_vendor": "AuthenticAMD", "cpu_family": 25,
+        "cpu_model_id": 1, "cpu_stepping": 1, "cpu_microcode": "0x1000065", "cpu_flags": "fpu sse2 avx2",
+        "cpu_bugs": "spectre_v1", "smt": {"control": "notsupported", "active": False},
+        "cpufreq": {"driver": "acpi-cpufreq", "governor": "performance", "min_khz": 1500000,
+                    "max_khz": 3500000, "boost": True},
+        "kernel_cmdline": "quiet", "mitigations": {"meltdown": "Not affected"}, "clocksource": "tsc",
+        "transparent_hugepages": {"enabled": "madvise", "defrag": "madvise"},
+        "software": {"glibc": "2.36", "go": "1.19.8", "nginx": None, "wrk": "4.1.0"}})
+    full["load_average"] = {"before": [0.5, 0.4, 0.3], "after": [1.5, 0.6, 0.35]}
+    full["build"].update({"describe": "abc-dirty", "binary_older_than_checkout": True,
+                          "checkout": {"commit": "abd", "dirty": True, "relation": "older"}})
+    assert validate(full) == [], validate(full)
     breakages = [
         lambda d: d.update(schema_version=2),
         lambda d: d.pop("machine"),
@@ -214,6 +300,13 @@ def self_test():
         lambda d: d["entries"][0].update(extra=1),
         lambda d: d["entries"][0]["metrics"]["ns_per_yield"].update(samples=[]),
         lambda d: d.update(created="yesterday"),
+        # provenance: the raw machine id, wrong types
+        lambda d: d["machine"].update(machine_id="3d1219c7c4c5404aaa1f6d2a48adfda4"),
+        lambda d: d["machine"].update(cpu_family="25"),
+        lambda d: d.update(load_average={"before": [0.5, 0.4], "after": None}),
+        lambda d: d["machine"].update(smt={"active": "yes"}),
+        lambda d: d["build"].update(checkout={"commit": "abc", "dirty": False, "relation": "newer"}),
+        lambda d: d["build"].update(binary_older_than_checkout="no"),
     ]
     for i, breaker in enumerate(breakages):
         d = copy.deepcopy(good)
