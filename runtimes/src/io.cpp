@@ -471,8 +471,9 @@ void (*close_fd_test_hook)(int fd) = nullptr;
 }
 
 int close_fd(int fd) noexcept {
-  detail::FdEntry* e = detail::entry(fd, false);
-  if (!e) return ::close(fd);
+  // Created if need be: a wait arriving now would create it, and must find it locked.
+  detail::FdEntry* e = detail::entry(fd, true);
+  if (!e) return ::close(fd);  // negative, or beyond the table: nobody can wait on it
   // The entry stays locked through close(2): a wait that registered after the waiters were
   // woken and before the close would have its registration dropped with the file and never
   // be woken. Locked, such a wait registers after the close instead, and fails (EBADF).
