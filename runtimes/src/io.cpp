@@ -466,16 +466,25 @@ void io_forget(int fd) noexcept {
 
 }  // namespace detail
 
+namespace detail {
+void (*close_fd_test_hook)(int fd) = nullptr;
+}
+
 int close_fd(int fd) noexcept {
-  if (detail::FdEntry* e = detail::entry(fd, false)) {
-    std::lock_guard<detail::SpinLock> g(e->lock);
-    detail::wake_waiters(*e, 0xff, IoResult{IoStatus::error, ECANCELED});
-    if (e->poller) e->poller->remove(fd);
-    e->poller = nullptr;
-    e->armed = false;
-    e->registered = 0;
-    e->ready = 0;
-  }
+  // Created if need be: a wait arriving now would create it, and must find it locked.
+  detail::FdEntry* e = detail::entry(fd, true);
+  if (!e) return ::close(fd);  // negative, or beyond the table: nobody can wait on it
+  // The entry stays locked through close(2): a wait that registered after the waiters were
+  // woken and before the close would have its registration dropped with the file and never
+  // be woken. Locked, such a wait registers after the close instead, and fails (EBADF).
+  std::lock_guard<detail::SpinLock> g(e->lock);
+  detail::wake_waiters(*e, 0xff, IoResult{IoStatus::error, ECANCELED});
+  if (e->poller) e->poller->remove(fd);
+  e->poller = nullptr;
+  e->armed = false;
+  e->registered = 0;
+  e->ready = 0;
+  if (detail::close_fd_test_hook) [[unlikely]] detail::close_fd_test_hook(fd);
   return ::close(fd);
 }
 

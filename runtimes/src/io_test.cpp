@@ -131,11 +131,11 @@ TYPED_TEST(Io, ManyBlockedFibersEachWakeOnce) {
   Rt rt(o);
   std::vector<Pair> pairs(n);
   std::vector<int> wakes(n, 0);
-  std::atomic<int> blocked{0}, done{0};
+  std::atomic<int> done{0};
+  const std::int64_t base = detail::io_waiters();
   rt.run([&] {
     for (int i = 0; i < n; ++i)
       Rt::spawn([&, i] {
-        blocked.fetch_add(1, std::memory_order_relaxed);
         for (;;) {
           IoResult r = Rt::wait_fd(pairs[i].fd[0], IoEvent::read);
           ASSERT_TRUE(r) << "error " << r.error;
@@ -145,13 +145,15 @@ TYPED_TEST(Io, ManyBlockedFibersEachWakeOnce) {
         }
         done.fetch_add(1, std::memory_order_relaxed);
       }).detach();
-    while (blocked.load(std::memory_order_relaxed) < n) Rt::sleep_for(1ms);
-    Rt::sleep_for(5ms);  // let the last ones register
+    // Every fiber registered (counted under its fd's lock, before it switched away).
+    ASSERT_TRUE(fiber_eventually<Rt>([&] { return detail::io_waiters() == base + n; }))
+        << detail::io_waiters() - base << " of " << n << " registered";
     std::vector<int> order(n);
     std::iota(order.begin(), order.end(), 0);
     std::shuffle(order.begin(), order.end(), std::mt19937(42));
     for (int i : order) ASSERT_EQ(::write(pairs[i].fd[1], "x", 1), 1);
-    while (done.load(std::memory_order_relaxed) < n) Rt::sleep_for(1ms);
+    EXPECT_TRUE(fiber_eventually<Rt>([&] { return done.load(std::memory_order_relaxed) == n; }))
+        << done.load() << " of " << n << " woke";
   });
   int more = 0;
   for (int w : wakes) more += w != 1;
@@ -173,8 +175,10 @@ TYPED_TEST(Io, TimeoutsExpireAndTheFdStillWorks) {
     char buf[4];
     EXPECT_EQ(io::read<Rt>(p.fd[0], buf, sizeof buf, 1ms), -1);
     EXPECT_EQ(io::last_error(), ETIMEDOUT);
+    const std::int64_t base = detail::io_waiters();
     auto writer = Rt::spawn([&] {
-      Rt::sleep_for(2ms);
+      // Once the reader waits, so that the read below really blocks first.
+      EXPECT_TRUE(fiber_eventually<Rt>([&] { return detail::io_waiters() > base; }));
       ASSERT_EQ(io::write_all<Rt>(p.fd[1], "abc", 3), 3);
     });
     EXPECT_EQ(io::read<Rt>(p.fd[0], buf, sizeof buf, 5s), 3);
@@ -207,18 +211,18 @@ TYPED_TEST(Io, CloseThroughTheRuntimeWakesEveryWaiterWithAnError) {
   Rt rt(TypeParam::options());
   int sv[2];
   ASSERT_EQ(io::socketpair_nonblocking(sv), 0);
-  std::atomic<int> cancelled{0}, waiting{0};
+  std::atomic<int> cancelled{0};
+  const std::int64_t base = detail::io_waiters();
   rt.run([&] {
     std::vector<JoinHandle<void>> hs;
     for (int i = 0; i < 3; ++i)
       hs.push_back(Rt::spawn([&] {
         char c;
-        waiting.fetch_add(1);
         ssize_t r = io::read<Rt>(sv[0], &c, 1, 10s);
         if (r == -1 && io::last_error() == ECANCELED) cancelled.fetch_add(1);
       }));
-    while (waiting.load() < 3) Rt::sleep_for(1ms);
-    Rt::sleep_for(2ms);
+    // All three registered: counted under the fd's lock, which close_fd takes too.
+    ASSERT_TRUE(fiber_eventually<Rt>([&] { return detail::io_waiters() == base + 3; }));
     EXPECT_EQ(Rt::close_fd(sv[0]), 0);
     for (auto& h : hs) h.join();
   });
@@ -228,6 +232,44 @@ TYPED_TEST(Io, CloseThroughTheRuntimeWakesEveryWaiterWithAnError) {
 
 // The waiter is woken on one carrier, migrates, and waits again: its registration must
 // follow it (oneshot: DEL there, ADD here) or wake it across carriers (persistent).
+// close_fd keeps the fd's entry locked through close(2): a wait that arrives while it runs
+// (here: held just before the close by the test hook) registers after the close and fails
+// at once, instead of registering in between and never being woken.
+std::atomic<bool> g_close_started{false};
+std::atomic<std::int64_t> g_waiters_before{0};
+
+TEST(CloseFd, AWaitArrivingWhileCloseFdRunsFailsInsteadOfHanging) {
+  using Rt = Runtime<AsmPooledFifo>;
+  Options o;
+  o.carriers = 1;
+  Rt rt(o);
+  int sv[2];
+  ASSERT_EQ(io::socketpair_nonblocking(sv), 0);
+  g_close_started = false;
+  g_waiters_before = detail::io_waiters();
+  detail::close_fd_test_hook = [](int) {
+    g_close_started = true;
+    // Give the waiter time to register inside the window. With the entry locked it cannot,
+    // and this runs out its bound; unlocked, it registers and is then lost by the close.
+    (void)eventually([] { return detail::io_waiters() > g_waiters_before.load(); }, 300ms * kScale);
+  };
+  rt.start();
+  auto h = rt.submit([&] {
+    while (!g_close_started.load()) Rt::yield();
+    const auto t0 = Clock::now();
+    const IoResult r = Rt::wait_fd(sv[0], IoEvent::read, 5s);
+    return std::make_pair(r, Clock::now() - t0);
+  });
+  EXPECT_EQ(close_fd(sv[0]), 0);
+  const auto [r, took] = h.join();
+  detail::close_fd_test_hook = nullptr;
+  rt.finish();
+  EXPECT_EQ(r.status, IoStatus::error) << "the wait was left registered on the closed fd";
+  EXPECT_EQ(r.error, EBADF);
+  EXPECT_LT(took, 2s);
+  ::close(sv[1]);
+}
+
 TYPED_TEST(Io, WaitAgainAfterTheWaiterMigrated) {
   using Rt = typename TypeParam::Rt;
   if (TypeParam::carriers < 2) GTEST_SKIP() << "needs two carriers";
@@ -279,8 +321,9 @@ TYPED_TEST(Io, FdNumberReusedAfterACloseBehindTheRuntimesBack) {
     // persistent and level keep their registration without a syscall per wait, so they
     // cannot notice the reuse: they need close_fd, or io_forget for fds made elsewhere.
     if (TypeParam::registration != IoRegistration::oneshot) detail::io_forget(b[0]);
+    const std::int64_t base = detail::io_waiters();
     auto w = Rt::spawn([&] {
-      Rt::sleep_for(1ms);
+      EXPECT_TRUE(fiber_eventually<Rt>([&] { return detail::io_waiters() > base; }));  // the read waits
       ASSERT_EQ(::write(b[1], "y", 1), 1);
     });
     char c;
@@ -382,6 +425,7 @@ TYPED_TEST(Io, OsThreadsAndPinnedFibersBlockTheThread) {
   Pair p;
   EXPECT_EQ(Rt::wait_fd(p.fd[0], IoEvent::read, 2ms).status, IoStatus::timed_out);
   std::thread w([&] {
+    // Pacing only: the read gets 'z' whether the write comes before or during its poll.
     std::this_thread::sleep_for(5ms);
     ASSERT_EQ(::write(p.fd[1], "z", 1), 1);
   });
@@ -394,7 +438,7 @@ TYPED_TEST(Io, OsThreadsAndPinnedFibersBlockTheThread) {
   rt.run([&] {
     typename Rt::ScopedPin pin;
     std::thread w2([&] {
-      std::this_thread::sleep_for(5ms);
+      std::this_thread::sleep_for(5ms);  // pacing only, as above
       ASSERT_EQ(::write(p.fd[1], "q", 1), 1);
     });
     EXPECT_EQ(io::read<Rt>(p.fd[0], &c, 1, 5s), 1);

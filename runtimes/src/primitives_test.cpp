@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -101,14 +103,16 @@ int pinned_warn_child() {
   Semaphore<Rt> sem(0);
   testing::internal::CaptureStderr();
   bool got = false, timed_out = true;
+  std::atomic<bool> first_done{false};
   std::thread releaser([&] {
-    std::this_thread::sleep_for(20ms);
-    sem.release();
+    // Only once the first try has timed out and the second one blocks.
+    if (eventually([&] { return first_done.load() && sem.waiting() == 1; })) sem.release();
   });
   rt.run([&] {
     typename Rt::ScopedPin pin;
     timed_out = sem.try_acquire_for(2ms);  // blocks the carrier thread, no releaser yet
-    got = sem.try_acquire_for(10s);        // woken by the OS thread's release
+    first_done = true;
+    got = sem.try_acquire_for(kPatience);  // woken by the OS thread's release
   });
   releaser.join();
   std::string err = testing::internal::GetCapturedStderr();
@@ -350,7 +354,7 @@ TYPED_TEST(Primitives, CondVarWaitForTimesOutAndNotifyAllWakesEveryone) {
         cv.wait(ul, [&] { return go; });
         ++woke;
       }));
-    Rt::sleep_for(2ms);  // let them all block
+    ASSERT_TRUE(fiber_eventually<Rt>([&] { return cv.waiting() == 20; })) << "not all of them blocked";
     {
       std::lock_guard<Mutex<Rt>> g(m);
       go = true;
@@ -417,10 +421,12 @@ TYPED_TEST(Primitives, SemaphoreReleaseManyWakesThatManyAndTimeoutsFail) {
       sem.acquire();
       got.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after sleeps/joins
     }));
-    Rt::sleep_for(2ms);
-    sem.release(4);
-    Rt::sleep_for(5ms);
-    EXPECT_EQ(got.load(), 4);
+    ASSERT_TRUE(fiber_eventually<Rt>([&] { return sem.waiting() == 10; })) << "not all of them blocked";
+    sem.release(4);  // handed to 4 waiters, under the lock: the other 6 stay queued
+    EXPECT_EQ(sem.waiting(), 6u);
+    EXPECT_EQ(sem.available(), 0);
+    EXPECT_TRUE(fiber_eventually<Rt>([&] { return got.load() == 4; })) << got.load() << " woke, not 4";
+    EXPECT_EQ(sem.waiting(), 6u);
     sem.release(7);  // 6 waiters left: one unit remains
     for (auto& h : hs) h.join();
   });
@@ -534,14 +540,101 @@ TYPED_TEST(Primitives, MutexMayBeDestroyedByTheWaiterItWasHandedTo) {
   EXPECT_EQ(done, rounds);
 }
 
+// An unpark is a spurious wake, not a timeout: wait_for says no_timeout long before the
+// deadline (std's contract: timeout only when the time ran out).
+TYPED_TEST(Primitives, CondVarWaitForWokenByUnparkIsNoTimeout) {
+  using Rt = typename TypeParam::Rt;
+  Rt rt(TypeParam::options());
+  Mutex<Rt> m;
+  CondVar<Rt> cv;
+  rt.run([&] {
+    std::cv_status st = std::cv_status::timeout;
+    Duration waited{};
+    auto w = Rt::spawn([&] {
+      std::unique_lock<Mutex<Rt>> ul(m);
+      const auto t0 = Clock::now();
+      st = cv.wait_for(ul, 30s);
+      waited = Clock::now() - t0;
+    });
+    FiberRef ref = w.ref();
+    ASSERT_TRUE(fiber_eventually<Rt>([&] { return cv.waiting() == 1; }));
+    EXPECT_TRUE(Rt::unpark(ref));
+    w.join();
+    EXPECT_EQ(st, std::cv_status::no_timeout) << "an unpark was reported as a timeout";
+    EXPECT_LT(waited, 10s);
+  });
+}
+
+// A value whose move throws on demand.
+struct Fragile {
+  static inline std::atomic<bool> fail_next_move{false};
+  int v = 0;
+  explicit Fragile(int x) : v(x) {}
+  Fragile(const Fragile&) = delete;
+  Fragile(Fragile&& o) : v(o.v) {
+    if (fail_next_move.exchange(false)) throw std::runtime_error("move failed");
+  }
+  Fragile& operator=(Fragile&&) = default;
+};
+
+// A hand-off whose move throws after the peer was woken: the peer must try again, not take
+// it for "closed"; the exception goes to the caller whose move failed; nothing is lost.
+TYPED_TEST(Primitives, ChannelHandOffWhoseMoveThrowsLeavesThePeerWaiting) {
+  using Rt = typename TypeParam::Rt;
+  Watchdog wd("ChannelHandOffWhoseMoveThrows");
+  Rt rt(TypeParam::options());
+  rt.run([&] {
+    {  // a blocked receiver; the sender's move into its slot throws
+      Channel<Fragile, Rt> ch(0);
+      std::optional<int> got;
+      bool got_nullopt = false;
+      auto r = Rt::spawn([&] {
+        std::optional<Fragile> v = ch.receive();
+        if (v) got = v->v; else got_nullopt = true;
+      });
+      ASSERT_TRUE(fiber_eventually<Rt>([&] { return ch.waiting() == 1; }));
+      // send's parameter is built in place; the one move is the hand-off into the slot.
+      Fragile::fail_next_move = true;
+      EXPECT_THROW(ch.send(Fragile(1)), std::runtime_error);
+      ASSERT_TRUE(fiber_eventually<Rt>([&] { return ch.waiting() == 1; })) << "the receiver did not wait again";
+      EXPECT_FALSE(got_nullopt) << "the receiver took a failed hand-off for a closed channel";
+      ch.send(Fragile(2));
+      r.join();
+      EXPECT_FALSE(got_nullopt);
+      EXPECT_EQ(got, std::optional<int>(2));
+    }
+    {  // a blocked sender (rendezvous); the receiver's move out of it throws
+      Channel<Fragile, Rt> ch(0);
+      bool sent = false, closed_seen = false;
+      auto s = Rt::spawn([&] {
+        try {
+          ch.send(Fragile(7));
+          sent = true;
+        } catch (const ChannelClosed&) {
+          closed_seen = true;
+        }
+      });
+      ASSERT_TRUE(fiber_eventually<Rt>([&] { return ch.waiting() == 1; }));
+      Fragile::fail_next_move = true;
+      EXPECT_THROW((void)ch.receive(), std::runtime_error);
+      ASSERT_TRUE(fiber_eventually<Rt>([&] { return ch.waiting() == 1; })) << "the sender did not wait again";
+      std::optional<Fragile> v = ch.receive();
+      s.join();
+      ASSERT_TRUE(v.has_value());
+      EXPECT_EQ(v->v, 7);
+      EXPECT_TRUE(sent);
+      EXPECT_FALSE(closed_seen) << "the sender took a failed hand-off for a closed channel";
+    }
+  });
+}
+
 TYPED_TEST(Primitives, ChannelCloseWakesReceiversAndSenders) {
   using Rt = typename TypeParam::Rt;
   Watchdog wd("ChannelCloseWakes");
   Rt rt(TypeParam::options());
   rt.start();
   // Receivers only on `empty`; senders only on `unbuffered` and `full`: nobody can pair up,
-  // so every one of them is still blocked when close() comes (after the sleep), or sees
-  // the channel closed on arrival; either way the outcome below is exact.
+  // so every one of them is still blocked when close() comes (it waits until they all are).
   Channel<int, Rt> empty(4), unbuffered(0), full(1);
   full.send(1);  // from this OS thread: the buffer is now full
   std::atomic<int> nullopts{0}, send_errors{0};
@@ -568,7 +661,8 @@ TYPED_TEST(Primitives, ChannelCloseWakesReceiversAndSenders) {
       send_errors.fetch_add(1, std::memory_order_relaxed);
     }
   });
-  std::this_thread::sleep_for(20ms);  // let them all block
+  ASSERT_TRUE(eventually([&] { return empty.waiting() == 7 && unbuffered.waiting() == 4 && full.waiting() == 3; }))
+      << "not all of them blocked";
   empty.close();
   unbuffered.close();
   full.close();

@@ -1,14 +1,20 @@
 // Many carriers: submission from any thread, migration safety, parking and waking,
-// shutdown. Runs on all 12 variants; under ThreadSanitizer (label tsan) too.
+// shutdown. Runs on all 12 variants; under ThreadSanitizer (label tsan) too. The races and
+// wake paths at the end hold a carrier inside a race window through the runtime's test
+// points (SY_TEST_HOOKS, runtime.h), on both schedulers.
+#define SY_TEST_HOOKS 1
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "switchyard/primitives.h"
 #include "switchyard/variants.h"
 #include "test_support.h"
 
@@ -127,7 +133,8 @@ TYPED_TEST_P(MultiCarrier, IdleRuntimeParksAndASubmissionWakesIt) {
   o.park_timeout = 10s;  // far longer than the test waits: only a wake can make it prompt
   Rt rt(o);
   rt.start();
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(eventually([&] { return rt.carrier(0).is_sleeping() && rt.carrier(1).is_sleeping(); }))
+      << "the carriers never went to sleep";
   double c0 = cpu_seconds();
   std::this_thread::sleep_for(1s / kScale);
   double idle_cpu = cpu_seconds() - c0;
@@ -205,6 +212,250 @@ TYPED_TEST_P(MultiCarrier, FanOutTreeSumsEveryLeafOnce) {
   const int leaves = kScale == 1 ? 100000 : 1000;
   long long expect = static_cast<long long>(leaves) * (leaves - 1) / 2;
   EXPECT_EQ(rt.run([&] { return tree<Rt>(0, leaves, 10); }), expect);
+}
+
+// ---------------------------------------------------------------------------------------
+// Races and wake paths, on both run-queue policies (the switch and the stacks play no part).
+template <class V>
+class Races : public ::testing::Test {};
+using BothSchedulers = ::testing::Types<AsmPooledFifo, AsmPooledChaseLev>;
+TYPED_TEST_SUITE(Races, BothSchedulers, VariantName);
+
+// The test points are plain function pointers: what they need lives here.
+std::atomic<FiberBase*> g_target{nullptr};
+std::atomic<int> g_fired{0};
+std::atomic<bool> g_resumed{false}, g_hook_saw_it{false};
+
+template <class Rt>
+void unpark_and_hold(FiberBase* p) {
+  if (p != g_target.load() || g_fired.exchange(1) != 0) return;
+  // Claim the fiber that was just armed, then keep this carrier inside publish() until the
+  // other carrier has taken it and run it out of its wait: suspend() has returned and
+  // cleared p->post by the time the fiber sets g_resumed.
+  EXPECT_TRUE(Rt::unpark(p));
+  g_hook_saw_it = eventually([] { return g_resumed.load(); }, 10s);
+}
+
+// A wait's post-switch action (here: release the wait queue's lock) must survive a wake
+// that runs the fiber on another carrier before the publishing carrier gets to it.
+TYPED_TEST(Races, PublishKeepsThePostSwitchActionOfAFiberWokenAtOnce) {
+  using Rt = Runtime<TypeParam>;
+  Options o;
+  o.carriers = 2;
+  o.park_timeout = 10s;
+  o.idle_spin = 10s;  // the idle carrier polls, so it takes the woken fiber while the other is held
+  Rt rt(o);
+  g_target = nullptr;
+  g_fired = 0;
+  g_resumed = false;
+  g_hook_saw_it = false;
+  test_hooks::after_arm = &unpark_and_hold<Rt>;
+  rt.start();
+  detail::SpinLock lock;
+  auto h = rt.submit([&] {
+    lock.lock();
+    g_target = Rt::current();
+    const WakeReason r = Rt::wait_locked(lock, -1);
+    g_resumed = true;
+    EXPECT_EQ(r, WakeReason::unparked);
+    // Released by the post-switch action, once the hook lets the publishing carrier go.
+    const bool got = eventually([&] { return lock.try_lock(); }, 5s);
+    if (got) lock.unlock();
+    return got;
+  });
+  const bool got_lock = h.join();
+  rt.finish();
+  test_hooks::after_arm = nullptr;
+  EXPECT_TRUE(g_hook_saw_it.load()) << "the woken fiber never ran on the other carrier";
+  EXPECT_TRUE(got_lock) << "the wait's lock was never released: its post-switch action was lost";
+}
+
+std::atomic<bool> g_in_gap{false}, g_joined{false};
+
+void hold_in_the_gap(FiberBase*) {
+  if (g_in_gap.exchange(true)) return;
+  g_hook_saw_it = eventually([] { return g_joined.load(); }, 10s);
+}
+
+// A joiner that arrives between the dying fiber's release of its join lock and its last
+// switch takes the exception: nothing may be reported (nor rethrown from an empty pointer).
+TYPED_TEST(Races, AJoinJustAfterTheFiberEndedTakesTheErrorAndNothingIsReported) {
+  using Rt = Runtime<TypeParam>;
+  Options o;
+  o.carriers = 1;
+  Rt rt(o);
+  g_in_gap = false;
+  g_joined = false;
+  g_hook_saw_it = false;
+  test_hooks::after_finish_unlock = &hold_in_the_gap;
+  rt.start();
+  testing::internal::CaptureStderr();
+  auto h = rt.submit([]() -> int { throw std::runtime_error("boom"); });
+  ASSERT_TRUE(eventually([] { return g_in_gap.load(); }));
+  EXPECT_THROW(h.join(), std::runtime_error);
+  g_joined = true;
+  rt.finish();
+  test_hooks::after_finish_unlock = nullptr;
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(g_hook_saw_it.load());
+  EXPECT_EQ(err.find("nobody joins"), std::string::npos) << err;
+}
+
+// Decided at the last reference: a handle dropped unjoined after the fiber ended (which the
+// old check, made once at the fiber's end, missed) reports the exception, once.
+TYPED_TEST(Races, AnExceptionIsReportedOnceWhenItsLastHandleGoesUnjoined) {
+  using Rt = Runtime<TypeParam>;
+  Options o;
+  o.carriers = 1;
+  Rt rt(o);
+  rt.start();
+  testing::internal::CaptureStderr();
+  {
+    auto h = rt.submit([]() -> int { throw std::runtime_error("dropped"); });
+    ASSERT_TRUE(eventually([&] { return rt.live() == 0; }));
+  }
+  rt.finish();
+  const std::string err = testing::internal::GetCapturedStderr();
+  const auto first = err.find("nobody joins: dropped");
+  EXPECT_NE(first, std::string::npos) << err;
+  EXPECT_EQ(err.find("nobody joins", first + 1), std::string::npos) << err;
+}
+
+// A FiberRef keeps an ended fiber's control block: unparking through it is safe and finds
+// nothing to wake. (The raw pointer of an ended fiber whose fresh stack was unmapped would
+// fault; FreshFifo checks that the stack really is kept.)
+TEST(FiberRefs, UnparkThroughARefToAnEndedFiberIsSafeAndWakesNothing) {
+  using Rt = Runtime<AsmFreshFifo>;
+  Options o;
+  o.carriers = 1;
+  Rt rt(o);
+  rt.run([] {
+    FiberRef ref;
+    std::uint64_t id = 0;
+    {
+      auto h = Rt::spawn([&] { ref = Rt::self(); });  // its own reference, taken while it runs
+      id = h.id();
+      h.join();
+    }  // ended, joined, handle gone: only ref keeps the block (and its stack) mapped
+    EXPECT_EQ(ref.get()->id, id);
+    EXPECT_FALSE(Rt::unpark(ref));
+    // Its waking form is the documented way to wake a fiber one does not otherwise hold.
+    bool woken = false;
+    auto sleeper = Rt::spawn([&] {
+      auto t0 = Clock::now();
+      Rt::sleep_for(10s);
+      woken = Clock::now() - t0 < 5s;
+    });
+    FiberRef r = sleeper.ref();
+    while (!Rt::unpark(r)) Rt::yield();  // until it sleeps
+    sleeper.join();
+    EXPECT_TRUE(woken);
+    EXPECT_FALSE(Rt::unpark(r));  // ended: nothing to wake, nothing touched
+  });
+}
+
+// The carrier the calling fiber runs on.
+unsigned here() { return current_fiber()->carrier.load(std::memory_order_relaxed); }
+
+// A fiber woken by a waker that then blocks its thread (here: a pinned sleep) must not wait
+// for the block to end, nor for park_timeout: an idle carrier takes it.
+TYPED_TEST(Races, AFiberWokenByAWakerThatBlocksItsThreadRunsOnAnIdleCarrier) {
+  using Rt = Runtime<TypeParam>;
+  Options o;
+  o.carriers = 2;
+  o.park_timeout = 10s;
+  o.pinned_policy = PinnedPolicy::silent;
+  Rt rt(o);
+  Semaphore<Rt> sem(0);
+  std::atomic<std::int64_t> woke_ns{0};
+  std::atomic<int> woke_on{-1};
+  std::int64_t released_ns = 0;
+  int waker_on = -1;
+  rt.run([&] {
+    auto waiter = Rt::spawn([&] {
+      sem.acquire();
+      woke_ns = detail::now_ns();
+      woke_on = static_cast<int>(here());
+    });
+    ASSERT_TRUE(fiber_eventually<Rt>([&] { return sem.waiting() == 1; }));
+    // Both carriers idle but this one: the other must be asleep before the wake.
+    ASSERT_TRUE(fiber_eventually<Rt>([&] { return rt.carrier(1 - here()).is_sleeping(); }));
+    waker_on = static_cast<int>(here());
+    released_ns = detail::now_ns();
+    sem.release();  // the waiter goes on this carrier's queue
+    {
+      typename Rt::ScopedPin pin;
+      Rt::sleep_for(1s);  // pinned: blocks the carrier thread
+    }
+    waiter.join();
+  });
+  ASSERT_NE(woke_ns.load(), 0);
+  EXPECT_NE(woke_on.load(), waker_on) << "the woken fiber waited for its waker's block to end";
+  EXPECT_LT(woke_ns.load() - released_ns, std::int64_t{50'000'000} * kScale)
+      << "woken " << (woke_ns.load() - released_ns) / 1000 << " us after the release";
+}
+
+// A burst of spawns from one fiber reaches every idle carrier, not only the first one the
+// spawner kicked (which used to stay flagged asleep, and be kicked again, until it woke).
+TYPED_TEST(Races, ABurstOfSpawnsReachesEveryIdleCarrierPromptly) {
+  using Rt = Runtime<TypeParam>;
+  constexpr unsigned kCarriers = 4;
+  Options o;
+  o.carriers = kCarriers;
+  o.park_timeout = 10s;
+  Rt rt(o);
+  std::atomic<std::int64_t> first_run_ns[kCarriers] = {};
+  std::int64_t burst_ns = 0;
+  unsigned spawner_on = 0;
+  rt.run([&] {
+    ASSERT_TRUE(fiber_eventually<Rt>([&] {
+      for (unsigned i = 0; i < kCarriers; ++i)
+        if (i != here() && !rt.carrier(i).is_sleeping()) return false;
+      return true;
+    })) << "the other carriers never went to sleep";
+    spawner_on = here();
+    burst_ns = detail::now_ns();
+    const int n = 64;
+    for (int i = 0; i < n; ++i)
+      Rt::spawn([&] {
+        const std::int64_t start = detail::now_ns();
+        const unsigned c = here();
+        std::int64_t expected = 0;
+        first_run_ns[c].compare_exchange_strong(expected, start);
+        while (detail::now_ns() - start < 1'000'000) {
+        }  // 1 ms of work, never yielding
+      }).detach();
+  });
+  for (unsigned i = 0; i < kCarriers; ++i) {
+    if (i == spawner_on) continue;
+    const std::int64_t t = first_run_ns[i].load();
+    EXPECT_NE(t, 0) << "carrier " << i << " ran none of the burst";
+    if (t != 0) {
+      EXPECT_LT(t - burst_ns, std::int64_t{100'000'000} * kScale)
+          << "carrier " << i << " first ran one " << (t - burst_ns) / 1000 << " us after the burst";
+    }
+  }
+}
+
+// Options::idle_spin must not make a timer late: the block after the spin is shortened by
+// it. (An idle carrier's block is bounded by 10 ms with deadlines pending, so each 9 ms
+// sleep would be late by about the 9 ms spun, 45 ms over five.)
+TYPED_TEST(Races, IdleSpinDoesNotDelayATimer) {
+  using Rt = Runtime<TypeParam>;
+  Options o;
+  o.carriers = 1;
+  o.idle_spin = 100ms;
+  Rt rt(o);
+  std::int64_t late_ns = 0;
+  rt.run([&] {
+    for (int i = 0; i < 5; ++i) {
+      const auto t0 = Clock::now();
+      Rt::sleep_for(9ms);
+      late_ns += std::chrono::duration_cast<Duration>(Clock::now() - t0 - 9ms).count();
+    }
+  });
+  EXPECT_GE(late_ns, 0);
+  EXPECT_LT(late_ns, std::int64_t{20'000'000} * kScale) << "five timers late by " << late_ns / 1000 << " us in all";
 }
 
 REGISTER_TYPED_TEST_SUITE_P(MultiCarrier, SubmitFromFourThreadsRunsEachFiberOnce,

@@ -61,6 +61,11 @@ class WaiterList {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
   Waiter* front() const noexcept { return head_; }
+  std::size_t count() const noexcept {  // walks the list: for snapshots, not hot paths
+    std::size_t n = 0;
+    for (Waiter* w = head_; w; w = w->next) ++n;
+    return n;
+  }
   void push_back(Waiter* w) noexcept {
     w->next = nullptr;
     w->prev = tail_;

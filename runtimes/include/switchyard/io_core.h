@@ -11,7 +11,8 @@
 //      locks the entry, unlinks every waiter whose events are ready, and wakes each through
 //      the wake claim. A wait with a deadline also sits in the deadline heap; whichever
 //      claims first wins, and the loser's side is cleaned up by the waiter (io_end_wait).
-//   3. close_fd wakes every waiter with ECANCELED, drops the registration, then closes.
+//   3. close_fd wakes every waiter with ECANCELED, drops the registration, then closes,
+//      all under the entry lock (a wait that comes after finds the fd closed: EBADF).
 //
 // Registration modes (Options::io_registration):
 //   oneshot     EPOLLET|EPOLLONESHOT: ADD the first time, MOD to re-arm (one epoll_ctl per
@@ -132,6 +133,9 @@ IoResult io_block_thread(int fd, IoEvent ev, std::int64_t deadline_ns) noexcept;
 void io_forget(int fd) noexcept;
 // Fibers currently waiting on fds, all runtimes (relaxed: a hint for polling while busy).
 std::int64_t io_waiters() noexcept;
+// Test only (io_test): called by close_fd after it woke the fd's waiters, just before
+// close(2). nullptr otherwise; close_fd is no hot path, so the check costs nothing there.
+extern void (*close_fd_test_hook)(int fd);
 
 }  // namespace detail
 }  // namespace sy

@@ -63,17 +63,23 @@ template <class Rt>
                    Rt::variant_name() + ")");
 }
 
+// How a park_on ended.
+enum class Parked : std::uint8_t {
+  handed,     // a waker popped the Waiter and woke it
+  timed_out,  // the deadline passed
+  spurious,   // Rt::unpark woke it (fibers only)
+};
+
 // Blocks the caller on q until a waker pops it or the deadline passes. On entry g holds the
 // queue's lock and w is not linked; on return w is not linked. after_link() runs once w is
-// linked, still under the lock (CondVar releases the user's lock there). Returns true when
-// a waker popped w and woke it: whatever it handed over is visible and the waker has
-// released the lock; g may or may not own the lock then, and the caller only reads its own
-// Waiter and returns. Returns false on timeout or an unpark (a spurious wake), with g
-// holding the lock again.
+// linked, still under the lock (CondVar releases the user's lock there). Returns handed
+// when a waker popped w and woke it: whatever it handed over is visible and the waker has
+// released the lock; g no longer owns the lock then (re-lock it to go on), and the caller
+// reads its own Waiter. Returns timed_out or spurious (an unpark) with g holding the lock.
 // Throws FiberError (before linking, so nothing changes) when a pinned fiber blocks under
 // pinned_policy=error, or when called from a fiber of another variant.
 template <class Rt, class AfterLink>
-bool park_on(SpinGuard& g, WaiterList& q, Waiter& w, std::int64_t deadline_ns, const char* what,
+Parked park_on(SpinGuard& g, WaiterList& q, Waiter& w, std::int64_t deadline_ns, const char* what,
              AfterLink&& after_link) {
   auto* self = Rt::current();
   if (!self && current_fiber()) foreign_fiber<Rt>(what);  // would block a carrier of another runtime
@@ -89,13 +95,13 @@ bool park_on(SpinGuard& g, WaiterList& q, Waiter& w, std::int64_t deadline_ns, c
       // release instead of taking the lock (saves an atomic RMW per hand-off).
       g.mutex()->wait_unlocked();
       (void)g.release();  // not ours: nothing to unlock
-      return true;
+      return Parked::handed;
     }
     g.mutex()->lock();
     // Timed out or unparked: we won the claim, so any waker that popped w lost it and moved
     // on; unlink is a no-op in that case.
     q.unlink(&w);
-    return false;
+    return r == WakeReason::timeout ? Parked::timed_out : Parked::spurious;
   }
   if (self) pinned_blocking(self->rt->options().pinned_policy, what);  // may throw; w unlinked
   ThreadEvent ev;
@@ -104,18 +110,19 @@ bool park_on(SpinGuard& g, WaiterList& q, Waiter& w, std::int64_t deadline_ns, c
   q.push_back(&w);
   after_link();
   g.unlock();
+  if (self) Rt::will_block();  // what this fiber made runnable here may run elsewhere
   const bool signalled = ev.wait(deadline_ns < 0 ? -1 : std::max<std::int64_t>(0, deadline_ns - now_ns()));
   g.lock();
-  if (signalled) return true;
+  if (signalled) return Parked::handed;
   // Timed out, but a waker may have popped and signalled us meanwhile: it did so under the
   // lock we now hold, so the signal (flag and futex wake) is complete and ev may die.
-  if (!w.linked) return true;
+  if (!w.linked) return Parked::handed;
   q.unlink(&w);
-  return false;
+  return Parked::timed_out;
 }
 
 template <class Rt>
-bool park_on(SpinGuard& g, WaiterList& q, Waiter& w, std::int64_t deadline_ns, const char* what) {
+Parked park_on(SpinGuard& g, WaiterList& q, Waiter& w, std::int64_t deadline_ns, const char* what) {
   return park_on<Rt>(g, q, w, deadline_ns, what, [] {});
 }
 
@@ -169,7 +176,7 @@ class Mutex {
       Waiter w;
       // Woken means unlock() handed us the mutex (locked_ stayed true). Otherwise
       // (unparked): try again.
-      if (detail::park_on<Rt>(g, waiters_, w, -1, "Mutex::lock")) return;
+      if (detail::park_on<Rt>(g, waiters_, w, -1, "Mutex::lock") == detail::Parked::handed) return;
       if (!locked_) {
         locked_ = true;
         return;
@@ -195,7 +202,8 @@ class Mutex {
 
 // ---------------------------------------------------------------------------------------
 // Condition variable over any lock with lock()/unlock() (sy::Mutex, std::mutex, ...), like
-// std::condition_variable_any. Spurious wakes happen only through Rt::unpark.
+// std::condition_variable_any. Spurious wakes happen only through Rt::unpark; wait_for and
+// wait_until report them as no_timeout (std's rule: timeout means the time ran out).
 //
 // No lost wakeups: a waiter links itself into waiters_ (under lock_) *before* it releases
 // the user's lock. A notifier that changed the condition did so holding the user's lock,
@@ -258,20 +266,26 @@ class CondVar {
     while (detail::wake_one<Rt>(waiters_)) ++n;
     return n;
   }
+  // Waiters blocked now (a snapshot). A fiber counted here has finished switching away:
+  // its wait releases lock_ only after that.
+  std::size_t waiting() {
+    detail::SpinGuard g(lock_);
+    return waiters_.count();
+  }
 
  private:
   template <class Lock>
   std::cv_status wait_impl(std::unique_lock<Lock>& ul, std::int64_t deadline_ns) {
     if (!ul.owns_lock()) throw FiberError("CondVar::wait: the unique_lock does not own its lock");
-    bool woken;
+    detail::Parked how;
     {
       detail::SpinGuard g(lock_);
       Waiter w;
       // Link, then release the user's lock (see the class comment), then sleep.
-      woken = detail::park_on<Rt>(g, waiters_, w, deadline_ns, "CondVar::wait", [&] { ul.unlock(); });
+      how = detail::park_on<Rt>(g, waiters_, w, deadline_ns, "CondVar::wait", [&] { ul.unlock(); });
     }
     ul.lock();  // never under lock_: it may park
-    return woken ? std::cv_status::no_timeout : std::cv_status::timeout;
+    return how == detail::Parked::timed_out ? std::cv_status::timeout : std::cv_status::no_timeout;
   }
 
   detail::SpinLock lock_;
@@ -317,6 +331,11 @@ class Semaphore {
     detail::SpinGuard g(lock_);
     return count_;
   }
+  // Waiters blocked in acquire now (a snapshot; see CondVar::waiting).
+  std::size_t waiting() {
+    detail::SpinGuard g(lock_);
+    return waiters_.count();
+  }
 
  private:
   bool acquire_until_ns(std::int64_t deadline_ns) {
@@ -328,7 +347,8 @@ class Semaphore {
       }
       if (deadline_ns >= 0 && detail::now_ns() >= deadline_ns) return false;
       Waiter w;
-      if (detail::park_on<Rt>(g, waiters_, w, deadline_ns, "Semaphore::acquire")) return true;  // handed a unit
+      if (detail::park_on<Rt>(g, waiters_, w, deadline_ns, "Semaphore::acquire") == detail::Parked::handed)
+        return true;  // handed a unit
     }
   }
 
@@ -344,6 +364,15 @@ class Semaphore {
 // a receiver just made room in), so FIFO order per sender holds. close() wakes every
 // blocked receiver (they get nullopt) and sender (they throw ChannelClosed); values still
 // buffered are received after close.
+//
+// A hand-off whose move throws (T's move constructor, or the buffer's allocation): the
+// peer was already woken (the wake must be won before anything is handed over), so it is
+// told nothing was handed and tries again, as after a spurious wake; it never takes that
+// for "closed". The exception reaches the caller whose call made the move (send, or
+// receive for the rendezvous), except for a receive that refills the buffer from a blocked
+// sender: the receive has its value and returns it, and the sender, woken with nothing
+// taken, retries the push itself and meets the error there. A value whose move threw is
+// left as the move left it (for a throwing move, usually unchanged).
 template <class T, class Rt>
 class Channel {
  public:
@@ -358,6 +387,7 @@ class Channel {
     for (;;) {
       if (closed_) throw ChannelClosed("send on a closed channel");
       if (Waiter* w = detail::wake_one<Rt>(recvq_)) {
+        // Throws: the receiver, woken with its slot empty and the channel open, retries.
         static_cast<RecvWaiter*>(w)->slot->emplace(std::move(v));
         return;
       }
@@ -367,9 +397,10 @@ class Channel {
       }
       SendWaiter w;
       w.value = &v;
-      if (detail::park_on<Rt>(g, sendq_, w, -1, "Channel::send")) {
+      if (detail::park_on<Rt>(g, sendq_, w, -1, "Channel::send") == detail::Parked::handed) {
         if (w.outcome == SendWaiter::taken) return;
-        throw ChannelClosed("channel closed while send was blocked");
+        if (w.outcome == SendWaiter::closed) throw ChannelClosed("channel closed while send was blocked");
+        g = detail::SpinGuard(lock_);  // woken, but the receiver's move threw: try again
       }
       // unparked: try again
     }
@@ -385,13 +416,19 @@ class Channel {
         // Room now: the first blocked sender's value takes it (it stays behind the rest).
         if (Waiter* w = detail::wake_one<Rt>(sendq_)) {
           auto* sw = static_cast<SendWaiter*>(w);
-          buf_.push_back(std::move(*sw->value));
-          sw->outcome = SendWaiter::taken;
+          try {
+            buf_.push_back(std::move(*sw->value));
+            sw->outcome = SendWaiter::taken;
+          } catch (...) {
+            // This receive has its value; the sender, woken with nothing taken, retries
+            // the push itself and meets the error in its own call (see the class comment).
+          }
         }
         return out;
       }
       if (Waiter* w = detail::wake_one<Rt>(sendq_)) {  // unbuffered rendezvous
         auto* sw = static_cast<SendWaiter*>(w);
+        // Throws: the sender, woken with nothing taken, retries.
         std::optional<T> out(std::move(*sw->value));
         sw->outcome = SendWaiter::taken;
         return out;
@@ -400,7 +437,10 @@ class Channel {
       std::optional<T> slot;
       RecvWaiter w;
       w.slot = &slot;
-      if (detail::park_on<Rt>(g, recvq_, w, -1, "Channel::receive")) return slot;  // empty: closed
+      if (detail::park_on<Rt>(g, recvq_, w, -1, "Channel::receive") == detail::Parked::handed) {
+        if (slot || w.closed) return slot;  // a value, or nullopt: closed
+        g = detail::SpinGuard(lock_);       // woken, but the sender's move threw: try again
+      }
       // unparked: try again
     }
   }
@@ -410,13 +450,17 @@ class Channel {
     detail::SpinGuard g(lock_);
     if (closed_) throw ChannelClosed("close of a closed channel");
     closed_ = true;
-    while (detail::wake_one<Rt>(recvq_)) {
-    }  // their slots stay empty: nullopt
+    while (Waiter* w = detail::wake_one<Rt>(recvq_)) static_cast<RecvWaiter*>(w)->closed = true;  // nullopt
     while (Waiter* w = detail::wake_one<Rt>(sendq_)) static_cast<SendWaiter*>(w)->outcome = SendWaiter::closed;
   }
   bool closed() {
     detail::SpinGuard g(lock_);
     return closed_;
+  }
+  // Blocked senders and receivers now (a snapshot; see CondVar::waiting).
+  std::size_t waiting() {
+    detail::SpinGuard g(lock_);
+    return sendq_.count() + recvq_.count();
   }
 
  private:
@@ -426,6 +470,7 @@ class Channel {
   };
   struct RecvWaiter : Waiter {
     std::optional<T>* slot = nullptr;  // on the receiver's stack
+    bool closed = false;               // woken by close()
   };
 
   const std::size_t cap_;

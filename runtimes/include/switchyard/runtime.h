@@ -43,6 +43,26 @@
 #include "switchyard/stack.h"
 #include "switchyard/switch.h"
 
+// Test-only injection points: a test translation unit that defines SY_TEST_HOOKS before
+// including this header gets a call through sy::test_hooks at each point (nullptr unless
+// the test sets it), so a test can hold a carrier inside a race window. Without the macro
+// SY_TEST_POINT is nothing: no production build pays for them. (The templates that use it
+// are instantiated only in the including translation unit, so the two never mix.)
+#if defined(SY_TEST_HOOKS)
+namespace sy::test_hooks {
+inline void (*after_arm)(sy::FiberBase*) = nullptr;            // Carrier::publish, the fiber just armed
+inline void (*after_finish_unlock)(sy::FiberBase*) = nullptr;  // Runtime::entry, the join lock released
+}  // namespace sy::test_hooks
+#define SY_TEST_POINT(name, arg)                                      \
+  do {                                                                \
+    if (::sy::test_hooks::name) [[unlikely]] ::sy::test_hooks::name(arg); \
+  } while (0)
+#else
+#define SY_TEST_POINT(name, arg) \
+  do {                           \
+  } while (0)
+#endif
+
 namespace sy {
 
 struct CarrierBase;
@@ -156,6 +176,44 @@ struct JoinOps {
   void (*drop)(FiberBase*);                            // release one reference
 };
 
+// A counted reference to a fiber: while one exists the fiber's control block (and the
+// stack that holds it) is not freed, whether or not the fiber has ended. That makes waking
+// through it safe at any time (Runtime::unpark(const FiberRef&)): on a fiber that ended, or
+// that is not waiting, the wake does nothing and returns false. A raw FiberBase* gives no
+// such guarantee (see Runtime::unpark). Get one from Runtime::self() or JoinHandle::ref();
+// copy it freely, from any thread. Like a JoinHandle it must not outlive its runtime, and
+// it delays the report of an exception nobody joins until the last reference goes.
+class FiberRef {
+ public:
+  FiberRef() = default;
+  FiberRef(const FiberRef& o) noexcept : f_(o.f_), ops_(o.ops_) { retain(); }
+  FiberRef(FiberRef&& o) noexcept : f_(std::exchange(o.f_, nullptr)), ops_(o.ops_) {}
+  FiberRef& operator=(FiberRef o) noexcept {
+    std::swap(f_, o.f_);
+    std::swap(ops_, o.ops_);
+    return *this;
+  }
+  ~FiberRef() {
+    if (f_) ops_->drop(f_);
+  }
+  FiberBase* get() const noexcept { return f_; }
+  explicit operator bool() const noexcept { return f_ != nullptr; }
+  const JoinOps* ops() const noexcept { return ops_; }
+
+  // For the runtime and JoinHandle: a new reference to f, made while the caller holds one.
+  FiberRef(FiberBase* f, const JoinOps* ops) noexcept : f_(f), ops_(ops) { retain(); }
+
+ private:
+  void retain() noexcept {
+    // relaxed: made from a reference the caller holds, so the count cannot reach zero
+    // meanwhile; the drop (acq_rel) orders everything before the release.
+    if (f_) f_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  FiberBase* f_ = nullptr;
+  const JoinOps* ops_ = nullptr;
+};
+
 template <class R>
 class JoinHandle {
  public:
@@ -176,6 +234,11 @@ class JoinHandle {
   bool valid() const noexcept { return f_ != nullptr; }
   std::uint64_t id() const noexcept { return f_ ? f_->id : 0; }
   FiberBase* fiber() const noexcept { return f_; }
+  // A reference that keeps the fiber's control block alive after this handle is gone.
+  FiberRef ref() const {
+    check();
+    return FiberRef(f_, ops_);
+  }
 
   // Waits for the fiber (parks if called from a fiber, blocks if from an OS thread) and
   // returns its result or rethrows its exception. The handle is empty afterwards.
@@ -384,6 +447,16 @@ class Carrier : public CarrierBase {
   void kick() noexcept { poller_.kick(); }
   detail::Poller& poller() noexcept { return poller_; }
   bool is_sleeping() const noexcept { return sleeping_.load(std::memory_order_relaxed); }
+  // Takes the right to wake this carrier: true for one caller per sleep, which then kicks
+  // it. The flag is cleared here, not when the carrier wakes, so the next wake in a burst
+  // goes to another sleeper instead of kicking this one again. A post() that finds it
+  // cleared sends no kick: none is needed, the claimer's kick wakes it, and a woken
+  // carrier drains its pending list before it can sleep again.
+  bool claim_sleeper() noexcept {
+    // relaxed: which waker wins does not order anything; the kick (a write(2) the carrier
+    // reads in its block) carries the wake itself.
+    return sleeping_.load(std::memory_order_relaxed) && sleeping_.exchange(false, std::memory_order_relaxed);
+  }
 
   // ---- waiting structures
   void link_pred(FiberBase* f) noexcept {
@@ -523,8 +596,15 @@ class Carrier : public CarrierBase {
     for (unsigned k = 0; k < n; ++k) {
       unsigned v = (start + k) % n;
       if (v == index) continue;
-      if (FiberBase* f = Sched::steal(rt_.sched_, rt_.carriers_[v]->local_)) {
+      auto& victim = rt_.carriers_[v]->local_;
+      if (FiberBase* f = Sched::steal(rt_.sched_, victim)) {
         ++stats.steals;
+        // Go's rule: a carrier that found work wakes another while work is left, so a
+        // burst pushed on one carrier spreads over every idle one, not only the one its
+        // pusher woke. acquire: pairs with idle()'s seq_cst increment, so the sleeper's
+        // flag (set before it) is seen. A hint: a missed wake only delays the spreading.
+        if (rt_.idle_.load(std::memory_order_acquire) != 0 && Sched::stealable(victim)) [[unlikely]]
+          rt_.kick_a_sleeper(this);
         return f;
       }
     }
@@ -562,8 +642,13 @@ class Carrier : public CarrierBase {
         p->wait_carrier = index;
         if (p->deadline_ns >= 0) heap_.insert(p);
         if (p->pred) link_pred(p);
+        // Copied before arming: once armed, another carrier may claim p, run it, and
+        // clear p->post as p returns from suspend(), all before this line would read it
+        // (the wait queue's lock would then never be released).
+        const PostSwitch post = p->post;
         p->arm();  // from here on wakers may claim it
-        if (p->post.fn) p->post.fn(p->post.arg);
+        SY_TEST_POINT(after_arm, p);
+        if (post.fn) post.fn(post.arg);
         break;
       }
       case Action::dead:
@@ -594,15 +679,35 @@ class Carrier : public CarrierBase {
       if (detail::io_waiters() != 0) poller_.wait_and_dispatch(0);
       return;
     }
-    if (rt_.opts_.idle_spin.count() > 0 && spin_before_block(std::min(rt_.opts_.idle_spin.count(), timeout))) {
-      ++stats.spin_hits;
-      return;
+    if (rt_.opts_.idle_spin.count() > 0) {
+      const std::int64_t spin_start = detail::now_ns();
+      if (spin_before_block(spin_start, std::min(rt_.opts_.idle_spin.count(), timeout))) {
+        ++stats.spin_hits;
+        return;
+      }
+      // The bound was computed before the spin: block only for what is left of it, or a
+      // timer due meanwhile would be late by the whole spin.
+      timeout = std::max<std::int64_t>(0, timeout - (detail::now_ns() - spin_start));
+      if (timeout == 0 && !heap_.empty()) return;  // a deadline is due: the loop expires it
     }
-    // Announce the sleep before the last look for work (seq_cst store and RMW), so that
-    // either that look sees a concurrent push, or the pusher sees us: post() reads
-    // sleeping_, maybe_wake_idle() reads idle_ after a seq_cst fence.
+    // Announce the sleep before the last look for work, so that either that look sees a
+    // concurrent push, or the pusher sees us and kicks. Two pairs:
+    //  - post() (pending_ CAS, then a load of sleeping_) against the store of sleeping_ and
+    //    the load of pending_: all seq_cst, so they are in one total order and at least
+    //    one side sees the other's write (store buffering is forbidden).
+    //  - A run-queue push (the deque's bottom_ store, the FIFO's size store: relaxed or
+    //    release) followed by maybe_wake_idle()'s seq_cst fence and load of idle_, against
+    //    the increment of idle_ below, the seq_cst fence after it, and work_visible()'s
+    //    relaxed loads of bottom_/top_/size/ysize. The RMW alone would not do: later
+    //    relaxed loads may be performed before a seq_cst RMW's store is visible (AArch64's
+    //    ldaxr/stlxr lets them pass; x86's locked instruction happens to forbid it). With
+    //    the two fences ordered in S, either ours comes first, and the pusher's load after
+    //    its fence sees our increment (and kicks), or its comes first, and our loads after
+    //    ours see its push. Forbidden outcome: the pusher reads idle_ == 0 and we read the
+    //    queues empty, i.e. a runnable fiber and every carrier asleep.
     sleeping_.store(true, std::memory_order_seq_cst);
     rt_.idle_.fetch_add(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (work_visible()) {
       rt_.idle_.fetch_sub(1, std::memory_order_relaxed);
       sleeping_.store(false, std::memory_order_relaxed);
@@ -624,8 +729,8 @@ class Carrier : public CarrierBase {
 
   // True when work turned up within spin_ns: a ready fd (dispatched here) or work_visible().
   // Nobody kicks us meanwhile (sleeping_ is false), which is why each round looks at both.
-  bool spin_before_block(std::int64_t spin_ns) {
-    const std::int64_t until = detail::now_ns() + spin_ns;
+  bool spin_before_block(std::int64_t start_ns, std::int64_t spin_ns) {
+    const std::int64_t until = start_ns + spin_ns;
     do {
       if (poller_.wait_and_dispatch(0) > 0 || work_visible()) return true;
     } while (detail::now_ns() < until);
@@ -799,7 +904,7 @@ class Runtime {
     F* self = c->current();
     std::int64_t d = std::chrono::duration_cast<Duration>(t.time_since_epoch()).count();
     if (self->pins) [[unlikely]] {
-      detail::pinned_blocking(c->rt_.opts_.pinned_policy, "sleep");
+      pinned_block(c, "sleep");
       std::this_thread::sleep_until(t);
       return;
     }
@@ -816,7 +921,7 @@ class Runtime {
     if (pred()) return true;
     std::int64_t d = timeout.count() < 0 ? -1 : detail::now_ns() + timeout.count();
     if (self->pins) [[unlikely]] {
-      detail::pinned_blocking(c->rt_.opts_.pinned_policy, "park");
+      pinned_block(c, "park");
       while (!pred() && (d < 0 || detail::now_ns() < d)) std::this_thread::sleep_for(std::chrono::microseconds(50));
       return pred();
     }
@@ -825,8 +930,37 @@ class Runtime {
             const_cast<void*>(static_cast<const void*>(std::addressof(pred))), {});
     return pred();
   }
-  // Wakes a parked (or sleeping) fiber. Returns false if it was not waiting. Any thread.
+  // Wakes a parked (or sleeping, or blocked) fiber: its wait returns early (a spurious
+  // wake for the primitives, which then wait again). Returns false if it was not waiting.
+  // Any thread.
+  //
+  // The rule for the raw pointer: f must still be allocated, and nothing tells a caller
+  // that a fiber it does not hold has not ended (its memory, its stack, may already serve
+  // another fiber, which this would then wake). Call it only while holding a JoinHandle
+  // or a FiberRef to f, or while f is known to wait for something only the caller can end.
+  // Otherwise use the FiberRef form, which keeps f's control block alive.
   static bool unpark(FiberBase* f) { return wake(f, WakeReason::unparked); }
+  static bool unpark(const FiberRef& r) {
+    if (!r) return false;
+    if (r.ops() != &join_ops()) throw FiberError("unpark: a fiber of another runtime variant (" + V::name() + ")");
+    return wake(r.get(), WakeReason::unparked);
+  }
+  // Call before blocking the carrier's thread from a fiber (a blocking system call; the
+  // runtime calls it for a pinned fiber's blocking waits): hands this carrier's runnable
+  // fibers to an idle carrier. A woken fiber is pushed on its waker's queue without waking
+  // anyone, since the waker usually parks soon and runs it here (Go's runnext); a waker
+  // that blocks its thread instead would leave it there for the whole block, or for
+  // park_timeout, while other carriers sleep. This wakes one of them, which steals it
+  // (chaselev) or pops it from the shared queue (fifo). Elsewhere: a no-op.
+  static void will_block() noexcept {
+    CarrierBase* cb = detail::current_carrier();
+    if (!cb || !cb->current_base || cb->variant_tag != tag()) return;
+    C* c = static_cast<C*>(cb);
+    if (c->rt_.multi_ && Sched::maybe_work(c->rt_.sched_, c->local_)) c->rt_.maybe_wake_idle(c);
+  }
+
+  // A counted reference to the calling fiber, for whoever will unpark it later.
+  static FiberRef self() { return FiberRef(this_carrier("self")->current(), &join_ops()); }
 
   // The generic wait: the caller holds `lock` and has linked a Waiter for itself into a
   // queue it guards; the lock is released after the switch (so a waker cannot see this
@@ -874,7 +1008,7 @@ class Runtime {
     C* c = static_cast<C*>(cb);
     F* self = c->current();
     if (self->pins) [[unlikely]] {
-      detail::pinned_blocking(c->rt_.opts_.pinned_policy, "wait_fd");
+      pinned_block(c, "wait_fd");
       return detail::io_block_thread(fd, ev, deadline_ns);
     }
     detail::FdWaiter w;
@@ -890,6 +1024,13 @@ class Runtime {
   }
   // Closes fd, first waking its waiting fibers with ECANCELED (sy::close_fd).
   static int close_fd(int fd) noexcept { return sy::close_fd(fd); }
+
+  // A pinned fiber is about to block its carrier's thread: apply pinned_policy (may throw)
+  // and let an idle carrier take what is runnable here.
+  [[gnu::cold, gnu::noinline]] static void pinned_block(C* c, const char* what) {
+    detail::pinned_blocking(c->rt_.opts_.pinned_policy, what);
+    will_block();
+  }
 
   [[noreturn, gnu::cold, gnu::noinline]] static void yield_while_pinned(F* self) {
     throw FiberError("yield while pinned: fiber '" + self->display_name() + "' holds " +
@@ -1058,8 +1199,11 @@ class Runtime {
     if (!counted) live_.fetch_add(1, std::memory_order_relaxed);
     CarrierBase* here = detail::current_carrier();
     carriers_[here && is_mine_carrier(here) ? here->index : 0]->register_fiber(f);
+    return JoinHandle<R>(f, static_cast<ResultSlot<R>*>(b), &join_ops());
+  }
+  static const JoinOps& join_ops() noexcept {
     static const JoinOps ops{&Runtime::join_wait, &Runtime::drop_ref};
-    return JoinHandle<R>(f, static_cast<ResultSlot<R>*>(b), &ops);
+    return ops;
   }
   bool is_mine_carrier(CarrierBase* c) const noexcept {
     return c->variant_tag == tag() && c->index < ncarriers_ && carriers_[c->index].get() == c;
@@ -1075,17 +1219,14 @@ class Runtime {
     c = f->rt->here();  // it may have migrated
     f->join_lock.lock();
     f->finished = true;
-    bool joined = !f->joiners.empty();
-    // Read under the lock: once it is released a joiner may move the error out.
-    const bool errored = f->error != nullptr;
     while (Waiter* w = f->joiners.pop_front()) {
       if (w->fiber) wake(w->fiber, WakeReason::ready);
       else w->thread->signal();
     }
     f->join_lock.unlock();
-    // relaxed: refs only decides who frees; a handle that still exists will join later.
-    // refs == 1: no handle is left, so nobody else can touch f->error any more.
-    if (errored && !joined && f->refs.load(std::memory_order_acquire) == 1) detail::report_unjoined_exception(*f);
+    // From here a joiner may take f->error at any time. Whether nobody joins is decided at
+    // the last reference's drop (release_memory), when nobody can any more.
+    SY_TEST_POINT(after_finish_unlock, f);
     c->switch_out_final(f);
   }
 
@@ -1134,7 +1275,7 @@ class Runtime {
         return fin;
       }
       child->join_lock.unlock();
-      detail::pinned_blocking(c->rt_.opts_.pinned_policy, "join");
+      pinned_block(c, "join");
     }
     // An OS thread (or a pinned fiber): block the thread.
     detail::ThreadEvent ev;
@@ -1185,6 +1326,9 @@ class Runtime {
     for (FiberBase* f : list) release_memory(static_cast<F*>(f), stacks);
   }
   static void release_memory(F* f, typename V::Stacks& stacks) {
+    // The last reference is gone (the runtime's went at death, every handle's after it), so
+    // nobody can join any more: an exception still here was never taken.
+    if (f->error) [[unlikely]] detail::report_unjoined_exception(*f);
     Stack s = f->stack;
     Sw::destroy(f->ctx);
     f->destroy_block(f);
@@ -1195,12 +1339,19 @@ class Runtime {
   // (chaselev) or share it (fifo). Go's wakep: at most one, and only if one is idle.
   void maybe_wake_idle(C* self) {
     if (!multi_) return;
-    // The other half of idle()'s Dekker pair: the fence orders the push just made (plain
-    // or release stores) before this load; idle() increments idle_, then re-checks.
+    // The other half of idle()'s pair (the litmus argument is there): the fence orders
+    // the push just made (plain or release stores) before this load; idle() increments
+    // idle_, fences, then re-checks. acquire: also pairs with that increment (a seq_cst
+    // RMW), so the sleeper's flag, stored before it, is seen below.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (idle_.load(std::memory_order_relaxed) == 0) return;
+    if (idle_.load(std::memory_order_acquire) == 0) return;
+    kick_a_sleeper(self);
+  }
+  // Wakes one sleeping carrier other than self, claiming it so that the next call picks
+  // another one (a burst of pushes wakes as many carriers as it has pushes).
+  void kick_a_sleeper(C* self) {
     for (auto& c : carriers_)
-      if (c.get() != self && c->is_sleeping()) {
+      if (c.get() != self && c->claim_sleeper()) {
         c->kick();
         return;
       }
