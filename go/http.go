@@ -22,7 +22,7 @@ var helloBody = []byte("Hello, World!")
 // --listen, prints "LISTENING <port>" on stdout, serves until SIGTERM or SIGINT, then
 // shuts down gracefully and prints its JSON result (peak RSS, requests served).
 func prepareHTTP(p *params) (*plan, error) {
-	carriers := p.integer("carriers", int64(runtime.NumCPU()), 1, 1024)
+	carriers := p.integer("carriers", p.defaultCarriers(1024), 1, 1024)
 	if opts.listen == "" {
 		return nil, usageError{"the http scenario needs --listen ADDRESS:PORT (port 0 picks one)"}
 	}

@@ -5,10 +5,15 @@
 //	go_peer --scenario NAME [--param key=value]... [--repetitions N]
 //	go_peer --scenario http --listen 127.0.0.1:0 [--param carriers=N]
 //	go_peer --list
+//	go_peer --scenario NAME [--param key=value]... --check
 //
 // It prints exactly one JSON object on stdout: {"status": "ok", "metrics": {...},
 // "peak_rss_kib": N, "notes": [...], "params": {...}} or {"status": "skipped"|"failed",
 // "reason": "..."}. A bad command line prints a message on stderr and exits with code 2.
+// --list gives each scenario's defaults as resolved on this machine ("params"), their
+// ranges ("spec") and notes on defaults derived from the machine; a default that its own
+// validation rejects makes --list exit 2. --check validates the parameters without
+// running anything: {"status": "valid", "params": {...}, "notes": [...]}.
 package main
 
 import (
@@ -16,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,10 +43,17 @@ func (e skippedError) Error() string { return e.msg }
 type params struct {
 	given map[string]string
 	used  map[string]any
-	err   error // the first bad value
+	spec  map[string]any // key -> {"default", "min", "max"}, for --list
+	notes []string       // defaults derived from the machine, and why
+	err   error          // the first bad value
+}
+
+func newParams(given map[string]string) *params {
+	return &params{given: given, used: map[string]any{}, spec: map[string]any{}}
 }
 
 func (p *params) integer(key string, def, min, max int64) int64 {
+	p.spec[key] = map[string]any{"default": def, "min": min, "max": max}
 	value := def
 	if text, ok := p.given[key]; ok {
 		v, err := strconv.ParseInt(text, 10, 64)
@@ -56,6 +69,20 @@ func (p *params) integer(key string, def, min, max int64) int64 {
 	}
 	p.used[key] = value
 	return value
+}
+
+// defaultCarriers is one carrier per CPU this process may use (runtime.NumCPU reads the
+// affinity mask), at most max; when the machine has more, the clamp is noted.
+func (p *params) defaultCarriers(max int64) int64 {
+	n := int64(runtime.NumCPU())
+	if _, given := p.given["carriers"]; n > max && !given {
+		p.notes = append(p.notes, fmt.Sprintf(
+			"default carriers=%d (the CPUs) became %d on this machine: at most %d", n, max, max))
+	}
+	if n > max {
+		return max
+	}
+	return n
 }
 
 func (p *params) fail(err error) {
@@ -167,7 +194,7 @@ func peakRSSKiB() int64 {
 	return -1
 }
 
-func parseArgs(args []string) (name string, given map[string]string, reps int, list bool, err error) {
+func parseArgs(args []string) (name string, given map[string]string, reps int, list, check bool, err error) {
 	given = map[string]string{}
 	reps = 5
 	for i := 0; i < len(args); i++ {
@@ -224,6 +251,8 @@ func parseArgs(args []string) (name string, given map[string]string, reps int, l
 			}
 		case "--list":
 			list = true
+		case "--check":
+			check = true
 		default:
 			err = usageError{"unknown argument " + arg}
 			return
@@ -237,7 +266,7 @@ func main() {
 }
 
 func run(args []string) int {
-	name, given, reps, list, err := parseArgs(args)
+	name, given, reps, list, check, err := parseArgs(args)
 	if err == nil && !list && name == "" {
 		err = usageError{"--scenario NAME is required"}
 	}
@@ -252,9 +281,18 @@ func run(args []string) int {
 			if s.prepare == nil {
 				entry["skipped"] = true
 			} else {
-				p := &params{given: map[string]string{}, used: map[string]any{}}
-				s.prepare(p) // only its parameters and defaults are wanted
+				// Prepared with every default: a default that its own validation
+				// rejects is a usage error here, so --list alone catches it. Other
+				// errors of prepare (http without --listen) do not concern the list.
+				p := newParams(map[string]string{})
+				s.prepare(p)
+				if perr := p.check(); perr != nil {
+					fmt.Fprintf(os.Stderr, "go_peer: %s: a default is invalid on this machine: %v\n", s.name, perr)
+					return 2
+				}
 				entry["params"] = p.used
+				entry["spec"] = p.spec
+				entry["notes"] = append([]string{}, p.notes...)
 			}
 			out = append(out, entry)
 		}
@@ -290,7 +328,7 @@ func run(args []string) int {
 		return 0
 	}
 
-	p := &params{given: given, used: map[string]any{}}
+	p := newParams(given)
 	pl, err := chosen.prepare(p)
 	if cerr := p.check(); err == nil {
 		err = cerr
@@ -307,6 +345,11 @@ func run(args []string) int {
 	case err != nil:
 		printJSON(map[string]any{"status": "failed", "reason": err.Error()})
 		return 1
+	}
+	pl.notes = append(pl.notes, p.notes...)
+	if check {
+		printJSON(map[string]any{"status": "valid", "params": p.used, "notes": pl.notes})
+		return 0
 	}
 
 	if pl.serve != nil {

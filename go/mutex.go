@@ -31,7 +31,7 @@ func lcgSkip(x, n uint64) uint64 {
 // are started before the clock and released together. The shared state after ops x inside
 // steps is known whatever the order, so a lost update is caught.
 func prepareMutex(p *params) (*plan, error) {
-	carriers := p.integer("carriers", int64(runtime.NumCPU()), 1, 1024)
+	carriers := p.integer("carriers", p.defaultCarriers(1024), 1, 1024)
 	goroutines := p.integer("fibers", 100, 1, 1_000_000)
 	ops := p.integer("ops", 1_000_000, 1, 1_000_000_000)
 	inside := p.integer("inside", 4, 0, 1000)

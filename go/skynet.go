@@ -49,7 +49,7 @@ func sampleLive() {
 }
 
 func prepareSkynet(p *params) (*plan, error) {
-	carriers := p.integer("carriers", int64(runtime.NumCPU()), 1, 1024)
+	carriers := p.integer("carriers", p.defaultCarriers(1024), 1, 1024)
 	leaves := p.integer("fibers", 1_000_000, 1, 100_000_000)
 	power := int64(1)
 	for power < leaves {

@@ -595,7 +595,53 @@ void add_param(std::map<std::string, std::string>& params, const std::string& kv
   params[key] = kv.substr(eq + 1);
 }
 
-int cmd_list() {
+// The same as JSON, for programs (the defaults test walks it): every scenario with its
+// parameters (default, range or choices, fixed), the peers it runs and what each is given,
+// the variants, and the peers' programs.
+int cmd_list_json() {
+  json out = {{"scenarios", json::array()}, {"variants", json::array()}, {"peers", json::array()}};
+  for (const Scenario* sc : scenarios::all()) {
+    json params = json::array();
+    for (const auto& p : sc->params) {
+      json j = {{"name", p.name}, {"help", p.help}, {"default", p.def}, {"fixed", p.fixed}};
+      if (p.choices.empty()) {
+        j["min"] = p.min;
+        j["max"] = p.max;
+      } else {
+        j["choices"] = p.choices;
+      }
+      params.push_back(j);
+    }
+    json peer_params = json::object();
+    for (const auto& [peer, keys] : sc->peer_params)
+      for (auto k : keys) peer_params[std::string(peer)].push_back(std::string(k));
+    json e = {{"name", sc->name},
+              {"summary", sc->summary},
+              {"params", params},
+              {"peers", json::array()},
+              {"gbench_peers", json::array()},
+              {"peer_params", peer_params},
+              // Peers measured inside `switchyard child --peer` (http), not by their own program.
+              {"peers_driven_by_switchyard", sc->run_peer != nullptr}};
+    for (auto p : sc->peers) e["peers"].push_back(std::string(p));
+    for (auto p : sc->gbench_peers) e["gbench_peers"].push_back(std::string(p));
+    out["scenarios"].push_back(e);
+  }
+  for (const auto& v : sy::variants()) out["variants"].push_back(v.name);
+  const std::string dir = bin_dir();
+  for (const Peer& p : peers()) {
+    const std::string path = p.binary.empty() ? "" : dir + "/" + std::string(p.binary);
+    out["peers"].push_back({{"name", p.name},
+                            {"program", path.empty() ? json(nullptr) : json(path)},
+                            {"built", path.empty() ? json(nullptr) : json(access(path.c_str(), X_OK) == 0)}});
+  }
+  std::cout << out.dump(2) << '\n';
+  return 0;
+}
+
+int cmd_list(int argc, char** argv) {
+  Args a(argc, argv, 2, {}, {"--json"});
+  if (!a.opts.empty()) return cmd_list_json();
   std::printf("scenarios:\n");
   for (const Scenario* sc : scenarios::all()) {
     std::printf("  %-12s %s\n", std::string(sc->name).c_str(), std::string(sc->summary).c_str());
@@ -629,9 +675,10 @@ int cmd_run(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"--scenario", "--variant", "--peer", "--param", "--repetitions", "--out", "--filter", "--timeout",
           "--min-time", "--instr-ops"},
-         {"--instructions"});
+         {"--instructions", "--dry-run"});
   Selection sel;
   std::string out;
+  bool dry_run = false;
   for (const auto& [k, v] : a.opts) {
     if (k == "--scenario") for (auto& s : split(v, ',')) sel.scenarios.push_back(s);
     else if (k == "--variant") {
@@ -646,9 +693,16 @@ int cmd_run(int argc, char** argv) {
     else if (k == "--min-time") sel.min_time = parse_number(k, v, 0.001, 60);
     else if (k == "--instr-ops") sel.instr_ops = static_cast<long>(parse_number(k, v, 2, 1e9));
     else if (k == "--instructions") sel.instructions = true;
+    else if (k == "--dry-run") dry_run = true;
   }
   std::vector<Job> jobs = plan(sel);
   if (jobs.empty()) throw UsageError("nothing to run: the filter matched no measurement");
+  if (dry_run) {  // every name and value validated (plan), nothing run: what would run
+    json list = json::array();
+    for (const Job& j : jobs) list.push_back({{"name", j.name()}, {"label", j.label()}, {"params", j.sent}});
+    std::cout << json{{"jobs", list}}.dump(2) << '\n';
+    return 0;
+  }
 
   ResultsFile f = new_results(out, shell_join(argc, argv), {});
   install_sigint_handler();
@@ -852,13 +906,14 @@ int cmd_instr_child(int argc, char** argv) {
 void usage(std::FILE* to) {
   std::fprintf(to,
                "usage:\n"
-               "  switchyard list\n"
+               "  switchyard list [--json]\n"
                "  switchyard run --scenario S[,S...] [--variant V[,V...]|all] [--peer P[,P...]|all]\n"
                "                 [--param k=v[,v...]]... [--repetitions N] [--out FILE.json] [--filter REGEX]\n"
-               "                 [--instructions] [--timeout SECONDS] [--min-time SECONDS]\n"
+               "                 [--instructions] [--timeout SECONDS] [--min-time SECONDS] [--dry-run]\n"
                "  switchyard bench --profile quick|all --out-dir DIR [--filter REGEX]\n"
                "A comma-separated parameter value sweeps it. Without --variant and --peer, all variants run.\n"
                "--filter matches scenario/label/key=value... (a leading '-' negates), like Google Benchmark's.\n"
+               "--dry-run validates everything and prints the measurements it would run, running none.\n"
                "Results: results/SCHEMA.md. Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted.\n");
 }
 
@@ -873,7 +928,7 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = argv[1];
   try {
-    if (cmd == "list") return cmd_list();
+    if (cmd == "list") return cmd_list(argc, argv);
     if (cmd == "run") return cmd_run(argc, argv);
     if (cmd == "bench") return cmd_bench(argc, argv);
     if (cmd == "child") return cmd_child(argc, argv);

@@ -11,6 +11,9 @@
 // fibers plus what it stole. That is why such runs use small unguarded stacks by default:
 // 1.11M guarded stacks would need 2.2M memory mappings (vm.max_map_count is 65530 by
 // default, 262144 under `bench` as root), and even unguarded ones touch a page or two each.
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -84,8 +87,10 @@ std::optional<std::string> skynet_cannot_run(std::string_view variant, const Sky
   }
   // Each live fiber touches its stack's top pages (its block and saved frame): measured
   // 13,339,920 KiB peak RSS for 1,111,111 fibers (asm-pooled-fifo, 16 KiB stacks), 12 KiB
-  // each. More than the memory available would end in the OOM killer, not a result.
-  const std::int64_t need_kib = tree * 12;
+  // each: three 4 KiB pages. Counted in pages of this machine (64 KiB on some AArch64
+  // kernels). More than the memory available would end in the OOM killer, not a result.
+  const std::int64_t page_kib = std::max<std::int64_t>(4, sysconf(_SC_PAGESIZE) / 1024);
+  const std::int64_t need_kib = tree * 3 * page_kib;
   const std::int64_t avail = mem_available_kib();
   if (avail >= 0 && need_kib > avail * 9 / 10)
     return "FIFO keeps all " + std::to_string(tree) + " fibers alive: about " + std::to_string(need_kib / 1024) +

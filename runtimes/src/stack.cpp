@@ -627,12 +627,27 @@ void on_segv(int sig, siginfo_t* si, void* uctx) {
   chain_or_default(sig, si, uctx);
 }
 
-// 64 KiB: the handler itself needs little, but a chained sanitizer handler needs more
-// than MINSIGSTKSZ.
-constexpr std::size_t kAltStackBytes = 64 * 1024;
+// The alternate signal stack holds the frame the kernel pushes for the signal plus what the
+// handlers run on it need. The handler itself needs little, but a chained sanitizer handler
+// needs more than MINSIGSTKSZ: 64 KiB for the handlers. The frame grows with the CPU's
+// register state: sysconf(_SC_MINSIGSTKSZ) (the kernel's AT_MINSIGSTKSZ) is 1776 bytes
+// without AVX-512, 3376 with it, about 11 KiB with AMX, so it is added at run time, never
+// assumed. Computed once per process.
+constexpr std::size_t kAltStackHandlerBytes = 64 * 1024;
+
+std::size_t alt_stack_bytes() noexcept {
+  static const std::size_t bytes = [] {
+    long frame = ::sysconf(_SC_MINSIGSTKSZ);
+    // glibc before 2.34 does not know the name: the largest frame of current x86-64 CPUs.
+    if (frame <= 0) frame = 16 * 1024;
+    return round_pages(kAltStackHandlerBytes + static_cast<std::size_t>(frame));
+  }();
+  return bytes;
+}
 
 struct AltStack {
   void* mem = nullptr;
+  std::size_t size = 0;
   bool checked = false;  // this thread already has a usable alt stack (ours or another's)
   ~AltStack() {
     if (!mem) return;
@@ -642,7 +657,7 @@ struct AltStack {
       off.ss_flags = SS_DISABLE;
       ::sigaltstack(&off, nullptr);
     }
-    ::munmap(mem, kAltStackBytes);
+    ::munmap(mem, size);
   }
 };
 thread_local AltStack t_alt;
@@ -651,25 +666,24 @@ thread_local AltStack t_alt;
 
 void ensure_signal_altstack() {
   if (t_alt.checked) return;
+  const std::size_t bytes = alt_stack_bytes();
   stack_t cur{};
-  if (::sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) &&
-      cur.ss_size >= kAltStackBytes) {
+  if (::sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_size >= bytes) {
     t_alt.checked = true;  // e.g. AddressSanitizer's own: big enough, keep it
     return;
   }
-  void* m = ::mmap(nullptr, kAltStackBytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (m == MAP_FAILED)
-    throw_map_error(errno, "mmap", "a signal alternate stack", kAltStackBytes);
+  void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (m == MAP_FAILED) throw_map_error(errno, "mmap", "a signal alternate stack", bytes);
   stack_t ss{};
   ss.ss_sp = m;
-  ss.ss_size = kAltStackBytes;
+  ss.ss_size = bytes;
   if (::sigaltstack(&ss, nullptr) != 0) {
     const int err = errno;
-    ::munmap(m, kAltStackBytes);
+    ::munmap(m, bytes);
     throw StackError(std::string("switchyard: sigaltstack failed: ") + std::strerror(err));
   }
   t_alt.mem = m;
+  t_alt.size = bytes;
   t_alt.checked = true;
 }
 

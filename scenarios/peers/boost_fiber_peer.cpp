@@ -12,6 +12,9 @@
 // yield and spawn_join of Boost.Fiber are measured by runtime_bench
 // (BM_Yield/boost_fiber, BM_SpawnJoin/boost_fiber), the suite's one source for them.
 // Protocol: see peer_main.h.
+#include <sched.h>
+
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/fiber/algo/work_stealing.hpp>
@@ -106,6 +109,7 @@ std::uint64_t skynet(std::uint64_t num, std::uint64_t size, std::uint64_t div, S
   return total;
 }
 
+// Boost.Fiber's own skynet programs (performance/fiber) use 8 KiB stacks.
 #if defined(__SANITIZE_ADDRESS__)
 // AddressSanitizer's redzones make frames several times larger: 8 KiB stacks overflow
 // into the malloc headers below them (seen as "bad-free" reports). 64 KiB is enough.
@@ -113,6 +117,24 @@ constexpr std::int64_t kSkynetStackKib = 64;
 #else
 constexpr std::int64_t kSkynetStackKib = 8;
 #endif
+
+// The smallest stack Boost.Context accepts, in whole KiB (rounded up: a stack of the
+// rounded-down size would be below the minimum). stack_traits::minimum_size() is
+// sysconf(_SC_SIGSTKSZ) in Boost 1.74 on glibc 2.34+: at least 4x the kernel's signal
+// frame, so it depends on the CPU's register state (8192 bytes without AVX-512, 13504
+// with it, more with AMX). Never a constant.
+std::int64_t boost_min_stack_kib() {
+  return std::int64_t((boost::context::stack_traits::minimum_size() + 1023) / 1024);
+}
+
+// The CPUs this process may run on (its affinity mask, what `taskset` or a container
+// leaves it), not the machine's online count.
+std::int64_t allowed_cpu_count() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return std::max(1, CPU_COUNT(&set));
+}
 
 // Carrier threads that live for the whole run: work_stealing's scheduler registry is
 // global to the process and sized once, so the same threads serve every repetition.
@@ -150,17 +172,30 @@ class SkynetPool {
 };
 
 Plan prepare_skynet(Params& params) {
-  const std::int64_t cpus = std::max(1u, std::thread::hardware_concurrency());
-  const std::int64_t carriers = params.integer("carriers", cpus, 1, kMaxCarriers);
+  // One carrier per usable CPU by default, at most kMaxCarriers (the live-count slots).
+  const std::int64_t cpus = allowed_cpu_count();
+  const std::int64_t default_carriers = std::min<std::int64_t>(cpus, kMaxCarriers);
+  const std::int64_t carriers = params.integer("carriers", default_carriers, 1, kMaxCarriers);
+  if (default_carriers != cpus && !params.given("carriers"))
+    params.machine_adjusted("carriers", cpus, default_carriers,
+                            "the default is one per CPU, at most " + std::to_string(kMaxCarriers));
   const std::int64_t leaves = params.integer("fibers", 1'000'000, 1, 100'000'000);
   // 8 KiB stacks by default, like Boost.Fiber's own skynet programs (performance/fiber).
   // work_stealing's local queues are FIFO, so on one thread the whole tree (1.11M fibers
   // for 1M leaves) is alive at once: 7.7 GiB resident (measured) even with 8 KiB stacks;
   // the 128 KiB default would reserve 140 GiB. Measured at 100k leaves on one thread:
   // 1.65 s with 8 KiB stacks, 2.3 s with 128 KiB (each one an mmap).
-  const std::int64_t stack_kib =
-      params.integer("stack_kib", kSkynetStackKib,
-                     std::int64_t(boost::context::stack_traits::minimum_size() / 1024), 8192);
+  // The accepted range does not depend on the machine (the harness passes the suite's
+  // stack_kib, valid everywhere); a size below Boost.Context's minimum on this CPU (the
+  // default 8 KiB on AVX-512) is raised to it, and the result's params and notes say so.
+  const std::int64_t asked_stack_kib = params.integer("stack_kib", kSkynetStackKib, 1, 8192);
+  const std::int64_t stack_kib = std::max(asked_stack_kib, boost_min_stack_kib());
+  if (stack_kib != asked_stack_kib)
+    params.machine_adjusted(
+        "stack_kib", asked_stack_kib, stack_kib,
+        "Boost.Context's minimum stack here is " +
+            std::to_string(boost::context::stack_traits::minimum_size()) +
+            " bytes (stack_traits::minimum_size(), sysconf(_SC_SIGSTKSZ))");
   // guard=on: protected_fixedsize_stack (mmap + guard page per fiber, so an overflow
   // faults instead of corrupting the heap; two mappings per live fiber count against
   // vm.max_map_count). Off: fixedsize_stack (malloc, no guard), Boost's default kind.

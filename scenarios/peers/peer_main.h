@@ -3,6 +3,17 @@
 //
 //   prog --scenario NAME [--param key=value]... [--repetitions N]
 //   prog --list                      (scenarios and their parameters, as JSON)
+//   prog --scenario NAME [--param key=value]... --check
+//                                    (validates the parameters, runs nothing)
+//
+// --list prints {"peer": P, "scenarios": [{"name", "summary", "params": {key: default},
+// "spec": {key: {"default", "min", "max"} or {"default", "choices"}}, "notes": [...]}]}:
+// the defaults as resolved on this machine (a default derived from the machine, e.g. a
+// minimum stack size, is the derived value, and a note says why: the value after
+// Params::machine_adjusted). A default that its own
+// validation rejects makes --list a usage error (exit 2). --check prints
+// {"status": "valid", "params": {...}, "notes": [...]} or a skip, so a test can give every
+// listed default back on the command line without running the measurement.
 //
 // On success stdout carries exactly one JSON object:
 //   {"status": "ok", "metrics": {"<metric>": {"unit": "ns", "samples": [...]}},
@@ -61,11 +72,24 @@ class Params {
       if (ec != std::errc{} || end != text.data() + text.size())
         throw UsageError("parameter " + key + "=" + text + ": not an integer");
     }
+    spec_[key] = {{"default", def}, {"min", min}, {"max", max}};
     if (value < min || value > max)
       throw UsageError("parameter " + key + "=" + std::to_string(value) + ": must be in [" +
                        std::to_string(min) + ", " + std::to_string(max) + "]");
     used_[key] = value;
     return value;
+  }
+
+  // Records a value that the machine decided rather than the command line or the written
+  // default: a default derived from the machine (carriers = its CPUs, at most a bound) or
+  // a value raised to a minimum that depends on the CPU. The used value is what the result
+  // reports under "params", and the note (in the result's notes) says why, so a run says
+  // why its parameters differ from another machine's.
+  void machine_adjusted(const std::string& key, std::int64_t written, std::int64_t used,
+                        const std::string& why) {
+    notes_.push_back(key + "=" + std::to_string(written) + " became " + std::to_string(used) +
+                     " on this machine: " + why);
+    if (used_.contains(key)) used_[key] = used;
   }
 
   std::string choice(const std::string& key, const std::string& def,
@@ -78,6 +102,7 @@ class Params {
       ok |= (a == value);
       names += (names.empty() ? "" : ", ") + a;
     }
+    spec_[key] = {{"default", def}, {"choices", allowed}};
     if (!ok) throw UsageError("parameter " + key + "=" + value + ": must be one of " + names);
     used_[key] = value;
     return value;
@@ -90,7 +115,10 @@ class Params {
                          " is not used by this scenario (accepted: " + accepted() + ")");
   }
 
+  bool given(const std::string& key) const { return given_.contains(key); }
   const nlohmann::json& used() const { return used_; }
+  const nlohmann::json& spec() const { return spec_; }
+  const std::vector<std::string>& notes() const { return notes_; }
 
  private:
   std::string accepted() const {
@@ -101,6 +129,8 @@ class Params {
 
   std::map<std::string, std::string> given_;
   nlohmann::json used_ = nlohmann::json::object();
+  nlohmann::json spec_ = nlohmann::json::object();
+  std::vector<std::string> notes_;
 };
 
 // What one repetition reports.
@@ -161,6 +191,7 @@ inline int run_peer(int argc, char** argv, const char* peer,
   std::map<std::string, std::string> given;
   long repetitions = 5;
   bool list = false;
+  bool check = false;
   try {
     for (int i = 1; i < argc; ++i) {
       std::string arg = argv[i];
@@ -194,6 +225,8 @@ inline int run_peer(int argc, char** argv, const char* peer,
           throw UsageError("--repetitions " + text + ": expected an integer in [1, 1000]");
       } else if (arg == "--list") {
         list = true;
+      } else if (arg == "--check") {
+        check = true;
       } else {
         throw UsageError("unknown argument " + arg);
       }
@@ -203,13 +236,20 @@ inline int run_peer(int argc, char** argv, const char* peer,
       for (const auto& s : scenarios) {
         nlohmann::json entry = {{"name", s.name}, {"summary", s.summary}};
         if (s.prepare) {
+          // Prepares with every default: a default its own validation rejects throws
+          // UsageError here (exit 2), so --list alone catches an invalid default.
           Params defaults({});
           try {
             s.prepare(defaults);
-            entry["params"] = defaults.used();
-          } catch (const Skipped& e) {
-            entry["params"] = defaults.used();
+          } catch (const Skipped&) {
+            // The scenario does not apply here; its parameters were all read first.
+          } catch (const UsageError& e) {
+            throw UsageError(std::string(s.name) + ": a default is invalid on this machine: " +
+                             e.what());
           }
+          entry["params"] = defaults.used();
+          entry["spec"] = defaults.spec();
+          entry["notes"] = defaults.notes();
         } else {
           entry["skipped"] = true;
         }
@@ -247,6 +287,11 @@ inline int run_peer(int argc, char** argv, const char* peer,
   try {
     plan = chosen->prepare(params);
     params.check_all_used();
+    plan.notes.insert(plan.notes.end(), params.notes().begin(), params.notes().end());
+    if (check) {
+      print_json({{"status", "valid"}, {"params", params.used()}, {"notes", plan.notes}});
+      return 0;
+    }
   } catch (const UsageError& e) {
     std::cerr << peer << ": " << scenario_name << ": " << e.what() << '\n';
     return 2;

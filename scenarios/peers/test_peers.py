@@ -186,3 +186,19 @@ def test_go_http_server():
 def test_go_http_needs_listen():
     proc = run("go_peer", ["--scenario", "http"])
     assert proc.returncode == 2 and "--listen" in proc.stderr
+
+
+@pytest.mark.parametrize("scenario", ["spawn_join", "mutex", "io_pingpong"])
+def test_threads_more_carriers_than_cpus_is_skipped(scenario):
+    # The accepted range is the same on every machine; the CPUs are not. More carriers than
+    # this process may use is a skip naming why, not a bad command line (it was exit 2).
+    carriers = len(os.sched_getaffinity(0)) + 1
+    proc = run("threads_peer", ["--scenario", scenario, "--param", f"carriers={carriers}"])
+    assert proc.returncode == 0, proc.stderr
+    obj = one_json_object(proc.stdout)
+    assert obj["status"] == "skipped" and "sched_getaffinity" in obj["reason"], obj
+    # Pinned to one CPU, the mutex scenario's default of 2 carriers is such a case.
+    pinned = subprocess.run(["taskset", "-c", "0", peer_path("threads_peer"), "--scenario", scenario,
+                             "--param", "carriers=2", "--check"], capture_output=True, text=True,
+                            timeout=TIMEOUT)
+    assert pinned.returncode == 0 and one_json_object(pinned.stdout)["status"] == "skipped", pinned

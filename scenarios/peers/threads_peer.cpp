@@ -51,6 +51,20 @@ std::vector<int> allowed_cpus() {
   return cpus;
 }
 
+// carriers = how many CPUs the threads may use. Its range does not depend on the machine
+// (a command line valid on one machine is valid on all); more carriers than this process
+// has CPUs is reported as skipped, after every parameter was read (so --list and --check
+// see them all). The default is every allowed CPU.
+constexpr std::int64_t kMaxCarriers = 1024;
+std::int64_t carriers_param(Params& params, std::int64_t def) {
+  return params.integer("carriers", def, 1, kMaxCarriers);
+}
+void skip_unless_cpus(std::int64_t carriers, const std::vector<int>& cpus) {
+  if (carriers > std::int64_t(cpus.size()))
+    throw Skipped("carriers=" + std::to_string(carriers) + ": the threads peer gives each carrier a CPU, and " +
+                  "this process may run on " + std::to_string(cpus.size()) + " (sched_getaffinity)");
+}
+
 // Restricts the calling thread (and the threads it creates later, which inherit the
 // mask) to the first `n` allowed CPUs. Returns a note naming them.
 std::string restrict_to_cpus(const std::vector<int>& cpus, std::int64_t n) {
@@ -139,9 +153,9 @@ void* empty_thread(void*) { return nullptr; }
 
 Plan prepare_spawn_join(Params& params) {
   const auto cpus = allowed_cpus();
-  const std::int64_t carriers =
-      params.integer("carriers", std::int64_t(cpus.size()), 1, std::int64_t(cpus.size()));
+  const std::int64_t carriers = carriers_param(params, std::int64_t(cpus.size()));
   const std::int64_t ops = params.integer("ops", 20'000, 1, 1'000'000'000);
+  skip_unless_cpus(carriers, cpus);
   Plan plan;
   plan.notes.push_back(
       "pthread_create with default attributes (stack size from ulimit -s, "
@@ -169,13 +183,13 @@ using sy::scenarios::lcg_skip;
 
 Plan prepare_mutex(Params& params) {
   const auto cpus = allowed_cpus();
-  const std::int64_t carriers =
-      params.integer("carriers", std::int64_t(cpus.size()), 1, std::int64_t(cpus.size()));
+  const std::int64_t carriers = carriers_param(params, std::int64_t(cpus.size()));
   const std::int64_t threads = params.integer("fibers", 100, 1, 10'000);
   const std::int64_t ops = params.integer("ops", 1'000'000, 1, 1'000'000'000);
   const std::int64_t inside = params.integer("inside", 4, 0, 1000);
   const std::int64_t outside = params.integer("outside", 16, 0, 100'000);
   if (threads > ops) throw UsageError("fibers > ops: every thread needs at least one iteration");
+  skip_unless_cpus(carriers, cpus);
   Plan plan;
   plan.notes.push_back(std::to_string(threads) + " threads on cpus " +
                        restrict_to_cpus(cpus, carriers) +
@@ -301,8 +315,9 @@ Plan prepare_io_pingpong(Params& params) {
   const std::int64_t pairs = params.integer("pairs", 1, 1, 100'000);
   const bool all = params.choice("active", "one", {"one", "all"}) == "all";
   const std::int64_t ops = params.integer("ops", 100'000, 1, 1'000'000'000);
-  const std::int64_t carriers = params.integer("carriers", 1, 1, std::int64_t(cpus.size()));
+  const std::int64_t carriers = carriers_param(params, 1);
   if (all && ops < pairs) throw UsageError("active=all needs ops >= pairs");
+  skip_unless_cpus(carriers, cpus);
   // An echo thread per pair, plus a ping thread per pair when all are active.
   const std::int64_t nthreads = pairs * (all ? 2 : 1) + 1;
   const std::int64_t threads_max = [] {
