@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "switchyard/variants.h"
+#include "test_support.h"
 
 namespace sy::test {
 
@@ -438,8 +439,9 @@ __attribute__((noinline)) int recurse_forever(int n) {
 }
 
 TYPED_TEST_P(RuntimeTest, StackOverflowIsReportedWithTheFibersName) {
+  SY_SKIP_SIGNAL_DEATH_TEST_IF_EMULATED();
   using Rt = Runtime<TypeParam>;
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, sy::test::death_test_style());
   EXPECT_DEATH(
       {
         Options o = this->one();
