@@ -25,4 +25,9 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/${SY_CROSS_TRIPLE}/pkgconfig:/usr/share/pkgconfig)
 
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-L;/usr/${SY_CROSS_TRIPLE})
+# No `-L /usr/aarch64-linux-gnu`: that prefix holds the cross toolchain's own ld.so
+# (libc6-arm64-cross), while the dynamic loader then finds libc.so.6 and the other
+# libraries of the multiarch arm64 packages in /lib/aarch64-linux-gnu (a different glibc
+# build). That mixed pair hangs in the first pthread_create. Without -L, qemu runs the
+# multiarch /lib/ld-linux-aarch64.so.1, which matches the multiarch libc6:arm64.
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64)

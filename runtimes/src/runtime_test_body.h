@@ -145,7 +145,7 @@ TYPED_TEST_P(RuntimeTest, ManySleepersWakeOnceAndNeverEarly) {
 #if defined(SY_ASAN) || defined(SY_TSAN)
   constexpr int kFibers = 5000;
 #else
-  constexpr int kFibers = 100000;
+  const int kFibers = scaled(100000, env_scale(), 1000);  // SY_TEST_SCALE: emulated runs
 #endif
   std::vector<int> woke(kFibers, 0);
   std::atomic<int> early{0};
