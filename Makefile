@@ -14,7 +14,7 @@ DEB_PACKAGES := cmake g++ make pkg-config libgtest-dev libbenchmark-dev \
 
 # The AArch64 cross build and qemu-user (the emulated stage, .ci/aarch64.sh), from Debian's
 # multiarch arm64 packages: installed by `make deps` after `dpkg --add-architecture arm64`.
-DEB_PACKAGES_CROSS := g++-aarch64-linux-gnu qemu-user ccache
+DEB_PACKAGES_CROSS := g++-aarch64-linux-gnu qemu-user ccache ninja-build
 DEB_PACKAGES_ARM64 := libc6:arm64 libstdc++6:arm64 libgtest-dev:arm64 libbenchmark-dev:arm64 libboost-context-dev:arm64 \
   libboost-fiber-dev:arm64 libunwind-dev:arm64 libgc-dev:arm64
 

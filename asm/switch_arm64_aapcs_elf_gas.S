@@ -60,7 +60,9 @@
  * context, so it mispredicts every switch; `br` goes through the indirect predictor, which
  * learns the alternating targets. Same reasoning and same two flavours as x86; AsmSwitch
  * uses the jmp (br) routines. No timings here: the CI stage runs under qemu, whose times
- * are not measurements; measure on an ARM64 machine (README, "AArch64").
+ * are not measurements; measure on an ARM64 machine (README, "AArch64"). Instruction
+ * counts are deterministic: per one-way switch 32 (fpu jmp), 31 (fpu ret), 28 (nofpu jmp),
+ * 27 (nofpu ret), against 23/22/19/18 for the x86-64 routines; d8-d15 cost 8 of them.
  *
  * Branch protection.
  *   BTI: `bti c` opens every routine (they are called with bl, or blr through a pointer),
