@@ -16,7 +16,13 @@ DEB_PACKAGES := cmake g++ make pkg-config libgtest-dev libbenchmark-dev \
   valgrind wrk nginx-light golang-go python3-matplotlib python3-numpy python3-scipy python3-pytest \
   libbenchmark-tools
 
-.PHONY: all deps build check test stress test-asan test-tsan bench-quick bench-all figures compare clean
+# The AArch64 cross build and qemu-user (the emulated stage, .ci/aarch64.sh), from Debian's
+# multiarch arm64 packages: installed by `make deps` after `dpkg --add-architecture arm64`.
+DEB_PACKAGES_CROSS := g++-aarch64-linux-gnu qemu-user ccache ninja-build
+DEB_PACKAGES_ARM64 := libc6:arm64 libstdc++6:arm64 libgtest-dev:arm64 libbenchmark-dev:arm64 libboost-context-dev:arm64 \
+  libboost-fiber-dev:arm64 libunwind-dev:arm64 libgc-dev:arm64
+
+.PHONY: all deps deps-arm64 build check test stress test-asan test-tsan bench-quick bench-all figures compare clean
 
 all: build
 
@@ -44,6 +50,17 @@ deps:
 	  fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "deps: all $(words $(DEB_PACKAGES)) packages present"; fi
+	@$(MAKE) --no-print-directory deps-arm64
+
+deps-arm64:
+	@missing=$$(for p in $(DEB_PACKAGES_CROSS) $(DEB_PACKAGES_ARM64); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps-arm64: installing:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "deps-arm64: need root to apt-get install:" $$missing >&2; exit 1; fi; \
+	  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps-arm64: all $(words $(DEB_PACKAGES_CROSS) $(DEB_PACKAGES_ARM64)) packages present"; fi
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release

@@ -108,6 +108,7 @@ stage asan-ubsan "cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DSANITIZE
 stage tsan "cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Release -DSANITIZE=thread >/dev/null &&
   cmake --build build-tsan -j$JOBS --target switch_test deque_test runtime_mc_test primitives_test io_test &&
   cd build-tsan && ctest --output-on-failure -L tsan"
+stage aarch64 600 "bash .ci/aarch64.sh"
 if [ -x "$BUILD/bin/switchyard" ]; then
   stage harness-tests "cd $BUILD && ctest --output-on-failure -L harness"
   stage bench-quick "make --no-print-directory bench-quick BUILD=$BUILD"

@@ -74,11 +74,30 @@ nlohmann::json machine_info(const std::vector<std::string>& settings_applied) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   m["hostname"] = host;
-  m["cpu_model"] = proc_field("/proc/cpuinfo", "model name");
+  std::string cpu = proc_field("/proc/cpuinfo", "model name");
+  if (cpu.empty()) {
+    // arm64 kernels print no "model name": the implementer and part numbers identify the
+    // core (e.g. 0x41 / 0xd0c = Arm Neoverse N1).
+    const std::string impl = proc_field("/proc/cpuinfo", "CPU implementer");
+    const std::string part = proc_field("/proc/cpuinfo", "CPU part");
+    if (!impl.empty()) cpu = "implementer " + impl + " part " + part;
+  }
+  m["cpu_model"] = cpu;
+  // The architecture the suite was built for, a dimension of every result beside the host
+  // (switch costs are per ISA); uname's machine says what ran it (under qemu-user it
+  // reports the emulated one).
+#if defined(__x86_64__)
+  m["arch"] = "x86_64";
+#elif defined(__aarch64__)
+  m["arch"] = "aarch64";
+#else
+  m["arch"] = "unknown";
+#endif
   m["cores"] = sysconf(_SC_NPROCESSORS_ONLN);
   utsname u{};
   uname(&u);
   m["kernel"] = u.release;
+  m["uname_machine"] = u.machine;
   std::string mem = proc_field("/proc/meminfo", "MemTotal");  // "24000000 kB"
   m["memory_kib"] = mem.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::stoll(mem));
   rlimit nofile{};

@@ -9,9 +9,16 @@ target_link_libraries(sy_runtime PUBLIC sy_switch sy_stack PkgConfig::UNWIND Thr
 set(backend_number_asm 1)
 set(backend_number_ucontext 2)
 set(backend_number_boost 3)
+# SY_TEST_ONE_VARIANT_PER_BACKEND: build the runtime tests for one representative variant
+# per backend, as the sanitizer builds do (the emulated AArch64 stage: a third of the
+# compile time and of the qemu run time).
+option(SY_TEST_ONE_VARIANT_PER_BACKEND "runtime_test_<backend>: one representative variant each" OFF)
 foreach(backend asm ucontext boost)
   add_executable(runtime_test_${backend} ${CMAKE_SOURCE_DIR}/runtimes/src/runtime_test_backend.cpp)
   target_compile_definitions(runtime_test_${backend} PRIVATE SY_TEST_BACKEND=${backend_number_${backend}})
+  if(SY_TEST_ONE_VARIANT_PER_BACKEND)
+    target_compile_definitions(runtime_test_${backend} PRIVATE SY_TEST_ONE_VARIANT_PER_BACKEND=1)
+  endif()
   target_link_libraries(runtime_test_${backend} PRIVATE sy_runtime GTest::gtest_main)
   add_test(NAME runtime_test_${backend} COMMAND runtime_test_${backend})
   set_tests_properties(runtime_test_${backend} PROPERTIES LABELS "sanitize" TIMEOUT 600)

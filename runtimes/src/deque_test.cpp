@@ -16,6 +16,7 @@
 
 #include "deque_stress.h"
 #include "switchyard/deque.h"
+#include "test_support.h"
 
 namespace {
 
@@ -25,20 +26,21 @@ using sy::StealStatus;
 // ThreadSanitizer slows this test ~30x on 2 shared cores: fewer items, same shapes.
 // ASan costs little here (10M items in about a second), and more growth rounds mean more
 // chances to catch a retired buffer freed too early, so it keeps the full counts.
+// SY_TEST_SCALE (test_support.h) divides the counts further for emulated runs (qemu-user).
 #if defined(SY_TSAN)
-constexpr std::size_t kStressItems = 1'000'000;
-constexpr int kGrowthRounds = 40;
-constexpr std::size_t kWrapItems = 20'000;
-constexpr int kBrokenShapeBatches = 5;
-constexpr std::uint64_t kModelSeeds = 10;  // single-threaded: TSan adds nothing there
-constexpr int kWrapSteps = 200'000;
+const std::size_t kStressItems = sy::test::scaled<std::size_t>(1'000'000, sy::test::env_scale());
+const int kGrowthRounds = sy::test::scaled(40, sy::test::env_scale(), 4);
+const std::size_t kWrapItems = sy::test::scaled<std::size_t>(20'000, sy::test::env_scale(), 2'000);
+const int kBrokenShapeBatches = sy::test::scaled(5, sy::test::env_scale());
+const std::uint64_t kModelSeeds = sy::test::scaled<std::uint64_t>(10, sy::test::env_scale());  // single-threaded: TSan adds nothing there
+const int kWrapSteps = sy::test::scaled(200'000, sy::test::env_scale());
 #else
-constexpr std::size_t kStressItems = 10'000'000;
-constexpr int kGrowthRounds = 300;
-constexpr std::size_t kWrapItems = 200'000;
-constexpr int kBrokenShapeBatches = 50;
-constexpr std::uint64_t kModelSeeds = 50;
-constexpr int kWrapSteps = 1'000'000;
+const std::size_t kStressItems = sy::test::scaled<std::size_t>(10'000'000, sy::test::env_scale());
+const int kGrowthRounds = sy::test::scaled(300, sy::test::env_scale(), 4);
+const std::size_t kWrapItems = sy::test::scaled<std::size_t>(200'000, sy::test::env_scale(), 2'000);
+const int kBrokenShapeBatches = sy::test::scaled(50, sy::test::env_scale());
+const std::uint64_t kModelSeeds = sy::test::scaled<std::uint64_t>(50, sy::test::env_scale());
+const int kWrapSteps = sy::test::scaled(1'000'000, sy::test::env_scale());
 #endif
 
 // Values are fake pointers: sequential tests never dereference them.

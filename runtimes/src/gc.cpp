@@ -44,7 +44,12 @@ void suspend_chain(int sig, siginfo_t* info, void* ctx) {
   if (detail::Slot* s = tl_slot) {
     const auto* uc = static_cast<const ucontext_t*>(ctx);
     // relaxed: published by bdwgc's sem_post in the handler we call next.
-    s->stopped_sp.store(static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]), std::memory_order_relaxed);
+#if defined(__x86_64__)
+    const auto sp = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+    const auto sp = static_cast<std::uintptr_t>(uc->uc_mcontext.sp);
+#endif
+    s->stopped_sp.store(sp, std::memory_order_relaxed);
   }
   g_prev_suspend.sa_sigaction(sig, info, ctx);
 }

@@ -123,7 +123,7 @@ int pinned_warn_child() {
 }
 
 TEST(PinnedPolicy, WarnPrintsOnceAndStillBlocksTheThread) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, sy::test::death_test_style());
   EXPECT_EXIT(std::_Exit(pinned_warn_child()), testing::ExitedWithCode(0), "timed_out=0 got=1 warnings=1");
 }
 

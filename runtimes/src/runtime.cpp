@@ -181,6 +181,7 @@ std::vector<Frame> backtrace_from(const SavedRegisters& regs, std::size_t max_fr
   std::vector<Frame> out;
   unw_context_t uc;
   unw_getcontext(&uc);  // a valid context for this thread; the registers are then replaced
+#if defined(__x86_64__)
   uc.uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(regs.rip);
   uc.uc_mcontext.gregs[REG_RSP] = static_cast<greg_t>(regs.rsp);
   uc.uc_mcontext.gregs[REG_RBP] = static_cast<greg_t>(regs.rbp);
@@ -189,6 +190,14 @@ std::vector<Frame> backtrace_from(const SavedRegisters& regs, std::size_t max_fr
   uc.uc_mcontext.gregs[REG_R13] = static_cast<greg_t>(regs.r13);
   uc.uc_mcontext.gregs[REG_R14] = static_cast<greg_t>(regs.r14);
   uc.uc_mcontext.gregs[REG_R15] = static_cast<greg_t>(regs.r15);
+#elif defined(__aarch64__)
+  // libunwind's aarch64 context is a ucontext_t: regs[0..30], sp, pc.
+  uc.uc_mcontext.pc = regs.pc;
+  uc.uc_mcontext.sp = regs.sp;
+  for (int i = 0; i < 10; ++i) uc.uc_mcontext.regs[19 + i] = regs.x[i];
+  uc.uc_mcontext.regs[29] = regs.fp;
+  uc.uc_mcontext.regs[30] = regs.lr;
+#endif
   unw_cursor_t cur;
   if (unw_init_local(&cur, &uc) != 0) return out;
   for (std::size_t i = 0; i < max_frames; ++i) {

@@ -1,7 +1,8 @@
 // The variant-dependent runtime tests (runtime_test_body.h) on one switch backend's four
 // variants; CMake builds this file once per backend (SY_TEST_BACKEND = 1 asm, 2 ucontext,
 // 3 boost) so the three build in parallel and a failure names its backend. Sanitizer builds
-// run one representative variant per backend (compile time).
+// and the emulated AArch64 stage (SY_TEST_ONE_VARIANT_PER_BACKEND) run one representative
+// variant per backend (compile time).
 #include "runtime_test_body.h"
 #include "test_support.h"
 
@@ -21,7 +22,7 @@ namespace sy::test {
 #define SY_CAT2(a, b) a##b
 #define SY_CAT(a, b) SY_CAT2(a, b)
 
-#if defined(SY_ASAN) || defined(SY_TSAN)
+#if defined(SY_ASAN) || defined(SY_TSAN) || defined(SY_TEST_ONE_VARIANT_PER_BACKEND)
 using BackendVariants = ::testing::Types<SY_SANITIZED_VARIANT>;
 #else
 using BackendVariants = ::testing::Types<SY_CAT(SY_BACKEND, PooledFifo), SY_CAT(SY_BACKEND, PooledChaseLev),

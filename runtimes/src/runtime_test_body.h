@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "switchyard/variants.h"
+#include "test_support.h"
 
 namespace sy::test {
 
@@ -144,7 +145,7 @@ TYPED_TEST_P(RuntimeTest, ManySleepersWakeOnceAndNeverEarly) {
 #if defined(SY_ASAN) || defined(SY_TSAN)
   constexpr int kFibers = 5000;
 #else
-  constexpr int kFibers = 100000;
+  const int kFibers = scaled(100000, env_scale(), 1000);  // SY_TEST_SCALE: emulated runs
 #endif
   std::vector<int> woke(kFibers, 0);
   std::atomic<int> early{0};
@@ -438,8 +439,9 @@ __attribute__((noinline)) int recurse_forever(int n) {
 }
 
 TYPED_TEST_P(RuntimeTest, StackOverflowIsReportedWithTheFibersName) {
+  SY_SKIP_SIGNAL_DEATH_TEST_IF_EMULATED();
   using Rt = Runtime<TypeParam>;
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  GTEST_FLAG_SET(death_test_style, sy::test::death_test_style());
   EXPECT_DEATH(
       {
         Options o = this->one();

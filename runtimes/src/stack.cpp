@@ -595,8 +595,13 @@ void on_segv(int sig, siginfo_t* si, void* uctx) {
   if (s && s->guarded) {
     const char* addr = static_cast<const char*>(si->si_addr);
     const char* lo = static_cast<const char*>(s->lo);
+#if defined(__x86_64__)
     const auto rsp = reinterpret_cast<const char*>(
         static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+    // The interrupted sp; si_addr is the faulting data address on both (FAR_EL1 here).
+    const auto rsp = reinterpret_cast<const char*>(static_cast<ucontext_t*>(uctx)->uc_mcontext.sp);
+#endif
     const bool guard_hit = addr >= static_cast<const char*>(s->map_base) && addr < lo;
     // A frame larger than the guard page can jump over it; then the fault (if any) is
     // further down, but the stack pointer is already below the usable region.

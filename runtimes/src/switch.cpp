@@ -1,5 +1,5 @@
 // Switch backends: the out-of-line parts (make, registers, sanitizer bookkeeping). The
-// switch itself (swap) is inline in switch.h or in asm/switch_x86_64_sysv_elf_gas.S.
+// switch itself (swap) is inline in switch.h or in asm/switch_<arch>_*.S.
 #include "switchyard/switch.h"
 
 #include <cstring>
@@ -21,6 +21,7 @@ std::uintptr_t aligned_top(StackRange s) noexcept {
 }
 }  // namespace
 
+#if defined(__x86_64__)
 void asm_make(void** sp, StackRange s, void (*entry)(void*), void* arg) noexcept {
   // Above the frame: 16 zeroed bytes, a null "return address" for frame-pointer walkers
   // (rbp = 0 too). The trampoline then runs with rsp = top - 16, 16-byte aligned, so its
@@ -58,6 +59,39 @@ SavedRegisters asm_registers(const void* sp) noexcept {
   r.r15 = f->r15;
   return r;
 }
+#elif defined(__aarch64__)
+void asm_make(void** sp, StackRange s, void (*entry)(void*), void* arg) noexcept {
+  // Above the frame: 16 zeroed bytes, a null frame record (fp, lr) for frame-pointer
+  // walkers (x29 = 0 too). The trampoline then runs with sp = top - 16, 16-byte aligned as
+  // AAPCS64 requires at every instruction that uses sp.
+  std::uintptr_t top = aligned_top(s);
+  std::memset(reinterpret_cast<void*>(top - 16), 0, 16);
+  auto* f = reinterpret_cast<AsmFrame*>(top - 16 - SY_FRAME_SIZE);
+  std::memset(f, 0, sizeof *f);
+  // The creator's FP control modes (a new POSIX thread inherits its creator's fenv).
+  // FPCR holds no status bits (those are in FPSR), so it is copied whole.
+  std::uint64_t fpcr;
+  asm volatile("mrs %0, fpcr" : "=r"(fpcr));
+  f->fpcr = fpcr;
+  f->x[0] = reinterpret_cast<std::uintptr_t>(entry);  // x19
+  f->x[1] = reinterpret_cast<std::uintptr_t>(arg);    // x20
+  f->x30 = reinterpret_cast<std::uintptr_t>(&sy_switch_trampoline);
+  *sp = f;
+}
+
+SavedRegisters asm_registers(const void* sp) noexcept {
+  // The values the suspended code resumes with, at the instruction after its bl to the
+  // switch routine (for a fresh context: the first instruction of sy_switch_trampoline).
+  const auto* f = static_cast<const AsmFrame*>(sp);
+  SavedRegisters r;
+  r.pc = f->x30;
+  r.lr = f->x30;
+  r.sp = reinterpret_cast<std::uintptr_t>(sp) + SY_FRAME_SIZE;
+  r.fp = f->x29;
+  for (int i = 0; i < 10; ++i) r.x[i] = f->x[i];
+  return r;
+}
+#endif
 
 #ifdef SY_SANITIZED
 namespace {
@@ -156,10 +190,11 @@ void UcontextSwitch::make(Context& c, StackRange s, void (*entry)(void*), void* 
 }
 
 SavedRegisters UcontextSwitch::registers(const Context& c) noexcept {
-  // For a context saved by swapcontext: rip = return address into swapcontext's caller,
-  // rsp = the caller's rsp after the return. For a fresh one: the trampoline and its stack.
-  const greg_t* g = c.uc.uc_mcontext.gregs;
+  // For a context saved by swapcontext: pc = return address into swapcontext's caller,
+  // sp = the caller's sp after the return. For a fresh one: the trampoline and its stack.
   SavedRegisters r;
+#if defined(__x86_64__)
+  const greg_t* g = c.uc.uc_mcontext.gregs;
   r.rip = static_cast<std::uintptr_t>(g[REG_RIP]);
   r.rsp = static_cast<std::uintptr_t>(g[REG_RSP]);
   r.rbp = static_cast<std::uintptr_t>(g[REG_RBP]);
@@ -168,6 +203,25 @@ SavedRegisters UcontextSwitch::registers(const Context& c) noexcept {
   r.r13 = static_cast<std::uintptr_t>(g[REG_R13]);
   r.r14 = static_cast<std::uintptr_t>(g[REG_R14]);
   r.r15 = static_cast<std::uintptr_t>(g[REG_R15]);
+#elif defined(__aarch64__)
+  const mcontext_t& m = c.uc.uc_mcontext;
+  r.sp = static_cast<std::uintptr_t>(m.sp);
+  for (int i = 0; i < 10; ++i) r.x[i] = static_cast<std::uintptr_t>(m.regs[19 + i]);
+  r.fp = static_cast<std::uintptr_t>(m.regs[29]);
+  if (m.pc == reinterpret_cast<std::uintptr_t>(&ucontext_trampoline)) {
+    // Fresh (makecontext): pc is the function, lr glibc's __startcontext.
+    r.pc = static_cast<std::uintptr_t>(m.pc);
+    r.lr = static_cast<std::uintptr_t>(m.regs[30]);
+  } else {
+    // Saved by glibc's aarch64 swapcontext: it stores the caller's return address in
+    // regs[1] and a label inside swapcontext as pc and lr; resuming runs that label's
+    // `mov x30, x1; ret`, so the caller resumes at regs[1] with lr = regs[1]. Report that
+    // state, the one a backtrace should start from (switch_test's Registers test checks
+    // it against the known call site).
+    r.pc = static_cast<std::uintptr_t>(m.regs[1]);
+    r.lr = r.pc;
+  }
+#endif
   return r;
 }
 
@@ -231,11 +285,12 @@ void BoostSwitch::make(Context& c, StackRange s, void (*entry)(void*), void* arg
 }
 
 SavedRegisters BoostSwitch::registers(const Context& c) noexcept {
-  // Boost 1.74 jump_x86_64_sysv_elf_gas.S frame: 0x00 MXCSR/x87 cw, 0x08 r12, 0x10 r13,
-  // 0x18 r14, 0x20 r15, 0x28 rbx, 0x30 rbp, 0x38 rip; rsp after resume = fctx + 0x40.
   // (switch_test's Registers test checks these against known register values.)
   const auto* f = static_cast<const std::uint64_t*>(c.fctx);
   SavedRegisters r;
+#if defined(__x86_64__)
+  // Boost 1.74 jump_x86_64_sysv_elf_gas.S frame: 0x00 MXCSR/x87 cw, 0x08 r12, 0x10 r13,
+  // 0x18 r14, 0x20 r15, 0x28 rbx, 0x30 rbp, 0x38 rip; rsp after resume = fctx + 0x40.
   r.r12 = f[1];
   r.r13 = f[2];
   r.r14 = f[3];
@@ -244,6 +299,15 @@ SavedRegisters BoostSwitch::registers(const Context& c) noexcept {
   r.rbp = f[6];
   r.rip = f[7];
   r.rsp = reinterpret_cast<std::uintptr_t>(c.fctx) + 0x40;
+#elif defined(__aarch64__)
+  // Boost 1.74 jump_arm64_aapcs_elf_gas.S frame: 0x00 d8-d15, 0x40 x19-x28, 0x90 x29,
+  // 0x98 x30, 0xa0 pc (a copy of lr); sp after resume = fctx + 0xb0.
+  for (int i = 0; i < 10; ++i) r.x[i] = f[8 + i];
+  r.fp = f[18];
+  r.lr = f[19];
+  r.pc = f[20];
+  r.sp = reinterpret_cast<std::uintptr_t>(c.fctx) + 0xb0;
+#endif
   return r;
 }
 

@@ -1,6 +1,6 @@
 // Switch backends: every test runs on every backend (typed tests). Register values are set
-// and read by small assembly helpers below, because C++ cannot pin a value in rbx or r12
-// across a call; the helpers make the checks exact.
+// and read by small assembly helpers below, because C++ cannot pin a value in rbx or x19
+// across a call; the helpers make the checks exact. One set of helpers per architecture.
 #include <gtest/gtest.h>
 #include <dlfcn.h>
 #include <sys/mman.h>
@@ -14,7 +14,9 @@
 #include <type_traits>
 
 #include "switchyard/switch.h"
+#include "test_support.h"
 
+#if defined(__x86_64__)
 // sy_test_probe(fn, a0, a1, out, seed): saves the real callee-saved registers, sets
 // rbx, rbp, r12, r13, r14, r15 = seed+1 .. seed+6, stores its rsp (16-byte aligned, just
 // before the call) in out[6], calls fn(a0, a1), then writes what the six registers hold
@@ -95,6 +97,136 @@ sy_test_entry_rsp_probe:
     jmp     sy_test_entry_continue
     .size   sy_test_entry_rsp_probe, . - sy_test_entry_rsp_probe
 )");
+constexpr int kProbeRegs = 6;
+#elif defined(__aarch64__)
+// sy_test_probe(fn, a0, a1, out, seed): saves the real callee-saved registers, sets
+// x19..x28 = seed+1 .. seed+10, x29 = seed+11 and d8..d15 = seed+12 .. seed+19 (as bit
+// patterns), stores its sp (16-byte aligned, just before the call) in out[19], calls
+// fn(a0, a1), then writes what those 19 registers hold after fn returns into out[0..18]
+// (x19..x28, x29, d8..d15), restores the real ones and returns.
+// sy_test_entry_rsp_probe(arg): a fiber entry that records sp at its first instruction in
+// sy_test_entry_rsp, then branches to sy_test_entry_continue(arg).
+asm(R"(
+    .text
+    .globl  sy_test_probe
+    .type   sy_test_probe, %function
+    .p2align 4
+sy_test_probe:
+    .cfi_startproc
+    hint    #34                 /* bti c */
+    sub     sp, sp, #0xc0
+    .cfi_def_cfa_offset 0xc0
+    stp     x19, x20, [sp, #0x00]
+    stp     x21, x22, [sp, #0x10]
+    stp     x23, x24, [sp, #0x20]
+    stp     x25, x26, [sp, #0x30]
+    stp     x27, x28, [sp, #0x40]
+    stp     x29, x30, [sp, #0x50]
+    stp     d8,  d9,  [sp, #0x60]
+    stp     d10, d11, [sp, #0x70]
+    stp     d12, d13, [sp, #0x80]
+    stp     d14, d15, [sp, #0x90]
+    str     x3,       [sp, #0xa0]
+    .cfi_offset x19, -0xc0
+    .cfi_offset x20, -0xb8
+    .cfi_offset x21, -0xb0
+    .cfi_offset x22, -0xa8
+    .cfi_offset x23, -0xa0
+    .cfi_offset x24, -0x98
+    .cfi_offset x25, -0x90
+    .cfi_offset x26, -0x88
+    .cfi_offset x27, -0x80
+    .cfi_offset x28, -0x78
+    .cfi_offset x29, -0x70
+    .cfi_offset x30, -0x68
+    .cfi_offset d8,  -0x60
+    .cfi_offset d9,  -0x58
+    .cfi_offset d10, -0x50
+    .cfi_offset d11, -0x48
+    .cfi_offset d12, -0x40
+    .cfi_offset d13, -0x38
+    .cfi_offset d14, -0x30
+    .cfi_offset d15, -0x28
+    mov     x9, sp
+    str     x9, [x3, #152]
+    mov     x16, x0
+    mov     x0, x1
+    mov     x1, x2
+    add     x19, x4, #1
+    add     x20, x4, #2
+    add     x21, x4, #3
+    add     x22, x4, #4
+    add     x23, x4, #5
+    add     x24, x4, #6
+    add     x25, x4, #7
+    add     x26, x4, #8
+    add     x27, x4, #9
+    add     x28, x4, #10
+    add     x29, x4, #11
+    add     x9, x4, #12
+    fmov    d8, x9
+    add     x9, x4, #13
+    fmov    d9, x9
+    add     x9, x4, #14
+    fmov    d10, x9
+    add     x9, x4, #15
+    fmov    d11, x9
+    add     x9, x4, #16
+    fmov    d12, x9
+    add     x9, x4, #17
+    fmov    d13, x9
+    add     x9, x4, #18
+    fmov    d14, x9
+    add     x9, x4, #19
+    fmov    d15, x9
+    blr     x16
+    ldr     x3, [sp, #0xa0]
+    stp     x19, x20, [x3, #0]
+    stp     x21, x22, [x3, #16]
+    stp     x23, x24, [x3, #32]
+    stp     x25, x26, [x3, #48]
+    stp     x27, x28, [x3, #64]
+    str     x29,      [x3, #80]
+    str     d8,       [x3, #88]
+    str     d9,       [x3, #96]
+    str     d10,      [x3, #104]
+    str     d11,      [x3, #112]
+    str     d12,      [x3, #120]
+    str     d13,      [x3, #128]
+    str     d14,      [x3, #136]
+    str     d15,      [x3, #144]
+    ldp     x19, x20, [sp, #0x00]
+    ldp     x21, x22, [sp, #0x10]
+    ldp     x23, x24, [sp, #0x20]
+    ldp     x25, x26, [sp, #0x30]
+    ldp     x27, x28, [sp, #0x40]
+    ldp     x29, x30, [sp, #0x50]
+    ldp     d8,  d9,  [sp, #0x60]
+    ldp     d10, d11, [sp, #0x70]
+    ldp     d12, d13, [sp, #0x80]
+    ldp     d14, d15, [sp, #0x90]
+    add     sp, sp, #0xc0
+    .cfi_def_cfa_offset 0
+    ret
+    .cfi_endproc
+    .globl  sy_test_probe_end
+sy_test_probe_end:
+    .size   sy_test_probe, . - sy_test_probe
+
+    .globl  sy_test_entry_rsp_probe
+    .type   sy_test_entry_rsp_probe, %function
+    .p2align 4
+sy_test_entry_rsp_probe:
+    hint    #34                 /* bti c */
+    mov     x9, sp
+    adrp    x10, sy_test_entry_rsp
+    str     x9, [x10, :lo12:sy_test_entry_rsp]
+    b       sy_test_entry_continue
+    .size   sy_test_entry_rsp_probe, . - sy_test_entry_rsp_probe
+)");
+// Registers the probe sets and reads back; out[kProbeRegs] is its sp before the call.
+constexpr int kProbeRegs = 19;
+#endif
 
 extern "C" {
 void sy_test_probe(void* fn, void* a0, void* a1, std::uint64_t* out, std::uint64_t seed);
@@ -136,7 +268,7 @@ template <class B>
 struct Rig {
   TestStack stack{kStackSize};
   typename B::Context main, fib;
-  std::uint64_t out[8] = {};  // the fiber's probe output
+  std::uint64_t out[kProbeRegs + 2] = {};  // the fiber's probe output
   std::uint64_t count = 0;
   bool flag = false;
   int fiber_mode = 0, fiber_mode2 = 0;
@@ -194,16 +326,25 @@ TYPED_TEST(SwitchTest, CalleeSavedRegistersSurvive) {
   using B = TypeParam;
   Rig<B> r;
   r.start(&probe_entry<B>);
-  std::uint64_t mine[8] = {};
+  std::uint64_t mine[kProbeRegs + 2] = {};
   // Main sets its values and switches into the fiber, which sets other values in the same
   // registers and switches back: main must see its own.
   sy_test_probe(swap_ptr<B>(), &r.main, &r.fib, mine, kMainSeed);
-  for (int i = 0; i < 6; ++i) EXPECT_EQ(mine[i], kMainSeed + 1 + i) << "main, register " << i;
+  for (int i = 0; i < kProbeRegs; ++i) EXPECT_EQ(mine[i], kMainSeed + 1 + i) << "main, register " << i;
   r.resume();  // the fiber's probe returns and records
-  for (int i = 0; i < 6; ++i) EXPECT_EQ(r.out[i], kFiberSeed + 1 + i) << "fiber, register " << i;
+  for (int i = 0; i < kProbeRegs; ++i) EXPECT_EQ(r.out[i], kFiberSeed + 1 + i) << "fiber, register " << i;
 }
 
 // ---------------------------------------------------------------- registers()
+
+// The resume address in SavedRegisters, by its architecture's name.
+std::uintptr_t resume_pc(const sy::SavedRegisters& g) {
+#if defined(__x86_64__)
+  return g.rip;
+#else
+  return g.pc;
+#endif
+}
 
 TYPED_TEST(SwitchTest, Registers) {
   using B = TypeParam;
@@ -213,49 +354,62 @@ TYPED_TEST(SwitchTest, Registers) {
     // Fresh context: it resumes on its own stack.
     sy::SavedRegisters g = B::registers(r.fib);
     auto lo = reinterpret_cast<std::uintptr_t>(r.stack.range().lo);
-    EXPECT_GT(g.rsp, lo);
-    EXPECT_LE(g.rsp, reinterpret_cast<std::uintptr_t>(r.stack.range().hi()));
-    EXPECT_NE(g.rip, 0u);
+    EXPECT_GT(sy::stack_pointer(g), lo);
+    EXPECT_LE(sy::stack_pointer(g), reinterpret_cast<std::uintptr_t>(r.stack.range().hi()));
+    EXPECT_NE(resume_pc(g), 0u);
   }
-  std::uint64_t mine[8] = {};
+  std::uint64_t mine[kProbeRegs + 2] = {};
   sy_test_probe(swap_ptr<B>(), &r.main, &r.fib, mine, kMainSeed);
   // The fiber is now suspended inside swap_fn, called from sy_test_probe with the seeded
-  // registers. registers() must give what it resumes with: rip = the return address of the
+  // registers. registers() must give what it resumes with: pc = the return address of the
   // call to the switch primitive (in swap_fn, or in sy_test_probe if swap_fn tail-called
-  // it), rsp = the stack pointer after that return.
+  // it), sp = the stack pointer after that return.
   sy::SavedRegisters g = B::registers(r.fib);
-  const std::uint64_t probe_rsp = r.out[6];
-  EXPECT_EQ(g.rsp % 16, 0u) << "a call site's rsp is 16-byte aligned";
-  EXPECT_LE(g.rsp, probe_rsp);
-  EXPECT_GE(g.rsp + 512, probe_rsp) << "rsp within swap_fn's small frame below the probe";
-  EXPECT_EQ(*reinterpret_cast<const std::uint64_t*>(g.rsp - 8), g.rip)
+  const std::uintptr_t sp = sy::stack_pointer(g), pc = resume_pc(g);
+  const std::uint64_t probe_sp = r.out[kProbeRegs];
+  EXPECT_EQ(sp % 16, 0u) << "a call site's sp is 16-byte aligned";
+  EXPECT_LE(sp, probe_sp);
+  EXPECT_GE(sp + 512, probe_sp) << "sp within swap_fn's small frame below the probe";
+#if defined(__x86_64__)
+  EXPECT_EQ(*reinterpret_cast<const std::uint64_t*>(sp - 8), pc)
       << "the call's return address lies just below the resume rsp";
+#else
+  EXPECT_EQ(g.lr, pc) << "a context suspended in a call resumes at its link register";
+#endif
   auto in = [](std::uintptr_t x, const void* a, std::size_t n) {
     auto p = reinterpret_cast<std::uintptr_t>(a);
     return x >= p && x < p + n;
   };
   const auto probe = reinterpret_cast<const void*>(&sy_test_probe);
-  bool rip_ok = in(g.rip, swap_ptr<B>(), 1024) ||
-                in(g.rip, probe, static_cast<std::size_t>(sy_test_probe_end - static_cast<const char*>(probe)));
+  bool pc_ok = in(pc, swap_ptr<B>(), 1024) ||
+               in(pc, probe, static_cast<std::size_t>(sy_test_probe_end - static_cast<const char*>(probe)));
 #ifdef SY_ASAN
   // ASan intercepts swapcontext: the primitive's caller is then ASan's interceptor.
   if constexpr (std::is_same_v<B, sy::UcontextSwitch>) {
     Dl_info info{};
-    rip_ok = dladdr(reinterpret_cast<void*>(g.rip), &info) != 0 && info.dli_fname &&
-             std::strstr(info.dli_fname, "libasan") != nullptr;
+    pc_ok = dladdr(reinterpret_cast<void*>(pc), &info) != 0 && info.dli_fname &&
+            std::strstr(info.dli_fname, "libasan") != nullptr;
   }
 #endif
-  EXPECT_TRUE(rip_ok) << std::hex << "rip 0x" << g.rip;
+  EXPECT_TRUE(pc_ok) << std::hex << "pc 0x" << pc;
 #ifndef SY_SANITIZED
   // Exact values: swap_fn is the bare swap here and keeps no value in callee-saved
   // registers. (In sanitizer builds switch_to keeps `from` in one across the swap, so only
   // the checks above apply.)
+#if defined(__x86_64__)
   EXPECT_EQ(g.rbx, kFiberSeed + 1);
   EXPECT_EQ(g.rbp, kFiberSeed + 2);
   EXPECT_EQ(g.r12, kFiberSeed + 3);
   EXPECT_EQ(g.r13, kFiberSeed + 4);
   EXPECT_EQ(g.r14, kFiberSeed + 5);
   EXPECT_EQ(g.r15, kFiberSeed + 6);
+#else
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(g.x[i], kFiberSeed + 1 + i) << "x" << 19 + i;
+  // x29: the probe's value, unless swap_fn built a frame record (then x29 = its frame).
+  if (in(pc, probe, static_cast<std::size_t>(sy_test_probe_end - static_cast<const char*>(probe)))) {
+    EXPECT_EQ(g.fp, kFiberSeed + 11);
+  }
+#endif
 #endif
   r.resume();
   EXPECT_EQ(r.out[2], kFiberSeed + 3);
@@ -293,7 +447,11 @@ TYPED_TEST(SwitchTest, EntryStackAlignedAsAtACall) {
   B::make(r.fib, r.stack.range(), &sy_test_entry_rsp_probe, &r);
   r.resume();
   ASSERT_NE(sy_test_entry_rsp, 0u) << "entry did not run";
+#if defined(__x86_64__)
   EXPECT_EQ((sy_test_entry_rsp + 8) % 16, 0u) << "at entry rsp+8 must be 16-byte aligned";
+#else
+  EXPECT_EQ(sy_test_entry_rsp % 16, 0u) << "at entry sp must be 16-byte aligned";
+#endif
   EXPECT_EQ(g_local_misalignment, 0u);
   auto lo = reinterpret_cast<std::uintptr_t>(r.stack.range().lo);
   EXPECT_GT(sy_test_entry_rsp, lo);
@@ -388,6 +546,10 @@ TYPED_TEST(SwitchTest, DeepRecursionCloseToStackSize) {
 
 // ---------------------------------------------------------------- FP control policy
 
+// The rounding mode as each FP unit holds it, packed as rc*4 + rc2 in one encoding: 0
+// nearest, 1 down, 2 up, 3 zero. x86-64: rc = MXCSR's, rc2 = the x87 control word's (the
+// switch must carry both). AArch64: FPCR's RMode twice (one unit).
+#if defined(__x86_64__)
 std::uint32_t read_mxcsr() {
   std::uint32_t m;
   asm volatile("stmxcsr %0" : "=m"(m));
@@ -398,18 +560,28 @@ std::uint16_t read_x87cw() {
   asm volatile("fnstcw %0" : "=m"(c));
   return c;
 }
-// Rounding control in the encoding shared by both registers: 0 nearest, 1 down, 2 up, 3 zero.
 int mxcsr_rc() { return (read_mxcsr() >> 13) & 3; }
 int x87_rc() { return (read_x87cw() >> 10) & 3; }
+int fp_mode() { return mxcsr_rc() * 4 + x87_rc(); }
+#elif defined(__aarch64__)
+int fp_mode() {
+  std::uint64_t fpcr;
+  asm volatile("mrs %0, fpcr" : "=r"(fpcr));
+  // FPCR.RMode (bits 23:22): 0 nearest, 1 towards +inf (up), 2 towards -inf (down), 3 zero.
+  static constexpr int kToX86[4] = {0, 2, 1, 3};
+  const int rc = kToX86[(fpcr >> 22) & 3];
+  return rc * 4 + rc;
+}
+#endif
 constexpr int kNearest = 0, kDown = 1, kUp = 2, kZero = 3;
 
 template <class B>
 void fp_entry(void* p) {
   auto* r = static_cast<Rig<B>*>(p);
-  r->fiber_mode = mxcsr_rc() * 4 + x87_rc();  // inherited from the creator
-  std::fesetround(FE_UPWARD);                  // sets both MXCSR and x87 rounding
+  r->fiber_mode = fp_mode();  // inherited from the creator
+  std::fesetround(FE_UPWARD);                  // sets both MXCSR and x87 rounding (x86)
   r->yield();
-  r->fiber_mode2 = mxcsr_rc() * 4 + x87_rc();
+  r->fiber_mode2 = fp_mode();
   std::fesetround(FE_TONEAREST);
   r->finish();
 }
@@ -421,10 +593,10 @@ TYPED_TEST(SwitchTest, FpControlPolicy) {
   r.start(&fp_entry<B>);  // created while main rounds toward zero
   std::fesetround(FE_TONEAREST);
   r.resume();
-  const int main_after = mxcsr_rc() * 4 + x87_rc();
+  const int main_after = fp_mode();
   std::fesetround(FE_DOWNWARD);
   r.resume();
-  const int main_end = mxcsr_rc() * 4 + x87_rc();
+  const int main_end = fp_mode();
   std::fesetround(FE_TONEAREST);
   if (B::saves_fp_control) {
     EXPECT_EQ(r.fiber_mode, kZero * 4 + kZero) << "a new fiber starts with its creator's modes";
@@ -517,16 +689,25 @@ TYPED_TEST(SwitchTest, FiberToFiber) {
 
 void returning_entry(void*) {}
 
+// What __builtin_trap and the asm trampolines raise: ud2 (SIGILL) on x86-64, brk (SIGTRAP)
+// on AArch64.
+#if defined(__x86_64__)
+constexpr int kTrapSignal = SIGILL;
+#else
+constexpr int kTrapSignal = SIGTRAP;
+#endif
+
 TYPED_TEST(SwitchTest, EntryThatReturnsTraps) {
   using B = TypeParam;
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  SY_SKIP_SIGNAL_DEATH_TEST_IF_EMULATED();
+  GTEST_FLAG_SET(death_test_style, sy::test::death_test_style());
   EXPECT_EXIT(
       {
         Rig<B> r;
         r.start(&returning_entry);
         r.resume();  // the trampoline traps (ud2 / __builtin_trap) instead of running on
       },
-      ::testing::KilledBySignal(SIGILL), "");
+      ::testing::KilledBySignal(kTrapSignal), "");
 }
 
 }  // namespace

@@ -140,7 +140,7 @@ const char* saved_lo(const typename Sw::Context& c) noexcept {
   } else {
     // ucontext: registers live in the ucontext_t (in the control block at the stack top);
     // the stack is live from the saved rsp up.
-    return reinterpret_cast<const char*>(Sw::registers(c).rsp);
+    return reinterpret_cast<const char*>(stack_pointer(Sw::registers(c)));
   }
 }
 // Whether the outgoing context is complete before rsp moves (see Design::sp).

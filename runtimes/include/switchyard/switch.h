@@ -17,17 +17,19 @@
 //       back to `from`. Allocates nothing, takes no lock.
 //   static void destroy(Context& c) noexcept;     // release per-context resources (TSan fiber)
 //   static SavedRegisters registers(const Context& c) noexcept;
-//       For a suspended context: the registers it will resume with (rip, rsp, rbp, rbx,
-//       r12-r15). Used for backtraces (libunwind) and GC stack scanning.
+//       For a suspended context: the registers it will resume with (x86-64: rip, rsp, rbp,
+//       rbx, r12-r15; AArch64: pc, sp, x19-x29, lr). Used for backtraces (libunwind) and
+//       GC stack scanning.
 //
 // Details and additions (switch layer):
-//   registers(): rip is the return address into the caller of the backend's primitive
+//   registers(): pc is the return address into the caller of the backend's primitive
 //     (sy_switch_*, swapcontext -- under ASan its interceptor --, jump_fcontext), rsp the
-//     caller's rsp after that return. A fresh context reports its entry trampoline: asm
+//     caller's sp after that return. A fresh context reports its entry trampoline: asm
 //     sy_switch_trampoline, ucontext the makecontext'd function, boost a point inside its
 //     trampoline (make() primes it, see BoostSwitch).
 //   Context is neither copyable nor movable (ucontext_t points into itself).
-//   static constexpr bool saves_fp_control;  // MXCSR / x87 control word follow the context
+//   static constexpr bool saves_fp_control;  // FP control modes follow the context (x86-64:
+//                                            // MXCSR / x87 control word; AArch64: FPCR)
 //   sy::switch_to_final<B>(from, to): the last switch of an ending fiber; never returns
 //     (under ASan it lets the dying fiber's fake stack go).
 //   destroy() must not be called on the running context.
@@ -54,10 +56,25 @@ struct StackRange {
   char* hi() const noexcept { return static_cast<char*>(lo) + size; }
 };
 
-// Registers of a suspended context, enough to start an unwinder or scan its stack.
+// Registers of a suspended context, enough to start an unwinder or scan its stack: the
+// resume address, the stack pointer and the callee-saved integer registers of the ABI.
+// stack_pointer() names the stack pointer on every architecture (the GC scan needs only it).
+#if defined(__x86_64__)
 struct SavedRegisters {
   std::uintptr_t rip = 0, rsp = 0, rbp = 0, rbx = 0, r12 = 0, r13 = 0, r14 = 0, r15 = 0;
 };
+inline std::uintptr_t stack_pointer(const SavedRegisters& r) noexcept { return r.rsp; }
+#elif defined(__aarch64__)
+struct SavedRegisters {
+  std::uintptr_t pc = 0, sp = 0;
+  std::uintptr_t x[10] = {};  // x19..x28
+  std::uintptr_t fp = 0;      // x29
+  std::uintptr_t lr = 0;      // x30 (for a context suspended in a switch: equal to pc)
+};
+inline std::uintptr_t stack_pointer(const SavedRegisters& r) noexcept { return r.sp; }
+#else
+#error "Switchyard supports x86-64 and AArch64 only"
+#endif
 
 }  // namespace sy
 
@@ -66,13 +83,13 @@ struct SavedRegisters {
 #endif
 
 extern "C" {
-// asm/switch_x86_64_sysv_elf_gas.S. save_sp receives the running context's frame address;
+// asm/switch_x86_64_sysv_elf_gas.S or asm/switch_arm64_aapcs_elf_gas.S. save_sp receives the running context's frame address;
 // load_sp is the frame address of the context to resume.
 void sy_switch_fpu_jmp(void** save_sp, void* load_sp) noexcept;
 void sy_switch_fpu_ret(void** save_sp, void* load_sp) noexcept;
 void sy_switch_nofpu_jmp(void** save_sp, void* load_sp) noexcept;
 void sy_switch_nofpu_ret(void** save_sp, void* load_sp) noexcept;
-void sy_switch_trampoline() noexcept;  // never called directly: a first frame's rip
+void sy_switch_trampoline() noexcept;  // never called directly: a first frame's resume address
 }
 
 namespace sy {
@@ -150,12 +167,12 @@ SavedRegisters AsmSwitchImpl<R, F>::registers(const Context& c) noexcept {
 
 }  // namespace detail
 
-// Our assembly switch, default policy: saves MXCSR and the x87 control word (see the .S
-// header for why), continues by jmp.
+// Our assembly switch, default policy: saves the FP control modes (MXCSR and the x87 control
+// word; FPCR on AArch64; see the .S headers for why), continues by jmp (br on AArch64).
 struct AsmSwitch : detail::AsmSwitchImpl<&sy_switch_fpu_jmp, true> {
   static constexpr std::string_view name = "asm";
 };
-// The non-default policy: MXCSR and x87 control word stay per carrier thread.
+// The non-default policy: the FP control modes stay per carrier thread.
 struct AsmNoFpuSwitch : detail::AsmSwitchImpl<&sy_switch_nofpu_jmp, false> {
   static constexpr std::string_view name = "asm_nofpu";
 };
@@ -169,7 +186,8 @@ struct AsmNoFpuRetSwitch : detail::AsmSwitchImpl<&sy_switch_nofpu_ret, false> {
 };
 
 // glibc makecontext/swapcontext. swapcontext saves and restores the whole FP environment
-// (fnstenv/fldenv + MXCSR) and makes an rt_sigprocmask system call on every switch.
+// (x86-64: fnstenv/fldenv + MXCSR; AArch64: FPSR and FPCR) and makes an rt_sigprocmask
+// system call on every switch.
 struct UcontextSwitch {
   static constexpr std::string_view name = "ucontext";
   static constexpr bool saves_fp_control = true;
@@ -197,12 +215,18 @@ struct UcontextSwitch {
   static SavedRegisters registers(const Context& c) noexcept;
 };
 
-// Boost.Context 1.74 fcontext (saves MXCSR and the x87 control word). jump_fcontext hands
+// Boost.Context 1.74 fcontext. On x86-64 it saves MXCSR and the x87 control word; its arm64
+// jump_fcontext saves d8-d15, x19-x30 and no FPCR, so there the FP modes stay per carrier
+// thread (switch_test's FpControlPolicy checks both). jump_fcontext hands
 // the resumed side the suspended side's fcontext; swap passes &from as the data pointer
 // so that the resumed side stores it there.
 struct BoostSwitch {
   static constexpr std::string_view name = "boost";
+#if defined(__aarch64__)
+  static constexpr bool saves_fp_control = false;
+#else
   static constexpr bool saves_fp_control = true;
+#endif
   struct Context {
     boost::context::detail::fcontext_t fctx = nullptr;
 #ifdef SY_SANITIZED

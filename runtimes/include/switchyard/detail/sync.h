@@ -15,7 +15,15 @@
 
 namespace sy::detail {
 
+// A spin-wait hint: x86 `pause`; AArch64 `yield` (a hint to SMT siblings and simulators;
+// a no-op on most cores, which is what Linux's own cpu_relax does there too).
+#if defined(__x86_64__)
 inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
+#elif defined(__aarch64__)
+inline void cpu_relax() noexcept { asm volatile("yield" ::: "memory"); }
+#else
+#error "cpu_relax: x86-64 and AArch64 only"
+#endif
 
 // Test-and-test-and-set lock. Held only for a handful of instructions (linking a waiter),
 // never across a switch except where a post-switch action releases it (see Carrier).
