@@ -22,7 +22,7 @@ DEB_PACKAGES_CROSS := g++-aarch64-linux-gnu qemu-user ccache ninja-build
 DEB_PACKAGES_ARM64 := libc6:arm64 libstdc++6:arm64 libgtest-dev:arm64 libbenchmark-dev:arm64 libboost-context-dev:arm64 \
   libboost-fiber-dev:arm64 libunwind-dev:arm64 libgc-dev:arm64
 
-.PHONY: all deps deps-arm64 build check test stress test-asan test-tsan bench-quick bench-all figures compare clean
+.PHONY: all deps build check test stress test-asan test-tsan bench-quick bench-all figures compare clean
 
 all: build
 
@@ -35,8 +35,12 @@ all: build
 # http scenario runs nginx itself with its own configuration and port.
 POLICY_RC_D ?= /usr/sbin/policy-rc.d
 
+# One guarded install for everything: the native packages, the cross toolchain and the
+# :arm64 packages (after `dpkg --add-architecture arm64`, which apt-get update then reads).
+DEPS_ALL := $(DEB_PACKAGES) $(DEB_PACKAGES_CROSS) $(DEB_PACKAGES_ARM64)
+
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+	@missing=$$(for p in $(DEPS_ALL); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing:" $$missing; \
@@ -48,19 +52,10 @@ deps:
 	    printf '#!/bin/sh\n# written by switchyard make deps for its apt-get install, removed after it\nexit 101\n' \
 	      > $(POLICY_RC_D) && chmod 755 $(POLICY_RC_D) || exit 1; \
 	  fi; \
+	  case " $$missing" in *:arm64*) \
+	    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64 || exit 1;; esac; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	else echo "deps: all $(words $(DEB_PACKAGES)) packages present"; fi
-	@$(MAKE) --no-print-directory deps-arm64
-
-deps-arm64:
-	@missing=$$(for p in $(DEB_PACKAGES_CROSS) $(DEB_PACKAGES_ARM64); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "deps-arm64: installing:" $$missing; \
-	  if [ "$$(id -u)" != 0 ]; then echo "deps-arm64: need root to apt-get install:" $$missing >&2; exit 1; fi; \
-	  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	else echo "deps-arm64: all $(words $(DEB_PACKAGES_CROSS) $(DEB_PACKAGES_ARM64)) packages present"; fi
+	else echo "deps: all $(words $(DEPS_ALL)) packages present"; fi
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release

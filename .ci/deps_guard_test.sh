@@ -2,7 +2,7 @@
 # `make deps` must install with a policy-rc.d that forbids starting services (exit 101),
 # remove it afterwards (also when apt-get fails or the install is interrupted), and leave
 # one that existed before untouched. Runs the real deps recipe against fake dpkg-query,
-# id and apt-get, with POLICY_RC_D pointing into a temporary folder: nothing is installed.
+# id, dpkg and apt-get, with POLICY_RC_D pointing into a temporary folder: nothing is installed.
 #   bash .ci/deps_guard_test.sh        (from the top of the tree; exit 0 = all cases pass)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +15,9 @@ seen="$tmp/seen"
 # Every package reads as missing; we run as root.
 printf '#!/bin/sh\nexit 1\n' > "$tmp/bin/dpkg-query"
 printf '#!/bin/sh\necho 0\n' > "$tmp/bin/id"
+# The :arm64 packages make the recipe ask dpkg for the foreign architectures: answer arm64,
+# so that nothing touches this machine's real list.
+printf '#!/bin/sh\n[ "$1" = --print-foreign-architectures ] && echo arm64 && exit 0\nexit 1\n' > "$tmp/bin/dpkg"
 # apt-get install records what a maintainer script would get from policy-rc.d, then
 # succeeds, fails or interrupts the recipe's shell as FAKE_APT says.
 cat > "$tmp/bin/apt-get" <<'FAKE'

@@ -21,19 +21,21 @@ BUILD=${BUILD:-build}
 # here, the measurement. The stress stage bounds itself at 90 s.
 TOTAL_BUDGET=2700
 declare -A BUDGET=(
-  [build]=780               # every target, Release, cold (no ccache on CI)
-  [unit-tests]=300          # ctest -LE 'slow|harness'
-  [stress]=120              # .ci/stress.sh --quick: 66 s measured shared (load 17), at most 90 s
-  [asan-ubsan]=465          # build and run the sanitize label, representative variants
-  [tsan]=465                # build and run the tsan label
+  [build]=600               # every target, Release, cold (no ccache on CI)
+  [unit-tests]=240          # ctest -LE 'slow|harness'
+  [stress]=100              # .ci/stress.sh --quick: 66 s measured shared (load 17), at most 90 s
+  [asan-ubsan]=380          # build and run the sanitize label, representative variants
+  [tsan]=380                # build and run the tsan label
+  [aarch64]=400             # .ci/aarch64.sh: cross build and qemu; 277 s measured cold at load 17
   [harness-tests]=150       # ctest -L harness: 40 s measured shared (tiny_all 39 s)
-  [bench-quick]=300         # profile quick: its item budgets (1.5x measured) sum under 5 min
+  [bench-quick]=240         # profile quick: its item budgets (1.5x measured) sum under 4 min
   [figures]=60
   [variant-comparison]=30
-  [analysis-pytest]=30
+  [analysis-pytest]=90      # about 140 tests, 89 s measured at load 17
+  [deps-guard]=30           # .ci/deps_guard_test.sh: make deps against fake apt-get, about 1 s
 )
-STAGE_ORDER=(build unit-tests stress asan-ubsan tsan harness-tests bench-quick figures variant-comparison
-             analysis-pytest)
+STAGE_ORDER=(build unit-tests stress asan-ubsan tsan aarch64 harness-tests bench-quick figures
+             variant-comparison analysis-pytest deps-guard)
 
 # Checks the table: every stage the script runs has a budget and every budget a stage
 # (no placeholders), and the sum is within TOTAL_BUDGET. Prints the total.
@@ -108,7 +110,7 @@ stage asan-ubsan "cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DSANITIZE
 stage tsan "cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Release -DSANITIZE=thread >/dev/null &&
   cmake --build build-tsan -j$JOBS --target switch_test deque_test runtime_mc_test primitives_test io_test &&
   cd build-tsan && ctest --output-on-failure -L tsan"
-stage aarch64 600 "bash .ci/aarch64.sh"
+stage aarch64 "bash .ci/aarch64.sh"
 if [ -x "$BUILD/bin/switchyard" ]; then
   stage harness-tests "cd $BUILD && ctest --output-on-failure -L harness"
   stage bench-quick "make --no-print-directory bench-quick BUILD=$BUILD"
@@ -120,6 +122,7 @@ fi
 if [ -d analysis/tests ]; then
   stage analysis-pytest "$PYTHON -m pytest -q analysis/tests"
 fi
+stage deps-guard "bash .ci/deps_guard_test.sh"
 
 echo
 echo "stage times (s, budget):"

@@ -1,6 +1,6 @@
 # Cross build for AArch64 Linux with Debian's cross compiler and multiarch arm64 libraries:
 #   apt-get install g++-aarch64-linux-gnu qemu-user (after dpkg --add-architecture arm64)
-#   and the :arm64 dev packages (Makefile DEB_PACKAGES_ARM64; `make deps-arm64`).
+#   and the :arm64 dev packages (Makefile DEB_PACKAGES_ARM64; `make deps`).
 #   cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-aarch64.cmake
 # Tests then run under qemu-user: CMAKE_CROSSCOMPILING_EMULATOR makes ctest (and gtest's
 # death tests, which re-exec /proc/self/exe inside the emulator) go through qemu-aarch64.
