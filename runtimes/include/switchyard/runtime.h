@@ -1348,8 +1348,10 @@ class Runtime {
     kick_a_sleeper(self);
   }
   // Wakes one sleeping carrier other than self, claiming it so that the next call picks
-  // another one (a burst of pushes wakes as many carriers as it has pushes).
-  void kick_a_sleeper(C* self) {
+  // another one (a burst of pushes wakes as many carriers as it has pushes). Out of line:
+  // it ends in a system call anyway, and inlined it pushed after_switch (the yield path)
+  // out of line too (callgrind: +10 instructions per yield).
+  [[gnu::noinline]] void kick_a_sleeper(C* self) {
     for (auto& c : carriers_)
       if (c.get() != self && c->claim_sleeper()) {
         c->kick();
