@@ -312,7 +312,11 @@ TYPED_TEST(Primitives, CondVarTimeoutsRacingNotifiesBalance) {
   auto notifier = rt.submit([&] {
     long n = 0;
     std::minstd_rand rng(7);
-    for (int r = 0; r < rounds; ++r) {
+    // Past `rounds`, until one notify has found a waiter: the waiters start asynchronously
+    // (submitted fibers, threads), and under a sanitizer on a loaded machine all the rounds
+    // can run before any of them waits.
+    const auto until = std::chrono::steady_clock::now() + sy::test::kPatience;
+    for (int r = 0; r < rounds || (n == 0 && std::chrono::steady_clock::now() < until); ++r) {
       if (cv.notify_one()) ++n;
       if (r % 64 == 63) n += long(cv.notify_all());
       if (rng() % 4 == 0) Rt::sleep_for(std::chrono::microseconds(rng() % 50));
