@@ -10,7 +10,6 @@ the computation was right.
 Run: PEER_BIN=<dir with the peer executables> /usr/bin/python3 -m pytest test_peers.py
 """
 
-import json
 import os
 import signal
 import subprocess
@@ -19,8 +18,9 @@ import urllib.request
 
 import pytest
 
-BIN = os.environ.get("PEER_BIN", os.path.join(os.getcwd(), "bin"))
-TIMEOUT = 120
+import peer_protocol
+from peer_protocol import TIMEOUT, one_json_object, param_args, peer_path, run
+
 
 # (peer, scenario, params, metrics expected)
 OK_CASES = [
@@ -57,42 +57,8 @@ SKIP_CASES = [
     ("go_peer", "io_pingpong", {}),
 ]
 
-USAGE_CASES = [
-    ["--scenario", "no_such_scenario"],
-    ["--scenario", "yield", "--param", "no_such_param=1"],
-    ["--scenario", "yield", "--param", "ops=ten"],
-    ["--scenario", "yield", "--param", "ops"],
-    ["--scenario", "yield", "--repetitions", "0"],
-    ["--scenario", "yield", "--bogus-flag"],
-    [],
-]
+USAGE_CASES = peer_protocol.USAGE_CASES
 
-
-def peer_path(peer):
-    path = os.path.join(BIN, peer)
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not built")
-    return path
-
-
-def run(peer, args):
-    return subprocess.run([peer_path(peer)] + args, capture_output=True, text=True,
-                          timeout=TIMEOUT)
-
-
-def param_args(params):
-    out = []
-    for key, value in params.items():
-        out += ["--param", f"{key}={value}"]
-    return out
-
-
-def one_json_object(stdout):
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line of JSON, got {stdout!r}"
-    obj = json.loads(lines[0])
-    assert isinstance(obj, dict)
-    return obj
 
 
 @pytest.mark.parametrize("peer,scenario,params,metrics", OK_CASES)

@@ -20,15 +20,15 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
+import peer_protocol
+from peer_protocol import one_json_object, param_args, peer_path, run
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-BIN = os.environ.get("PEER_BIN", os.path.join(os.getcwd(), "bin"))
 SWITCHYARD = os.environ.get("SWITCHYARD", "")
-TIMEOUT = 120
 
 # (peer, scenario, params, metrics expected)
 OK_CASES = [
@@ -63,43 +63,11 @@ SKIP_CASES = [
     ("asio_peer", "gc_scan", {}),
 ]
 
-USAGE_CASES = [
-    ["--scenario", "no_such_scenario"],
-    ["--scenario", "yield", "--param", "no_such_param=1"],
-    ["--scenario", "yield", "--param", "ops=ten"],
+USAGE_CASES = peer_protocol.USAGE_CASES + [
     ["--scenario", "yield", "--param", "ops=0"],
-    ["--scenario", "yield", "--param", "ops"],
     ["--scenario", "yield", "--param", "carriers=2"],
-    ["--scenario", "yield", "--repetitions", "0"],
-    ["--scenario", "yield", "--bogus-flag"],
-    [],
 ]
 
-
-def peer_path(peer):
-    path = os.path.join(BIN, peer)
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not built")
-    return path
-
-
-def run(peer, args, timeout=TIMEOUT):
-    return subprocess.run([peer_path(peer)] + args, capture_output=True, text=True, timeout=timeout)
-
-
-def param_args(params):
-    out = []
-    for key, value in params.items():
-        out += ["--param", f"{key}={value}"]
-    return out
-
-
-def one_json_object(stdout):
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line of JSON, got {stdout!r}"
-    obj = json.loads(lines[0])
-    assert isinstance(obj, dict)
-    return obj
 
 
 @pytest.mark.parametrize("peer,scenario,params,metrics", OK_CASES)
