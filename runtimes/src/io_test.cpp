@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "switchyard/io.h"
+#include "switchyard/primitives.h"
 #include "switchyard/variants.h"
 #include "test_support.h"
 
@@ -276,17 +277,53 @@ TYPED_TEST(Io, WaitAgainAfterTheWaiterMigrated) {
   if (TypeParam::carriers < 2) GTEST_SKIP() << "needs two carriers";
   Rt rt(TypeParam::options());
   Pair p;
+  // The migration happens by construction, not by the luck of a steal: a steal of the
+  // waiter needs the other carrier to look in the instant the waiter sits in a queue,
+  // which with both carriers on one CPU (taskset) almost never happens (measured: 24,405
+  // rounds in 20 s, all on carrier 0, with a spinner fiber meant to move things around).
+  // So after each read the waiter blocks on `back` (no deadline) and asks a helper to
+  // release it:
+  //  - a helper on the other carrier releases it from there: a fiber woken by another
+  //    carrier of its runtime runs on the waker's carrier (runnext);
+  //  - a helper on the waiter's carrier releases it, says it will block
+  //    (Runtime::will_block: an idle carrier is woken for the runnable waiter) and blocks
+  //    the carrier's thread until the waiter has run: only the other carrier can run it
+  //    meanwhile (it steals it, chaselev, or pops the shared queue, fifo).
+  // The next read's wait is then made from the other carrier.
   std::atomic<bool> stop{false};
-  int seen = 0, rounds = 0;
+  // Times the waiter came back from `back`: a count, not a flag the waiter resets, which a
+  // helper blocking its thread could miss (it polls) and then wait for in vain.
+  std::atomic<int> resumes{0};
+  std::atomic<unsigned> from{0};  // the carrier the waiter blocked on
+  Semaphore<Rt> go(0), back(0);
+  int seen = 0, rounds = 0, migrations = 0;
   rt.run([&] {
-    // A spinner keeps both carriers busy so the waiter gets moved around.
-    auto spin = Rt::spawn([&] {
-      while (!stop.load(std::memory_order_relaxed)) Rt::yield();
+    auto helper = Rt::spawn([&] {
+      for (;;) {
+        go.acquire();
+        if (stop.load(std::memory_order_relaxed)) return;
+        // relaxed (from, resumes): the semaphores' locks order from and the count read
+        // before the release; resumes is polled under a deadline, no data rides on it.
+        const bool same = Rt::current()->carrier.load() == from.load(std::memory_order_relaxed);
+        const int before = resumes.load(std::memory_order_relaxed);
+        back.release();
+        if (!same) continue;
+        Rt::will_block();
+        EXPECT_TRUE(eventually([&] { return resumes.load(std::memory_order_relaxed) != before; }))
+            << "the other carrier never ran the waiter while this one was blocked";
+      }
     });
+    // One byte in flight at a time, 200 us after the last was read: the read waits on the
+    // fd (the point of the test) and the socket never fills.
+    std::atomic<int> consumed{0};
     auto writer = Rt::spawn([&] {
+      int written = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         Rt::sleep_for(200us);
-        ASSERT_EQ(::write(p.fd[1], "x", 1), 1);
+        // relaxed: a count of reads; a stale value only delays this write by one sleep.
+        if (consumed.load(std::memory_order_relaxed) < written) continue;
+        ASSERT_EQ(::write(p.fd[1], "x", 1), 1) << std::strerror(errno);
+        ++written;
       }
     });
     auto start = Clock::now();
@@ -294,14 +331,27 @@ TYPED_TEST(Io, WaitAgainAfterTheWaiterMigrated) {
       char c;
       ASSERT_EQ(io::read<Rt>(p.fd[0], &c, 1, 5s), 1) << std::strerror(io::last_error());
       ++rounds;
-      seen |= 1 << Rt::current()->carrier.load();
-      for (int i = 0; i < 3; ++i) Rt::yield();  // a chance to be stolen or shared
+      consumed.store(rounds, std::memory_order_relaxed);
+      const unsigned here = Rt::current()->carrier.load();
+      seen |= 1 << here;
+      // A thief may take it back before it runs, or a helper on the other carrier may
+      // release it before it blocked: then it is handed off again.
+      for (int tries = 0; tries < 100 && Rt::current()->carrier.load() == here; ++tries) {
+        from.store(here, std::memory_order_relaxed);
+        go.release();
+        back.acquire();
+        resumes.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (Rt::current()->carrier.load() != here) ++migrations;
     }
     stop = true;
-    spin.join();
+    go.release();
+    helper.join();
     writer.join();
   });
-  EXPECT_EQ(seen, 3) << "the waiter never ran on both carriers";
+  EXPECT_EQ(seen, 3) << "the waiter never ran on both carriers (" << rounds << " rounds)";
+  EXPECT_GE(rounds, 50);
+  EXPECT_EQ(migrations, rounds) << "a hand-off left the waiter where it was 100 times in a row";
 }
 
 // An fd closed behind the runtime's back and its number reused: the next wait must work
