@@ -25,10 +25,14 @@ cd "$(dirname "$0")/.."
 # binary  SECONDS  [gtest filter]
 # runtime_mc_test leaves out its 12 fan-out trees (1.1M fibers each): they took 100 of its
 # 118 s per repeat (3 copies on one CPU), they are throughput runs rather than races, and
-# the unit-tests and tsan stages run them.
+# the unit-tests and tsan stages run them. It also leaves out IdleSpinDoesNotDelayATimer,
+# whose assertion is a wall-clock bound on timer lateness (20 ms over five sleeps): with
+# every copy of every binary pinned to one CPU, a wake waits for that CPU's other threads
+# (22-33 ms over five sleeps, measured beside a REPEAT=20 run), which is what this script
+# does on purpose and not what that test measures; the unit-tests stage runs it.
 BINARIES=(
   "deque_test 85"
-  "runtime_mc_test 50 -*FanOutTreeSumsEveryLeafOnce*"
+  "runtime_mc_test 50 -*FanOutTreeSumsEveryLeafOnce*:*IdleSpinDoesNotDelayATimer*"
   "primitives_test 30"
   "io_test 80"
   "gc_test 45"

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -439,23 +440,30 @@ TYPED_TEST(Races, ABurstOfSpawnsReachesEveryIdleCarrierPromptly) {
 
 // Options::idle_spin must not make a timer late: the block after the spin is shortened by
 // it. (An idle carrier's block is bounded by 10 ms with deadlines pending, so each 9 ms
-// sleep would be late by about the 9 ms spun, 45 ms over five.)
+// sleep would be late by about the 9 ms spun, 45 ms over five.) That lateness is a floor
+// the bug adds to every trial, while a CPU shared with other work (make stress pins many
+// threads to one CPU) only sometimes delays a wake: the best of three trials is compared.
 TYPED_TEST(Races, IdleSpinDoesNotDelayATimer) {
   using Rt = Runtime<TypeParam>;
   Options o;
   o.carriers = 1;
   o.idle_spin = 100ms;
-  Rt rt(o);
-  std::int64_t late_ns = 0;
-  rt.run([&] {
-    for (int i = 0; i < 5; ++i) {
-      const auto t0 = Clock::now();
-      Rt::sleep_for(9ms);
-      late_ns += std::chrono::duration_cast<Duration>(Clock::now() - t0 - 9ms).count();
-    }
-  });
-  EXPECT_GE(late_ns, 0);
-  EXPECT_LT(late_ns, std::int64_t{20'000'000} * kScale) << "five timers late by " << late_ns / 1000 << " us in all";
+  std::int64_t best_ns = std::numeric_limits<std::int64_t>::max();
+  for (int trial = 0; trial < 3 && best_ns >= std::int64_t{20'000'000} * kScale; ++trial) {
+    Rt rt(o);
+    std::int64_t late_ns = 0;
+    rt.run([&] {
+      for (int i = 0; i < 5; ++i) {
+        const auto t0 = Clock::now();
+        Rt::sleep_for(9ms);
+        late_ns += std::chrono::duration_cast<Duration>(Clock::now() - t0 - 9ms).count();
+      }
+    });
+    EXPECT_GE(late_ns, 0);
+    best_ns = std::min(best_ns, late_ns);
+  }
+  EXPECT_LT(best_ns, std::int64_t{20'000'000} * kScale)
+      << "five timers late by " << best_ns / 1000 << " us in all, in the best of three trials";
 }
 
 REGISTER_TYPED_TEST_SUITE_P(MultiCarrier, SubmitFromFourThreadsRunsEachFiberOnce,
