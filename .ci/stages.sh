@@ -94,7 +94,7 @@ stage() {  # stage NAME COMMAND...   (the budget comes from the table)
   fi
 }
 
-stage build "cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build $BUILD -j$JOBS"
+stage build "cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DSY_DEBUG_INFO=-g1 >/dev/null && cmake --build $BUILD -j$JOBS"
 stage unit-tests "cd $BUILD && ctest --output-on-failure -j$JOBS -LE 'slow|harness'"
 # The concurrency tests all at once on one CPU, one copy each, each suite once; at most 90 s
 # (`make stress` runs more copies and repeats).
@@ -107,12 +107,12 @@ generator() { [ ! -f "$1/CMakeCache.txt" ] && command -v ninja >/dev/null && ech
 # Sanitizer builds compile one representative variant per switch backend (asm-pooled-fifo,
 # ucontext-fresh-chaselev, boost-pooled-chaselev: every stack and scheduler choice appears),
 # see runtime_test_<backend>.cpp; the switch, stack and deque tests run whole.
-stage asan-ubsan "cmake -S . -B build-asan $(generator build-asan) -DCMAKE_BUILD_TYPE=Release -DSANITIZE=address,undefined >/dev/null &&
+stage asan-ubsan "cmake -S . -B build-asan $(generator build-asan) -DCMAKE_BUILD_TYPE=Release -DSY_DEBUG_INFO=-g1 -DSANITIZE=address,undefined >/dev/null &&
   cmake --build build-asan -j$JOBS --target switch_test stack_test deque_test runtime_unit_test runtime_test_asm runtime_test_ucontext runtime_test_boost io_test &&
   cd build-asan && ctest --output-on-failure -j$JOBS -L sanitize"
 # ThreadSanitizer: the lock-free pieces, the multi-carrier runtime and the blocking
 # primitives (label tsan), with zero reports.
-stage tsan "cmake -S . -B build-tsan $(generator build-tsan) -DCMAKE_BUILD_TYPE=Release -DSANITIZE=thread >/dev/null &&
+stage tsan "cmake -S . -B build-tsan $(generator build-tsan) -DCMAKE_BUILD_TYPE=Release -DSY_DEBUG_INFO=-g1 -DSANITIZE=thread >/dev/null &&
   cmake --build build-tsan -j$JOBS --target switch_test deque_test runtime_mc_test primitives_test io_test &&
   cd build-tsan && ctest --output-on-failure -L tsan"
 stage aarch64 "bash .ci/aarch64.sh"
