@@ -17,22 +17,23 @@ BUILD=${BUILD:-build}
 # more takes it from another, with measured times (the summary prints each stage's time
 # beside its budget, and $BUILD/ci-stage-times.tsv keeps them). Rebalanced from the last
 # CI run (1392 s in all for the stages then present; its per-stage times were not kept,
-# which the times file now fixes): about 1.5-2x an estimated share each, where measured
-# here, the measurement. The stress stage bounds itself at 90 s.
+# which the times file now fixes), then from a clean-clone `make test` on the 2-vCPU
+# development VM on 2026-12-06 (2284 s in all, some stages beside other work): about
+# 1.2-2x each measurement. The stress stage bounds itself at 90 s.
 TOTAL_BUDGET=2700
 declare -A BUDGET=(
-  [build]=600               # every target, Release, cold (no ccache on CI)
-  [unit-tests]=240          # ctest -LE 'slow|harness'
-  [stress]=100              # .ci/stress.sh --quick: 66 s measured shared (load 17), at most 90 s
-  [asan-ubsan]=380          # build and run the sanitize label, representative variants
-  [tsan]=380                # build and run the tsan label
-  [aarch64]=400             # .ci/aarch64.sh: cross build and qemu; 277 s measured cold at load 17
-  [harness-tests]=150       # ctest -L harness: 40 s measured shared (tiny_all 39 s)
-  [bench-quick]=240         # profile quick: its item budgets (1.5x measured) sum under 4 min
-  [figures]=60
-  [variant-comparison]=30
-  [analysis-pytest]=90      # about 140 tests, 89 s measured at load 17
-  [deps-guard]=30           # .ci/deps_guard_test.sh: make deps against fake apt-get, about 1 s
+  [build]=840               # every target, cold (no ccache): 979 s with -g beside other work; -g1 about 28% less
+  [unit-tests]=150          # ctest -LE 'slow|harness': 68 s measured
+  [stress]=100              # .ci/stress.sh --quick: 60 s measured, at most 90 s by construction
+  [asan-ubsan]=420          # 381 s with -g and Makefiles (named targets one after another) beside a stress run
+  [tsan]=300                # 265 s with -g and Makefiles beside a stress run
+  [aarch64]=320             # .ci/aarch64.sh: 248 s measured (277 s cold at load 17)
+  [harness-tests]=100       # ctest -L harness: 46 s measured
+  [bench-quick]=200         # profile quick: 128 s measured
+  [figures]=90              # 46 s measured
+  [variant-comparison]=30   # 1 s measured
+  [analysis-pytest]=120     # 61 s measured
+  [deps-guard]=30           # 1 s measured
 )
 STAGE_ORDER=(build unit-tests stress asan-ubsan tsan aarch64 harness-tests bench-quick figures
              variant-comparison analysis-pytest deps-guard)
