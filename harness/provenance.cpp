@@ -20,18 +20,7 @@
 
 #include "process.h"
 
-#ifndef SY_COMPILER
-#define SY_COMPILER "unknown"
-#endif
-#ifndef SY_CXX_FLAGS
-#define SY_CXX_FLAGS ""
-#endif
-#ifndef SY_BUILD_TYPE
-#define SY_BUILD_TYPE ""
-#endif
-#ifndef SY_SOURCE_DIR
-#define SY_SOURCE_DIR "."
-#endif
+#include "build_info.h"
 
 namespace sy::harness {
 namespace {

@@ -16,18 +16,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#ifndef SY_COMPILER
-#define SY_COMPILER "unknown"
-#endif
-#ifndef SY_CXX_FLAGS
-#define SY_CXX_FLAGS ""
-#endif
-#ifndef SY_BUILD_TYPE
-#define SY_BUILD_TYPE ""
-#endif
-#ifndef SY_SANITIZE
-#define SY_SANITIZE ""
-#endif
+#include "build_info.h"
 
 namespace sy::harness {
 namespace {
