@@ -9,7 +9,9 @@ import html
 import os
 from datetime import datetime, timezone
 
-from . import findings, plots, seed, stackless
+from . import findings, seed, stackless
+from .plot_engine import fixed_text, num, varying
+from .plots_http import HTTP_DROP, HTTP_FD_MARGIN, HTTP_MERGE, http_mode, http_name, open_files_limit
 from .results import SCENARIOS, label_sort_key, metric_value, params_order, params_text
 
 # Blocks: ("h", level, text) ("p", text) ("table", header, rows) ("img", path_rel, alt, pdf_rel)
@@ -68,8 +70,8 @@ def _median_table(sets, scenario, select=None, metrics=None, derived=(), drop_pa
     entry_rss = "peak_rss_kib" not in metrics and any(e.peak_rss_kib is not None for _, e in entries)
     es = [e for _, e in entries]
     skip = set(drop_params)
-    varying = plots._varying(es, skip)
-    constants = plots._fixed_text(es, skip | varying)
+    vary = varying(es, skip)
+    constants = fixed_text(es, skip | vary)
     header = (["folder"] if len(sets) > 1 else []) + ["label", "params", "n"] + [
         f"{m} ({_unit(sets, scenario, m)})" for m in metrics] + [h for h, _ in derived] + (
         ["peak RSS (KiB)"] if entry_rss else [])
@@ -77,7 +79,7 @@ def _median_table(sets, scenario, select=None, metrics=None, derived=(), drop_pa
     for rs, e in sorted(entries, key=lambda t: (sets.index(t[0]), label_sort_key(t[1]),
                                                 params_order(t[1].params))):
         cells = [rs.name] if len(sets) > 1 else []
-        shown = {k: v for k, v in e.params.items() if k in varying}
+        shown = {k: v for k, v in e.params.items() if k in vary}
         cells += [e.label, params_text(shown) or "—", str(e.repetitions)]
         cells += [_cell(metric_value(e, m) if m in e.metrics else None) for m in metrics]
         cells += [fn(e, [x for r2, x in entries if r2 is rs]) for _, fn in derived]
@@ -96,10 +98,10 @@ def _same_but(e, other, params):
 def _io_ratio(e, entries):
     """Round trip over the same series' round trip at one pair (the design's 'idle waiters
     cost nothing': 9,000 pairs within 1.2x of 1 pair)."""
-    if plots._num(e.params.get("pairs")) in (None, 1.0):
+    if num(e.params.get("pairs")) in (None, 1.0):
         return "—"
     one = [o for o in entries if _same_but(e, o, ("pairs",))
-           and plots._num(o.params.get("pairs")) == 1.0 and metric_value(o, "ns_per_roundtrip")]
+           and num(o.params.get("pairs")) == 1.0 and metric_value(o, "ns_per_roundtrip")]
     mv = metric_value(e, "ns_per_roundtrip")
     if not one or not mv:
         return "—"
@@ -138,16 +140,16 @@ HTTP_IDLE_METRICS = ["kib_per_conn", "rss_kib_per_conn", "pte_kib_per_conn",
 TABLES = {
     "http": [
         ("Under load (mode=load); errors = wrk's connect/read/write/timeout/status counts",
-         plots._http_load, HTTP_LOAD_METRICS, [("errors c/r/w/t/s", _wrk_errors)],
-         plots.HTTP_DROP),
-        ("Idle connections (mode=idle)", lambda e: plots.http_mode(e) == "idle",
-         HTTP_IDLE_METRICS, [], plots.HTTP_DROP + plots.HTTP_MERGE),
+         findings.http_load, HTTP_LOAD_METRICS, [("errors c/r/w/t/s", _wrk_errors)],
+         HTTP_DROP),
+        ("Idle connections (mode=idle)", lambda e: http_mode(e) == "idle",
+         HTTP_IDLE_METRICS, [], HTTP_DROP + HTTP_MERGE),
     ],
     "gc_scan": [
-        ("Collection pause (measure=pause)", plots._gc_pause_entry,
+        ("Collection pause (measure=pause)", lambda e: findings.gc_measure(e) == "pause",
          ["pause_ms", "pushed_kib", "used_kib"], [], ("measure",)),
         ("Cost per switch (measure=switch; the pause parameters do not apply)",
-         lambda e: plots._gc_measure(e) == "switch", ["ns_per_yield"],
+         lambda e: findings.gc_measure(e) == "switch", ["ns_per_yield"],
          [("vs design=off", _gc_vs_off)], ("measure", "fibers", "depth_kib", "stack_kib", "scan")),
     ],
     "io_pingpong": [
@@ -174,7 +176,7 @@ def _scenario_tables(sets, scenario):
 
 def _seed_blocks(sets):
     out = [("h", 2, "The seed's results, compared by shape"),
-           ("p", "The seed measured on a 16-core machine (design section 12); ours run on the "
+           ("p", f"The seed measured on a {seed.CORES}-core machine ({seed.SOURCE}); ours run on the "
                  "machines above. Absolute numbers from different machines are not comparable, "
                  "so this section compares shapes: the fibers/threads ratio, and the yield "
                  "relative to a kernel thread switch.")]
@@ -194,7 +196,8 @@ def _seed_blocks(sets):
                 f"{lo / seed.YIELD_NS:.2f}–{hi / seed.YIELD_NS:.2f}x"])
     out.append(("h", 3, "Two-fiber yield against a thread switch"))
     if rows:
-        out.append(("p", f"Seed: {seed.YIELD_NS:.0f} ns per fiber yield (2.1 M/s) against "
+        out.append(("p", f"Seed: {seed.YIELD_NS:.0f} ns per fiber yield "
+                         f"({seed.YIELD_SWITCHES_PER_S / 1e6:.1f} M/s) against "
                          f"{lo}–{hi} ns for a kernel thread switch, so its fibers yielded "
                          f"{lo / seed.YIELD_NS:.2f}–{hi / seed.YIELD_NS:.2f} times as fast as "
                          "threads switched (slower). Ours: the threads peer's yield over each "
@@ -205,7 +208,7 @@ def _seed_blocks(sets):
         out.append(("p", "yield: not run."))
     out += _seed_http(sets)
     out.append(("h", 3, "GC pause"))
-    out.append(("p", "The seed published no GC pause numbers (design section 12); ours are in "
+    out.append(("p", f"The seed published no GC pause numbers ({seed.SOURCE}); ours are in "
                      "the gc_scan section above."))
     return out
 
@@ -230,11 +233,11 @@ def _vm_per_connection(entries):
     most connections run, per added connection (the server's fixed part cancels out); with
     one connection count, VmSize / connections (an upper bound)."""
     def conns(e):
-        return plots._num(e.params.get("connections")) or 0
+        return num(e.params.get("connections")) or 0
     if not entries:
         return "not run"
     hi = max(entries, key=conns)
-    lo = min((e for e in entries if plots.http_name(e) == plots.http_name(hi)), key=conns)
+    lo = min((e for e in entries if http_name(e) == http_name(hi)), key=conns)
     vlo, vhi = metric_value(lo, "server_vm_kib")[0], metric_value(hi, "server_vm_kib")[0]
     if conns(hi) > conns(lo):
         return (f"{(vhi - vlo) / (conns(hi) - conns(lo)):,.1f} KiB (peak VmSize growth from "
@@ -246,24 +249,24 @@ def _seed_http(sets):
     out = [("h", 3, "HTTP requests/s (wrk)")]
     any_http = False
     for rs in sets:
-        load = [e for e in rs.ok("http") if plots._http_load(e) and metric_value(e, "requests_per_s")]
+        load = [e for e in rs.ok("http") if findings.http_load(e) and metric_value(e, "requests_per_s")]
         idle = [e for e in rs.ok("http") if metric_value(e, "kib_per_conn")]
         if not load and not idle:
             continue
         any_http = True
         title = f"{rs.name}: " if len(sets) > 1 else ""
-        nofile = plots._open_files_limit(rs)
-        edge = None if nofile is None else nofile - plots.HTTP_FD_MARGIN
-        bad = [e for e in rs.not_ok() if e.scenario == "http" and plots._http_load(e)]
+        nofile = open_files_limit(rs)
+        edge = None if nofile is None else nofile - HTTP_FD_MARGIN
+        bad = [e for e in rs.not_ok() if e.scenario == "http" and findings.http_load(e)]
 
         def ours(c, pick, fiber):
-            es = [e for e in load if pick(e) and plots._num(e.params.get("connections")) == c]
+            es = [e for e in load if pick(e) and num(e.params.get("connections")) == c]
             best = _best(es, "requests_per_s")
             if best:
                 text = f"{best[0]:,.0f}"
-                return (text + f" ({plots.http_name(best[1])})") if fiber else text, best[0]
+                return (text + f" ({http_name(best[1])})") if fiber else text, best[0]
             why = [f"{e.status}: {_short(e.reason)}" for e in bad if pick(e)
-                   and plots._num(e.params.get("connections")) == c]
+                   and num(e.params.get("connections")) == c]
             if why:
                 return why[0], None
             if edge is not None and c > edge:
@@ -285,7 +288,7 @@ def _seed_http(sets):
                 mine, rng, err = th if th != "not run" else "not run", "—", "—"
             rows.append([f"{c:,}", f"{sf / st:.3g}x", mine, rng, err])
         limit = (f" Open-file limit here: {nofile:,} per process; the driver needs the "
-                 f"connections + {plots.HTTP_FD_MARGIN}, so more than {edge:,} connections "
+                 f"connections + {HTTP_FD_MARGIN}, so more than {edge:,} connections "
                  "cannot run on this machine.") if nofile is not None else ""
         out.append(("p", f"{title}fibers/threads requests/s at the seed's connection counts: the "
                          f"seed's ({seed.HTTP_MACHINE}) against ours (mode=load, oneshot "
@@ -306,14 +309,16 @@ def _seed_http(sets):
                            ("fibers", lambda e: e.variant is not None)):
             vm = _vm_per_connection([e for e in load if pick(e) and metric_value(e, "server_vm_kib")])
             mine = [e for e in idle if pick(e)]
-            most = max((plots._num(e.params.get("connections")) or 0 for e in mine), default=0)
-            res = _best([e for e in mine if (plots._num(e.params.get("connections")) or 0) == most],
+            most = max((num(e.params.get("connections")) or 0 for e in mine), default=0)
+            res = _best([e for e in mine if (num(e.params.get("connections")) or 0) == most],
                         "kib_per_conn", higher=False)   # at the most idle connections measured
             rows.append([kind, f"{seed.STACK_RESERVATION_KIB[kind]:,} KiB (stack reservation)", vm,
                          "not run" if res is None else
                          f"{res[0]:.3g} KiB ({res[1].label}, {res[1].params.get('connections')} idle)"])
         out.append(("p", f"{title}Memory per connection: the seed gives stack reservations (threads "
-                         "about 200 GB of address space at 25k connections against 6.4 GB for "
+                         f"about {seed.RESERVED_GB_AT_MOST['threads']:g} GB of address space at "
+                         f"{seed.most_connections():,} connections against "
+                         f"{seed.RESERVED_GB_AT_MOST['fibers']:g} GB for "
                          "fibers), not resident memory; ours: address space under load and "
                          "measured growth per idle connection (at the largest idle count run; the lowest "
                          "fiber variant there)."))
@@ -393,7 +398,7 @@ def not_measured(sets):
         cores = rs.machine.get("cores")
         if cores:
             out.append(f"{pre}scaling past {cores} carriers: the machine has {cores} CPUs, "
-                       "so speedups stop there and say nothing of 16 cores (the seed's machine)")
+                       f"so speedups stop there and say nothing of {seed.CORES} cores (the seed's machine)")
         stacks = {(str(e.params.get("stack_kib")), str(e.params.get("guard")))
                   for s in ("timers", "skynet") for e in rs.ok(s) if "stack_kib" in e.params}
         if len(stacks) <= 1:
@@ -413,10 +418,10 @@ def not_measured(sets):
         if any(findings.http_load(e) for e in rs.ok("http")):
             out.append(f"{pre}open-loop HTTP latency: wrk is closed-loop (coordinated "
                        "omission), so its latencies understate the tail")
-            nofile = plots._open_files_limit(rs)
+            nofile = open_files_limit(rs)
             if nofile:
-                out.append(f"{pre}more than {nofile - plots.HTTP_FD_MARGIN:,} connections "
-                           f"(the open-file limit is {nofile:,}), including the seed's 25,000")
+                out.append(f"{pre}more than {nofile - HTTP_FD_MARGIN:,} connections "
+                           f"(the open-file limit is {nofile:,}), including the seed's {seed.most_connections():,}")
             if not any("server_cpu_s" in e.metrics for e in rs.ok("http")):
                 out.append(f"{pre}requests per server CPU-second (no server CPU time recorded)")
             if all(len(e.metrics["requests_per_s"].samples) < 3 for e in rs.ok("http")
@@ -528,7 +533,7 @@ def readme_table(rs):
         for e in sorted(rs.ok(scenario), key=label_sort_key):
             if e.is_peer and metric in e.metrics and all(
                     str(e.params.get(kk)) == str(v) for kk, v in params.items() if kk in e.params):
-                out.append(f"{plots.http_name(e) if scenario == 'http' else e.label} "
+                out.append(f"{http_name(e) if scenario == 'http' else e.label} "
                            f"{fmt(e.metrics[metric].median)}")
         return ", ".join(out)
 
