@@ -25,18 +25,124 @@ def _fmt(v):
     return f"{v:.4g}"
 
 
+NOT_RECORDED = "not recorded"
+
+
+def _given(v):
+    return v is not None and v != "" and v != {} and v != []
+
+
+def _joined(d, keys=None, sep=", "):
+    """'a=1, b=2' of a dict's recorded values (in `keys` order when given)."""
+    d = d or {}
+    return sep.join(f"{k}={d[k]}" for k in (keys or d) if _given(d.get(k))) or NOT_RECORDED
+
+
+def _cpu_id(m):
+    parts = [f"{k.replace('cpu_', '').replace('_id', '')} {m[k]}"
+             for k in ("cpu_vendor", "cpu_family", "cpu_model_id", "cpu_stepping", "cpu_microcode")
+             if _given(m.get(k))]
+    return ", ".join(parts) or NOT_RECORDED
+
+
+def _cpufreq(m):
+    if "cpufreq" not in m:
+        return NOT_RECORDED
+    f = m["cpufreq"]
+    if not f:
+        return "not exposed by the kernel (common in VMs)"
+    khz = ""
+    if _given(f.get("min_khz")) and _given(f.get("max_khz")):
+        khz = f"{f['min_khz'] / 1e6:.2f}–{f['max_khz'] / 1e6:.2f} GHz"
+    return ", ".join(x for x in (f.get("driver"), f.get("governor") and f"governor {f['governor']}", khz,
+                                 None if f.get("boost") is None else f"boost {'on' if f['boost'] else 'off'}")
+                     if x) or NOT_RECORDED
+
+
+def _mitigations(m):
+    """The vulnerabilities file by file would fill a page: counted by state, with the
+    vulnerable ones named."""
+    if "mitigations" not in m:
+        return NOT_RECORDED
+    v = m["mitigations"] or {}
+    if not v:
+        return "not readable"
+    states = {"not affected": 0, "mitigated": 0, "vulnerable": 0, "other": 0}
+    weak = []
+    for name, text in sorted(v.items()):
+        s = str(text).lower()
+        if s.startswith("not affected"):
+            states["not affected"] += 1
+        elif s.startswith("mitigation"):
+            states["mitigated"] += 1
+        elif s.startswith("vulnerable"):
+            states["vulnerable"] += 1
+            weak.append(name)
+        else:
+            states["other"] += 1
+    text = ", ".join(f"{n} {k}" for k, n in states.items() if n)
+    return text + (f" (vulnerable: {', '.join(weak)})" if weak else "")
+
+
+def _checkout(b):
+    if "checkout" not in b:
+        return NOT_RECORDED
+    c = b["checkout"]
+    if not c:
+        return "not beside its checkout when run"
+    text = f"{c.get('relation', '?')} ({(c.get('commit') or '?')[:12]}{', dirty' if c.get('dirty') else ''})"
+    if b.get("binary_older_than_checkout"):
+        text += ": the checkout holds work the binary lacks"
+    return text
+
+
+def _commits(rs):
+    """Every commit the folder's files were built from, with how many files each."""
+    counts = {}
+    for path in rs.files:
+        bb = rs.builds.get(path, rs.build)
+        key = (bb.get("commit") or "?") + (" (dirty tree)" if bb.get("dirty") else "")
+        counts[key] = counts.get(key, 0) + 1
+    if len(counts) <= 1:
+        return next(iter(counts), (rs.build.get("commit") or "?") +
+                    (" (dirty tree)" if rs.build.get("dirty") else ""))
+    return "; ".join(f"{c} ({n} file{'s' if n > 1 else ''})" for c, n in counts.items())
+
+
 def _machine_rows(rs):
+    """(name, value) rows, the same names in the same order for every set (the table of
+    several sets zips them); a provenance field the files do not carry reads NOT_RECORDED,
+    and a row no set records is left out of the table."""
     m, b = rs.machine, rs.build
     lim = m.get("limits") or {}
+    sw = m.get("software")
+    smt = m.get("smt")
     rows = [
-        ("host", m.get("hostname", "?")), ("CPU", m.get("cpu_model", "?")),
-        ("cores", str(m.get("cores", "?"))), ("kernel", m.get("kernel", "?")),
+        ("host", m.get("hostname", "?")),
+        ("machine id", f"{m['machine_id'].split('-')[0]}… (from {m.get('machine_id_source') or '?'})"
+         if _given(m.get("machine_id")) else NOT_RECORDED),
+        ("architecture", m.get("arch") or NOT_RECORDED),
+        ("CPU", m.get("cpu_model", "?")), ("CPU id", _cpu_id(m)),
+        ("CPU flags", f"{len(str(m['cpu_flags']).split())} flags (listed in the results files)"
+         if _given(m.get("cpu_flags")) else NOT_RECORDED),
+        ("CPU bugs", m.get("cpu_bugs") or (NOT_RECORDED if "cpu_bugs" not in m else "none")),
+        ("cores", str(m.get("cores", "?"))),
+        ("SMT", _joined(smt, ("control", "active")) if smt is not None else NOT_RECORDED),
+        ("frequency scaling", _cpufreq(m)),
+        ("kernel", m.get("kernel", "?")),
+        ("kernel command line", m.get("kernel_cmdline") or NOT_RECORDED),
+        ("mitigations", _mitigations(m)),
+        ("clocksource", m.get("clocksource") or NOT_RECORDED),
+        ("transparent huge pages", _joined(m.get("transparent_hugepages"), ("enabled", "defrag"))),
         ("memory", f"{m['memory_kib'] / 1048576:.1f} GiB" if isinstance(m.get("memory_kib"), (int, float)) else "?"),
         ("limits", ", ".join(f"{k}={v}" for k, v in lim.items()) or "—"),
         ("settings applied", ", ".join(m.get("settings_applied") or []) or "none"),
+        ("software", _joined(sw, ("glibc", "go", "nginx", "wrk")) if sw is not None else NOT_RECORDED),
         ("compiler / flags", f"{b.get('compiler', '?')} / {b.get('flags', '?')} ({b.get('build_type', '?')})"),
         ("sanitizer", b.get("sanitize") or "none"),
-        ("commit", (b.get("commit") or "?") + (" (dirty tree)" if b.get("dirty") else "")),
+        ("commit", _commits(rs)),
+        ("describe", b.get("describe") or NOT_RECORDED),
+        ("checkout", _checkout(b)),
         ("Boost", b.get("boost_version", "?")),
         ("files", ", ".join(os.path.basename(f) for f in rs.files)),
     ]
@@ -439,12 +545,10 @@ def build_blocks(sets, figures, out_dir):
     b += findings_blocks(sets, figures, out_dir)
     b += stackless_blocks(sets)
     b.append(("h", 2, "Machines and builds"))
-    if len(sets) == 1:
-        b.append(("table", ["", ""], [list(r) for r in _machine_rows(sets[0])]))
-    else:
-        rows = list(zip(*[_machine_rows(rs) for rs in sets]))
-        b.append(("table", ["", *[rs.name for rs in sets]],
-                  [[r[0][0], *[c[1] for c in r]] for r in rows]))
+    rows = [r for r in zip(*[_machine_rows(rs) for rs in sets])
+            if any(c[1] != NOT_RECORDED for c in r)]
+    b.append(("table", ["", *([""] if len(sets) == 1 else [rs.name for rs in sets])],
+              [[r[0][0], *[c[1] for c in r]] for r in rows]))
     by_scen = {}
     for f in figures:
         if f.scenario is not None:
