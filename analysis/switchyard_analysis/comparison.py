@@ -214,8 +214,8 @@ def _judge_row(row, bm, nm, runs_b, runs_n, paired, alpha, instr_tolerance, nois
         if bm.median > 0 and nm.median > 0:
             ci = inference.ratio_ci(bm.samples, nm.samples, runs_b, runs_n, paired)
             row.ci_low, row.ci_high, row.ci_method = ci.low - 1.0, ci.high - 1.0, ci.method
-    tb = inference.trend(bm.samples) if bm.samples else None
-    tn = inference.trend(nm.samples) if nm.samples else None
+    tb = inference.trend_in_runs(bm.samples, runs_b) if bm.samples else None
+    tn = inference.trend_in_runs(nm.samples, runs_n) if nm.samples else None
     row.trend = "; ".join(f"{side} {t.reason}" for side, t in (("base", tb), ("new", tn))
                           if t is not None and t.flagged)
     if row.trend:

@@ -9,7 +9,7 @@ import html
 import os
 from datetime import datetime, timezone
 
-from . import findings, seed, stackless
+from . import comparison, findings, inference, seed, stackless
 from .plot_engine import fixed_text, num, varying
 from .plots_http import HTTP_DROP, HTTP_FD_MARGIN, HTTP_MERGE, http_mode, http_name, open_files_limit
 from .results import SCENARIOS, label_sort_key, metric_value, params_order, params_text
@@ -159,11 +159,38 @@ def _unit(sets, scenario, m):
     return next((e.metrics[m].unit for rs in sets for e in rs.ok(scenario) if m in e.metrics), "")
 
 
+TREND_HEADER = "trend (first third against last)"
+TREND_MIN_SAMPLES = inference.trend_min_samples(0.05)
+TREND_NOTE = (
+    "Trend: the entry's samples in the order taken (within each run when the samples come "
+    "from several), first third against last third, flagged when scipy's Mann-Whitney test "
+    "rejects at p < 0.05 (divided among the runs) and the thirds' medians differ by more than "
+    "2 %: warm-up not finished or the machine drifting, so the median mixes two states. "
+    f"Needs {TREND_MIN_SAMPLES} samples a run; instruction counts are deterministic and not "
+    "checked.")
+
+
+def _trends(e, metrics, runs):
+    """'metric: last third +8.1% against the first (p=0.003)' for each of the entry's
+    metrics whose samples drift, '' when none does."""
+    out = []
+    for m in metrics:
+        mt = e.metrics.get(m)
+        if mt is None or m == "instructions_per_op" or len(mt.samples) < 2:
+            continue
+        r = runs.get((e.scenario, e.label, params_text(e.params), m, tuple(float(s) for s in mt.samples)))
+        t = inference.trend_in_runs(mt.samples, r)
+        if t.flagged:
+            out.append(f"{m}: {t.reason}")
+    return "; ".join(out)
+
+
 def _median_table(sets, scenario, select=None, metrics=None, derived=(), drop_params=()):
     """Rows: folder (when several), label, the parameters that vary, n; columns: `metrics`
     (default: every metric present, in order of appearance) and `derived` columns, each a
     (header, fn(entry, entries) -> text). Returns (constants text, header, rows): the
-    parameters every entry shares are said once above the table instead of on every row."""
+    parameters every entry shares are said once above the table instead of on every row.
+    A last column (TREND_HEADER) names the metrics whose samples drift, when any does."""
     entries = [(rs, e) for rs in sets for e in rs.ok(scenario) if select is None or select(e)]
     if metrics is None:
         metrics = []
@@ -182,8 +209,9 @@ def _median_table(sets, scenario, select=None, metrics=None, derived=(), drop_pa
         f"{m} ({_unit(sets, scenario, m)})" for m in metrics] + [h for h, _ in derived] + (
         ["peak RSS (KiB)"] if entry_rss else [])
     rows = []
-    for rs, e in sorted(entries, key=lambda t: (sets.index(t[0]), label_sort_key(t[1]),
-                                                params_order(t[1].params))):
+    ordered = sorted(entries, key=lambda t: (sets.index(t[0]), label_sort_key(t[1]),
+                                             params_order(t[1].params)))
+    for rs, e in ordered:
         cells = [rs.name] if len(sets) > 1 else []
         shown = {k: v for k, v in e.params.items() if k in vary}
         cells += [e.label, params_text(shown) or "—", str(e.repetitions)]
@@ -192,6 +220,14 @@ def _median_table(sets, scenario, select=None, metrics=None, derived=(), drop_pa
         if entry_rss:
             cells.append(_fmt(e.peak_rss_kib))
         rows.append(cells)
+    # Next to the entry, not in a list elsewhere: the reader of a median sees at once that
+    # its samples drift.
+    runs = {id(rs): comparison.run_indices(rs) for rs in {id(r): r for r, _ in entries}.values()}
+    trends = [_trends(e, metrics, runs[id(rs)]) for rs, e in ordered]
+    if any(trends):
+        header.append(TREND_HEADER)
+        for cells, tr in zip(rows, trends):
+            cells.append(tr or "—")
     return constants, header, rows
 
 
@@ -275,6 +311,8 @@ def _scenario_tables(sets, scenario):
         if constants:
             out.append(("p", f"Every row (that has the parameter): {constants}."))
         out.append(("table", header, rows))
+        if TREND_HEADER in header:
+            out.append(("p", TREND_NOTE))
     return out
 
 
@@ -533,6 +571,12 @@ def not_measured(sets):
             if all(len(e.metrics["requests_per_s"].samples) < 3 for e in rs.ok("http")
                    if "requests_per_s" in e.metrics):
                 out.append(f"{pre}intervals for HTTP: fewer than 3 repetitions per point")
+        sizes = [len(m.samples) for e in rs.ok() for n, m in e.metrics.items()
+                 if n != "instructions_per_op"]
+        if sizes and max(sizes) < TREND_MIN_SAMPLES:
+            out.append(f"{pre}drift within a measurement's samples (warm-up not finished): the "
+                       f"trend check needs {TREND_MIN_SAMPLES} samples, and no entry has more "
+                       f"than {max(sizes)}")
     return out
 
 
