@@ -21,11 +21,13 @@ HOST_FIELDS = ("hostname", "machine_id", "arch", "cpu_model", "cpu_family", "cpu
 
 
 def host_identity(machine):
-    """{field: value} of the host-identifying fields present in a machine block."""
+    """{field: value} of the host-identifying fields a machine block records."""
     out = {}
     for k in HOST_FIELDS:
         v = (machine or {}).get(k)
-        if v is None:
+        # A value the writer could not know (a Google Benchmark import has neither CPU
+        # model nor kernel: gbench.py writes "unknown (...)") is not recorded either.
+        if v is None or (isinstance(v, str) and (not v.strip() or v.startswith("unknown"))):
             continue
         if isinstance(v, (list, tuple)):
             v = " ".join(sorted(str(x) for x in v))

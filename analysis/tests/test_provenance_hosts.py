@@ -199,3 +199,12 @@ def test_figures_draw_each_host_of_a_folder_as_its_own_panel(make_folder, tmp_pa
     titles = " | ".join(yld.panels)
     assert "mixed (fixture-a, machine_id=11111111)" in titles
     assert "mixed (fixture-a, machine_id=66666666)" in titles
+
+
+def test_unknown_fields_of_an_import_do_not_make_another_host():
+    # A Google Benchmark import beside our files knows the hostname and CPUs only.
+    ours = {"hostname": "vm", "cpu_model": "AMD EPYC", "cores": 2, "kernel": "6.1.0"}
+    imported = {"hostname": "vm", "cpu_model": "unknown (not in Google Benchmark output)",
+                "cores": 2, "kernel": "unknown"}
+    assert comparison.host_differences(ours, imported) == []
+    assert comparison.host_differences(ours, dict(imported, cores=4)) == ["cores"]
