@@ -93,7 +93,8 @@ def main(argv=None):
                 ap.error("--variants takes one folder; do not also give BASE NEW")
             if a.format != "text":
                 ap.error("--format applies to BASE NEW comparisons; --variants prints text")
-            return _variants(a, load_folder(a.variants), metrics, scenarios, labels)
+            return _variants(a, comparison.one_host(load_folder(a.variants)), metrics, scenarios,
+                            labels)
         if a.check_invariants:
             ap.error("--check-invariants goes with --variants RESULTS_DIR")
         if a.reference is not None or a.intervals or a.peers:

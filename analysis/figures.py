@@ -9,7 +9,8 @@ README keeps around it) and draws nothing.
 
 Figures go to OUT/figures/<name>.{pdf,png}, the report to OUT/report.md and OUT/report.html;
 OUT is the first folder unless --out is given. Several folders (for example from different
-machines) are drawn side by side, one column each. A malformed or partial results file
+machines) are drawn side by side, one column each; so are the hosts of a folder that holds
+files from several machines. A malformed or partial results file
 stops the run with exit code 2 and a message naming the file and the problem; --lenient
 draws the valid files and lists the bad ones in the report instead.
 """
@@ -20,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from switchyard_analysis.hosts import split_by_host  # noqa: E402
 from switchyard_analysis.results import ResultsError, load_folder  # noqa: E402
 
 
@@ -41,7 +43,9 @@ def main(argv=None):
                     help="print the README's results table for the (single) folder and exit")
     a = ap.parse_args(argv)
     try:
-        sets = [load_folder(f, lenient=a.lenient) for f in a.folders]
+        # A folder with files from several machines becomes one set per host: drawn as
+        # panels of their own and reported with their own machine rows, never pooled.
+        sets = [s for f in a.folders for s in split_by_host(load_folder(f, lenient=a.lenient))]
     except ResultsError as err:
         print(f"figures.py: bad results input:\n{err}", file=sys.stderr)
         return 2

@@ -30,6 +30,8 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 
 from . import inference
+from .hosts import (HOST_FIELDS, host_differences, host_identity, host_labels,  # noqa: F401
+                    host_text, split_by_host)
 from .results import (ResultSet, ResultsError, label_sort_key, load_file, load_folder,
                       lower_is_better, params_order, params_text)
 from .stats import geomean
@@ -41,10 +43,23 @@ WIDTH = 120
 
 # ---- inputs: folders or files ------------------------------------------------------------
 
+def one_host(rs):
+    """rs, or ResultsError when its files come from several hosts: measurements of one name
+    from two machines are not one measurement, and comparing either side's would be a
+    guess."""
+    if len(rs.hosts) > 1:
+        names = "; ".join(f"{label}: {', '.join(os.path.basename(p) for p in s.files)}"
+                          for label, s in zip(host_labels(rs.hosts), split_by_host(rs)))
+        raise ResultsError(f"{rs.folder}: results from {len(rs.hosts)} hosts ({names}); "
+                           "compare one host's files: put each host's in a folder of its own")
+    return rs
+
+
 def load_input(path):
-    """A results folder (every *.json in it) or one results file, as a ResultSet."""
+    """A results folder (every *.json in it, from one host) or one results file, as a
+    ResultSet."""
     if os.path.isdir(path):
-        return load_folder(path)
+        return one_host(load_folder(path))
     if not os.path.exists(path):
         raise ResultsError(f"{path}: no such results file or folder")
     doc, entries = load_file(path)
@@ -87,45 +102,6 @@ def run_indices(rs):
                            name, tuple(float(s) for s in samples))
                     out[key] = list(runs)
     return out
-
-
-# ---- hosts -----------------------------------------------------------------------------
-
-# Fields of a result's `machine` block that tell hosts apart. The baseline and the second
-# host share hostname "vm", cpu_model "AMD EPYC" and 2 cores; only the kernel build differs.
-# The others are read when the harness records them.
-HOST_FIELDS = ("hostname", "machine_id", "arch", "cpu_model", "cpu_family", "cpu_model_id",
-               "cpu_stepping", "cpu_microcode", "cpu_flags", "cores", "kernel")
-
-
-def host_identity(machine):
-    """{field: value} of the host-identifying fields present in a machine block."""
-    out = {}
-    for k in HOST_FIELDS:
-        v = (machine or {}).get(k)
-        if v is None:
-            continue
-        if isinstance(v, (list, tuple)):
-            v = " ".join(sorted(str(x) for x in v))
-        elif isinstance(v, str) and k == "cpu_flags":
-            v = " ".join(sorted(v.split()))
-        out[k] = v
-    return out
-
-
-def host_differences(m1, m2):
-    """Fields present in both machine blocks whose values differ (a field only one side
-    records cannot tell the hosts apart)."""
-    a, b = host_identity(m1), host_identity(m2)
-    return [k for k in HOST_FIELDS if k in a and k in b and a[k] != b[k]]
-
-
-def host_text(machine):
-    h = host_identity(machine)
-    parts = [f"host {h.get('hostname', '?')}", h.get("cpu_model", "?")]
-    if "kernel" in h:
-        parts.append(f"kernel {h['kernel']}")
-    return ", ".join(parts)
 
 
 def _machine_of(rs):
@@ -238,8 +214,8 @@ def _judge_row(row, bm, nm, runs_b, runs_n, paired, alpha, instr_tolerance, nois
         if bm.median > 0 and nm.median > 0:
             ci = inference.ratio_ci(bm.samples, nm.samples, runs_b, runs_n, paired)
             row.ci_low, row.ci_high, row.ci_method = ci.low - 1.0, ci.high - 1.0, ci.method
-    tb = inference.trend(bm.samples) if bm.samples else None
-    tn = inference.trend(nm.samples) if nm.samples else None
+    tb = inference.trend_in_runs(bm.samples, runs_b) if bm.samples else None
+    tn = inference.trend_in_runs(nm.samples, runs_n) if nm.samples else None
     row.trend = "; ".join(f"{side} {t.reason}" for side, t in (("base", tb), ("new", tn))
                           if t is not None and t.flagged)
     if row.trend:

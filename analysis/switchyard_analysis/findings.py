@@ -376,13 +376,6 @@ def memory_per_fiber(rs):
     return out
 
 
-def seed_ratio_at(connections):
-    for c, t, f in seed.HTTP:
-        if c == connections:
-            return f / t
-    return None
-
-
 # ---- the report's findings: sentences generated from the numbers above ----------------------
 
 DIM_WORDS = {"switch": "the switch backend", "stacks": "the stack strategy",
@@ -481,12 +474,12 @@ def sentences(rs, figures=()):
             at = [r for r in hr if r.connections == c]
             best = max(at, key=lambda r: r.ratio.value)
             worst = min(at, key=lambda r: r.ratio.value)
-            s_ = seed_ratio_at(c)
+            s_ = seed.http_ratio_at(c)
             parts.append(f"at {c:,.0f} connections {worst.ratio.value:.3g}x to "
                          f"{best.ratio.text()} ({worst.entry.label} to {best.entry.label})"
                          + (f" against the seed's {s_:.3g}x" if s_ else ""))
         near = min(seed.HTTP, key=lambda t: abs(t[0] - hi_c))
-        if seed_ratio_at(hi_c) is None:
+        if seed.http_ratio_at(hi_c) is None:
             parts.append(f"the seed's nearest point, {near[0]:,}, had {near[2] / near[1]:.3g}x")
         out.append("Fibers over threads in HTTP requests/s (oneshot registration): "
                    + "; ".join(parts) + fig("http_ratio") + ".")

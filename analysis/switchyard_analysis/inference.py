@@ -18,7 +18,7 @@ Timings are skewed and often bimodal, so nothing here assumes a normal distribut
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -186,6 +186,11 @@ class Trend:
     reason: str
 
 
+def trend_min_samples(alpha=0.05):
+    """The fewest samples whose thirds the test can find apart at `alpha` (12 at 0.05)."""
+    return 3 * next((k for k in range(2, 64) if smallest_p(k, k) < alpha), 64)
+
+
 def trend(samples, alpha=0.05, min_change=0.02):
     """Does the sample drift (warm-up not finished, frequency ramping, a neighbour starting)?
     Compares the first third with the last third (samples in the order taken): flagged when
@@ -197,7 +202,7 @@ def trend(samples, alpha=0.05, min_change=0.02):
     k = len(s) // 3
     if k < 2 or smallest_p(k, k) >= alpha:
         return Trend(False, math.nan, math.nan, math.nan, None,
-                     f"not checked: {len(s)} samples (needs 12)")
+                     f"not checked: {len(s)} samples (needs {trend_min_samples(alpha)})")
     first, last = np.asarray(s[:k], float), np.asarray(s[-k:], float)
     mf, ml = float(np.median(first)), float(np.median(last))
     change = (ml / mf - 1.0) if mf != 0 else math.inf
@@ -206,6 +211,35 @@ def trend(samples, alpha=0.05, min_change=0.02):
     reason = (f"last third {change * 100:+.1f}% against the first (p={p:.2g})" if flagged
               else "no trend")
     return Trend(flagged, mf, ml, change, p, reason)
+
+
+def trend_in_runs(samples, runs=None, alpha=0.05, min_change=0.02):
+    """trend() within each run when the samples come from several runs (fresh processes),
+    `runs` giving each sample's run: thirds pooled across runs would compare one process
+    with another, not early samples with late ones. Each run is tested at alpha / runs
+    (Bonferroni), so a steady measurement of many runs is flagged no more often than one of
+    a single run. Returns the flagged run's Trend with the smallest p, its reason naming
+    the run; unflagged, a Trend saying how many runs could be checked."""
+    if not runs or len(set(runs)) < 2:
+        return trend(samples, alpha, min_change)
+    if len(runs) != len(samples):
+        raise ValueError(f"trend_in_runs: {len(runs)} run indices for {len(samples)} samples")
+    by_run = {}
+    for r, s in zip(runs, samples):
+        by_run.setdefault(r, []).append(s)
+    checked = [(r, trend(v, alpha / len(by_run), min_change))
+               for r, v in sorted(by_run.items(), key=lambda kv: str(kv[0]))]
+    flagged = [(r, t) for r, t in checked if t.flagged]
+    if flagged:
+        r, t = min(flagged, key=lambda rt: rt[1].p)
+        return replace(t, reason=f"run {r}: {t.reason}")
+    tested = [t for _, t in checked if t.p is not None]
+    if not tested:
+        longest = max(len(v) for v in by_run.values())
+        return Trend(False, math.nan, math.nan, math.nan, None,
+                     f"not checked: {len(by_run)} runs of at most {longest} samples")
+    return Trend(False, math.nan, math.nan, math.nan, min(t.p for t in tested),
+                 f"no trend in {len(tested)} of {len(by_run)} runs")
 
 
 def below_noise_floor(change, floor):

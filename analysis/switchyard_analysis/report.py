@@ -9,7 +9,9 @@ import html
 import os
 from datetime import datetime, timezone
 
-from . import findings, plots, seed, stackless
+from . import comparison, findings, inference, seed, stackless
+from .plot_engine import fixed_text, num, varying
+from .plots_http import HTTP_DROP, HTTP_FD_MARGIN, HTTP_MERGE, http_mode, http_name, open_files_limit
 from .results import SCENARIOS, label_sort_key, metric_value, params_order, params_text
 
 # Blocks: ("h", level, text) ("p", text) ("table", header, rows) ("img", path_rel, alt, pdf_rel)
@@ -23,18 +25,124 @@ def _fmt(v):
     return f"{v:.4g}"
 
 
+NOT_RECORDED = "not recorded"
+
+
+def _given(v):
+    return v is not None and v != "" and v != {} and v != []
+
+
+def _joined(d, keys=None, sep=", "):
+    """'a=1, b=2' of a dict's recorded values (in `keys` order when given)."""
+    d = d or {}
+    return sep.join(f"{k}={d[k]}" for k in (keys or d) if _given(d.get(k))) or NOT_RECORDED
+
+
+def _cpu_id(m):
+    parts = [f"{k.replace('cpu_', '').replace('_id', '')} {m[k]}"
+             for k in ("cpu_vendor", "cpu_family", "cpu_model_id", "cpu_stepping", "cpu_microcode")
+             if _given(m.get(k))]
+    return ", ".join(parts) or NOT_RECORDED
+
+
+def _cpufreq(m):
+    if "cpufreq" not in m:
+        return NOT_RECORDED
+    f = m["cpufreq"]
+    if not f:
+        return "not exposed by the kernel (common in VMs)"
+    khz = ""
+    if _given(f.get("min_khz")) and _given(f.get("max_khz")):
+        khz = f"{f['min_khz'] / 1e6:.2f}–{f['max_khz'] / 1e6:.2f} GHz"
+    return ", ".join(x for x in (f.get("driver"), f.get("governor") and f"governor {f['governor']}", khz,
+                                 None if f.get("boost") is None else f"boost {'on' if f['boost'] else 'off'}")
+                     if x) or NOT_RECORDED
+
+
+def _mitigations(m):
+    """The vulnerabilities file by file would fill a page: counted by state, with the
+    vulnerable ones named."""
+    if "mitigations" not in m:
+        return NOT_RECORDED
+    v = m["mitigations"] or {}
+    if not v:
+        return "not readable"
+    states = {"not affected": 0, "mitigated": 0, "vulnerable": 0, "other": 0}
+    weak = []
+    for name, text in sorted(v.items()):
+        s = str(text).lower()
+        if s.startswith("not affected"):
+            states["not affected"] += 1
+        elif s.startswith("mitigation"):
+            states["mitigated"] += 1
+        elif s.startswith("vulnerable"):
+            states["vulnerable"] += 1
+            weak.append(name)
+        else:
+            states["other"] += 1
+    text = ", ".join(f"{n} {k}" for k, n in states.items() if n)
+    return text + (f" (vulnerable: {', '.join(weak)})" if weak else "")
+
+
+def _checkout(b):
+    if "checkout" not in b:
+        return NOT_RECORDED
+    c = b["checkout"]
+    if not c:
+        return "not beside its checkout when run"
+    text = f"{c.get('relation', '?')} ({(c.get('commit') or '?')[:12]}{', dirty' if c.get('dirty') else ''})"
+    if b.get("binary_older_than_checkout"):
+        text += ": the checkout holds work the binary lacks"
+    return text
+
+
+def _commits(rs):
+    """Every commit the folder's files were built from, with how many files each."""
+    counts = {}
+    for path in rs.files:
+        bb = rs.builds.get(path, rs.build)
+        key = (bb.get("commit") or "?") + (" (dirty tree)" if bb.get("dirty") else "")
+        counts[key] = counts.get(key, 0) + 1
+    if len(counts) <= 1:
+        return next(iter(counts), (rs.build.get("commit") or "?") +
+                    (" (dirty tree)" if rs.build.get("dirty") else ""))
+    return "; ".join(f"{c} ({n} file{'s' if n > 1 else ''})" for c, n in counts.items())
+
+
 def _machine_rows(rs):
+    """(name, value) rows, the same names in the same order for every set (the table of
+    several sets zips them); a provenance field the files do not carry reads NOT_RECORDED,
+    and a row no set records is left out of the table."""
     m, b = rs.machine, rs.build
     lim = m.get("limits") or {}
+    sw = m.get("software")
+    smt = m.get("smt")
     rows = [
-        ("host", m.get("hostname", "?")), ("CPU", m.get("cpu_model", "?")),
-        ("cores", str(m.get("cores", "?"))), ("kernel", m.get("kernel", "?")),
+        ("host", m.get("hostname", "?")),
+        ("machine id", f"{m['machine_id'].split('-')[0]}… (from {m.get('machine_id_source') or '?'})"
+         if _given(m.get("machine_id")) else NOT_RECORDED),
+        ("architecture", m.get("arch") or NOT_RECORDED),
+        ("CPU", m.get("cpu_model", "?")), ("CPU id", _cpu_id(m)),
+        ("CPU flags", f"{len(str(m['cpu_flags']).split())} flags (listed in the results files)"
+         if _given(m.get("cpu_flags")) else NOT_RECORDED),
+        ("CPU bugs", m.get("cpu_bugs") or (NOT_RECORDED if "cpu_bugs" not in m else "none")),
+        ("cores", str(m.get("cores", "?"))),
+        ("SMT", _joined(smt, ("control", "active")) if smt is not None else NOT_RECORDED),
+        ("frequency scaling", _cpufreq(m)),
+        ("kernel", m.get("kernel", "?")),
+        ("kernel command line", m.get("kernel_cmdline") or NOT_RECORDED),
+        ("mitigations", _mitigations(m)),
+        ("clocksource", m.get("clocksource") or NOT_RECORDED),
+        ("transparent huge pages", _joined(m.get("transparent_hugepages"), ("enabled", "defrag"))),
         ("memory", f"{m['memory_kib'] / 1048576:.1f} GiB" if isinstance(m.get("memory_kib"), (int, float)) else "?"),
         ("limits", ", ".join(f"{k}={v}" for k, v in lim.items()) or "—"),
         ("settings applied", ", ".join(m.get("settings_applied") or []) or "none"),
+        ("software", _joined(sw, ("glibc", "go", "nginx", "wrk")) if sw is not None else NOT_RECORDED),
         ("compiler / flags", f"{b.get('compiler', '?')} / {b.get('flags', '?')} ({b.get('build_type', '?')})"),
         ("sanitizer", b.get("sanitize") or "none"),
-        ("commit", (b.get("commit") or "?") + (" (dirty tree)" if b.get("dirty") else "")),
+        ("commit", _commits(rs)),
+        ("describe", b.get("describe") or NOT_RECORDED),
+        ("checkout", _checkout(b)),
         ("Boost", b.get("boost_version", "?")),
         ("files", ", ".join(os.path.basename(f) for f in rs.files)),
     ]
@@ -51,11 +159,38 @@ def _unit(sets, scenario, m):
     return next((e.metrics[m].unit for rs in sets for e in rs.ok(scenario) if m in e.metrics), "")
 
 
+TREND_HEADER = "trend (first third against last)"
+TREND_MIN_SAMPLES = inference.trend_min_samples(0.05)
+TREND_NOTE = (
+    "Trend: the entry's samples in the order taken (within each run when the samples come "
+    "from several), first third against last third, flagged when scipy's Mann-Whitney test "
+    "rejects at p < 0.05 (divided among the runs) and the thirds' medians differ by more than "
+    "2 %: warm-up not finished or the machine drifting, so the median mixes two states. "
+    f"Needs {TREND_MIN_SAMPLES} samples a run; instruction counts are deterministic and not "
+    "checked.")
+
+
+def _trends(e, metrics, runs):
+    """'metric: last third +8.1% against the first (p=0.003)' for each of the entry's
+    metrics whose samples drift, '' when none does."""
+    out = []
+    for m in metrics:
+        mt = e.metrics.get(m)
+        if mt is None or m == "instructions_per_op" or len(mt.samples) < 2:
+            continue
+        r = runs.get((e.scenario, e.label, params_text(e.params), m, tuple(float(s) for s in mt.samples)))
+        t = inference.trend_in_runs(mt.samples, r)
+        if t.flagged:
+            out.append(f"{m}: {t.reason}")
+    return "; ".join(out)
+
+
 def _median_table(sets, scenario, select=None, metrics=None, derived=(), drop_params=()):
     """Rows: folder (when several), label, the parameters that vary, n; columns: `metrics`
     (default: every metric present, in order of appearance) and `derived` columns, each a
     (header, fn(entry, entries) -> text). Returns (constants text, header, rows): the
-    parameters every entry shares are said once above the table instead of on every row."""
+    parameters every entry shares are said once above the table instead of on every row.
+    A last column (TREND_HEADER) names the metrics whose samples drift, when any does."""
     entries = [(rs, e) for rs in sets for e in rs.ok(scenario) if select is None or select(e)]
     if metrics is None:
         metrics = []
@@ -68,22 +203,31 @@ def _median_table(sets, scenario, select=None, metrics=None, derived=(), drop_pa
     entry_rss = "peak_rss_kib" not in metrics and any(e.peak_rss_kib is not None for _, e in entries)
     es = [e for _, e in entries]
     skip = set(drop_params)
-    varying = plots._varying(es, skip)
-    constants = plots._fixed_text(es, skip | varying)
+    vary = varying(es, skip)
+    constants = fixed_text(es, skip | vary)
     header = (["folder"] if len(sets) > 1 else []) + ["label", "params", "n"] + [
         f"{m} ({_unit(sets, scenario, m)})" for m in metrics] + [h for h, _ in derived] + (
         ["peak RSS (KiB)"] if entry_rss else [])
     rows = []
-    for rs, e in sorted(entries, key=lambda t: (sets.index(t[0]), label_sort_key(t[1]),
-                                                params_order(t[1].params))):
+    ordered = sorted(entries, key=lambda t: (sets.index(t[0]), label_sort_key(t[1]),
+                                             params_order(t[1].params)))
+    for rs, e in ordered:
         cells = [rs.name] if len(sets) > 1 else []
-        shown = {k: v for k, v in e.params.items() if k in varying}
+        shown = {k: v for k, v in e.params.items() if k in vary}
         cells += [e.label, params_text(shown) or "—", str(e.repetitions)]
         cells += [_cell(metric_value(e, m) if m in e.metrics else None) for m in metrics]
         cells += [fn(e, [x for r2, x in entries if r2 is rs]) for _, fn in derived]
         if entry_rss:
             cells.append(_fmt(e.peak_rss_kib))
         rows.append(cells)
+    # Next to the entry, not in a list elsewhere: the reader of a median sees at once that
+    # its samples drift.
+    runs = {id(rs): comparison.run_indices(rs) for rs in {id(r): r for r, _ in entries}.values()}
+    trends = [_trends(e, metrics, runs[id(rs)]) for rs, e in ordered]
+    if any(trends):
+        header.append(TREND_HEADER)
+        for cells, tr in zip(rows, trends):
+            cells.append(tr or "—")
     return constants, header, rows
 
 
@@ -96,10 +240,10 @@ def _same_but(e, other, params):
 def _io_ratio(e, entries):
     """Round trip over the same series' round trip at one pair (the design's 'idle waiters
     cost nothing': 9,000 pairs within 1.2x of 1 pair)."""
-    if plots._num(e.params.get("pairs")) in (None, 1.0):
+    if num(e.params.get("pairs")) in (None, 1.0):
         return "—"
     one = [o for o in entries if _same_but(e, o, ("pairs",))
-           and plots._num(o.params.get("pairs")) == 1.0 and metric_value(o, "ns_per_roundtrip")]
+           and num(o.params.get("pairs")) == 1.0 and metric_value(o, "ns_per_roundtrip")]
     mv = metric_value(e, "ns_per_roundtrip")
     if not one or not mv:
         return "—"
@@ -138,16 +282,16 @@ HTTP_IDLE_METRICS = ["kib_per_conn", "rss_kib_per_conn", "pte_kib_per_conn",
 TABLES = {
     "http": [
         ("Under load (mode=load); errors = wrk's connect/read/write/timeout/status counts",
-         plots._http_load, HTTP_LOAD_METRICS, [("errors c/r/w/t/s", _wrk_errors)],
-         plots.HTTP_DROP),
-        ("Idle connections (mode=idle)", lambda e: plots.http_mode(e) == "idle",
-         HTTP_IDLE_METRICS, [], plots.HTTP_DROP + plots.HTTP_MERGE),
+         findings.http_load, HTTP_LOAD_METRICS, [("errors c/r/w/t/s", _wrk_errors)],
+         HTTP_DROP),
+        ("Idle connections (mode=idle)", lambda e: http_mode(e) == "idle",
+         HTTP_IDLE_METRICS, [], HTTP_DROP + HTTP_MERGE),
     ],
     "gc_scan": [
-        ("Collection pause (measure=pause)", plots._gc_pause_entry,
+        ("Collection pause (measure=pause)", lambda e: findings.gc_measure(e) == "pause",
          ["pause_ms", "pushed_kib", "used_kib"], [], ("measure",)),
         ("Cost per switch (measure=switch; the pause parameters do not apply)",
-         lambda e: plots._gc_measure(e) == "switch", ["ns_per_yield"],
+         lambda e: findings.gc_measure(e) == "switch", ["ns_per_yield"],
          [("vs design=off", _gc_vs_off)], ("measure", "fibers", "depth_kib", "stack_kib", "scan")),
     ],
     "io_pingpong": [
@@ -167,6 +311,8 @@ def _scenario_tables(sets, scenario):
         if constants:
             out.append(("p", f"Every row (that has the parameter): {constants}."))
         out.append(("table", header, rows))
+        if TREND_HEADER in header:
+            out.append(("p", TREND_NOTE))
     return out
 
 
@@ -174,7 +320,7 @@ def _scenario_tables(sets, scenario):
 
 def _seed_blocks(sets):
     out = [("h", 2, "The seed's results, compared by shape"),
-           ("p", "The seed measured on a 16-core machine (design section 12); ours run on the "
+           ("p", f"The seed measured on a {seed.CORES}-core machine ({seed.SOURCE}); ours run on the "
                  "machines above. Absolute numbers from different machines are not comparable, "
                  "so this section compares shapes: the fibers/threads ratio, and the yield "
                  "relative to a kernel thread switch.")]
@@ -194,7 +340,8 @@ def _seed_blocks(sets):
                 f"{lo / seed.YIELD_NS:.2f}–{hi / seed.YIELD_NS:.2f}x"])
     out.append(("h", 3, "Two-fiber yield against a thread switch"))
     if rows:
-        out.append(("p", f"Seed: {seed.YIELD_NS:.0f} ns per fiber yield (2.1 M/s) against "
+        out.append(("p", f"Seed: {seed.YIELD_NS:.0f} ns per fiber yield "
+                         f"({seed.YIELD_SWITCHES_PER_S / 1e6:.1f} M/s) against "
                          f"{lo}–{hi} ns for a kernel thread switch, so its fibers yielded "
                          f"{lo / seed.YIELD_NS:.2f}–{hi / seed.YIELD_NS:.2f} times as fast as "
                          "threads switched (slower). Ours: the threads peer's yield over each "
@@ -205,7 +352,7 @@ def _seed_blocks(sets):
         out.append(("p", "yield: not run."))
     out += _seed_http(sets)
     out.append(("h", 3, "GC pause"))
-    out.append(("p", "The seed published no GC pause numbers (design section 12); ours are in "
+    out.append(("p", f"The seed published no GC pause numbers ({seed.SOURCE}); ours are in "
                      "the gc_scan section above."))
     return out
 
@@ -230,11 +377,11 @@ def _vm_per_connection(entries):
     most connections run, per added connection (the server's fixed part cancels out); with
     one connection count, VmSize / connections (an upper bound)."""
     def conns(e):
-        return plots._num(e.params.get("connections")) or 0
+        return num(e.params.get("connections")) or 0
     if not entries:
         return "not run"
     hi = max(entries, key=conns)
-    lo = min((e for e in entries if plots.http_name(e) == plots.http_name(hi)), key=conns)
+    lo = min((e for e in entries if http_name(e) == http_name(hi)), key=conns)
     vlo, vhi = metric_value(lo, "server_vm_kib")[0], metric_value(hi, "server_vm_kib")[0]
     if conns(hi) > conns(lo):
         return (f"{(vhi - vlo) / (conns(hi) - conns(lo)):,.1f} KiB (peak VmSize growth from "
@@ -246,24 +393,24 @@ def _seed_http(sets):
     out = [("h", 3, "HTTP requests/s (wrk)")]
     any_http = False
     for rs in sets:
-        load = [e for e in rs.ok("http") if plots._http_load(e) and metric_value(e, "requests_per_s")]
+        load = [e for e in rs.ok("http") if findings.http_load(e) and metric_value(e, "requests_per_s")]
         idle = [e for e in rs.ok("http") if metric_value(e, "kib_per_conn")]
         if not load and not idle:
             continue
         any_http = True
         title = f"{rs.name}: " if len(sets) > 1 else ""
-        nofile = plots._open_files_limit(rs)
-        edge = None if nofile is None else nofile - plots.HTTP_FD_MARGIN
-        bad = [e for e in rs.not_ok() if e.scenario == "http" and plots._http_load(e)]
+        nofile = open_files_limit(rs)
+        edge = None if nofile is None else nofile - HTTP_FD_MARGIN
+        bad = [e for e in rs.not_ok() if e.scenario == "http" and findings.http_load(e)]
 
         def ours(c, pick, fiber):
-            es = [e for e in load if pick(e) and plots._num(e.params.get("connections")) == c]
+            es = [e for e in load if pick(e) and num(e.params.get("connections")) == c]
             best = _best(es, "requests_per_s")
             if best:
                 text = f"{best[0]:,.0f}"
-                return (text + f" ({plots.http_name(best[1])})") if fiber else text, best[0]
+                return (text + f" ({http_name(best[1])})") if fiber else text, best[0]
             why = [f"{e.status}: {_short(e.reason)}" for e in bad if pick(e)
-                   and plots._num(e.params.get("connections")) == c]
+                   and num(e.params.get("connections")) == c]
             if why:
                 return why[0], None
             if edge is not None and c > edge:
@@ -285,7 +432,7 @@ def _seed_http(sets):
                 mine, rng, err = th if th != "not run" else "not run", "—", "—"
             rows.append([f"{c:,}", f"{sf / st:.3g}x", mine, rng, err])
         limit = (f" Open-file limit here: {nofile:,} per process; the driver needs the "
-                 f"connections + {plots.HTTP_FD_MARGIN}, so more than {edge:,} connections "
+                 f"connections + {HTTP_FD_MARGIN}, so more than {edge:,} connections "
                  "cannot run on this machine.") if nofile is not None else ""
         out.append(("p", f"{title}fibers/threads requests/s at the seed's connection counts: the "
                          f"seed's ({seed.HTTP_MACHINE}) against ours (mode=load, oneshot "
@@ -306,14 +453,16 @@ def _seed_http(sets):
                            ("fibers", lambda e: e.variant is not None)):
             vm = _vm_per_connection([e for e in load if pick(e) and metric_value(e, "server_vm_kib")])
             mine = [e for e in idle if pick(e)]
-            most = max((plots._num(e.params.get("connections")) or 0 for e in mine), default=0)
-            res = _best([e for e in mine if (plots._num(e.params.get("connections")) or 0) == most],
+            most = max((num(e.params.get("connections")) or 0 for e in mine), default=0)
+            res = _best([e for e in mine if (num(e.params.get("connections")) or 0) == most],
                         "kib_per_conn", higher=False)   # at the most idle connections measured
             rows.append([kind, f"{seed.STACK_RESERVATION_KIB[kind]:,} KiB (stack reservation)", vm,
                          "not run" if res is None else
                          f"{res[0]:.3g} KiB ({res[1].label}, {res[1].params.get('connections')} idle)"])
         out.append(("p", f"{title}Memory per connection: the seed gives stack reservations (threads "
-                         "about 200 GB of address space at 25k connections against 6.4 GB for "
+                         f"about {seed.RESERVED_GB_AT_MOST['threads']:g} GB of address space at "
+                         f"{seed.most_connections():,} connections against "
+                         f"{seed.RESERVED_GB_AT_MOST['fibers']:g} GB for "
                          "fibers), not resident memory; ours: address space under load and "
                          "measured growth per idle connection (at the largest idle count run; the lowest "
                          "fiber variant there)."))
@@ -393,7 +542,7 @@ def not_measured(sets):
         cores = rs.machine.get("cores")
         if cores:
             out.append(f"{pre}scaling past {cores} carriers: the machine has {cores} CPUs, "
-                       "so speedups stop there and say nothing of 16 cores (the seed's machine)")
+                       f"so speedups stop there and say nothing of {seed.CORES} cores (the seed's machine)")
         stacks = {(str(e.params.get("stack_kib")), str(e.params.get("guard")))
                   for s in ("timers", "skynet") for e in rs.ok(s) if "stack_kib" in e.params}
         if len(stacks) <= 1:
@@ -413,15 +562,21 @@ def not_measured(sets):
         if any(findings.http_load(e) for e in rs.ok("http")):
             out.append(f"{pre}open-loop HTTP latency: wrk is closed-loop (coordinated "
                        "omission), so its latencies understate the tail")
-            nofile = plots._open_files_limit(rs)
+            nofile = open_files_limit(rs)
             if nofile:
-                out.append(f"{pre}more than {nofile - plots.HTTP_FD_MARGIN:,} connections "
-                           f"(the open-file limit is {nofile:,}), including the seed's 25,000")
+                out.append(f"{pre}more than {nofile - HTTP_FD_MARGIN:,} connections "
+                           f"(the open-file limit is {nofile:,}), including the seed's {seed.most_connections():,}")
             if not any("server_cpu_s" in e.metrics for e in rs.ok("http")):
                 out.append(f"{pre}requests per server CPU-second (no server CPU time recorded)")
             if all(len(e.metrics["requests_per_s"].samples) < 3 for e in rs.ok("http")
                    if "requests_per_s" in e.metrics):
                 out.append(f"{pre}intervals for HTTP: fewer than 3 repetitions per point")
+        sizes = [len(m.samples) for e in rs.ok() for n, m in e.metrics.items()
+                 if n != "instructions_per_op"]
+        if sizes and max(sizes) < TREND_MIN_SAMPLES:
+            out.append(f"{pre}drift within a measurement's samples (warm-up not finished): the "
+                       f"trend check needs {TREND_MIN_SAMPLES} samples, and no entry has more "
+                       f"than {max(sizes)}")
     return out
 
 
@@ -434,12 +589,10 @@ def build_blocks(sets, figures, out_dir):
     b += findings_blocks(sets, figures, out_dir)
     b += stackless_blocks(sets)
     b.append(("h", 2, "Machines and builds"))
-    if len(sets) == 1:
-        b.append(("table", ["", ""], [list(r) for r in _machine_rows(sets[0])]))
-    else:
-        rows = list(zip(*[_machine_rows(rs) for rs in sets]))
-        b.append(("table", ["", *[rs.name for rs in sets]],
-                  [[r[0][0], *[c[1] for c in r]] for r in rows]))
+    rows = [r for r in zip(*[_machine_rows(rs) for rs in sets])
+            if any(c[1] != NOT_RECORDED for c in r)]
+    b.append(("table", ["", *([""] if len(sets) == 1 else [rs.name for rs in sets])],
+              [[r[0][0], *[c[1] for c in r]] for r in rows]))
     by_scen = {}
     for f in figures:
         if f.scenario is not None:
@@ -528,7 +681,7 @@ def readme_table(rs):
         for e in sorted(rs.ok(scenario), key=label_sort_key):
             if e.is_peer and metric in e.metrics and all(
                     str(e.params.get(kk)) == str(v) for kk, v in params.items() if kk in e.params):
-                out.append(f"{plots.http_name(e) if scenario == 'http' else e.label} "
+                out.append(f"{http_name(e) if scenario == 'http' else e.label} "
                            f"{fmt(e.metrics[metric].median)}")
         return ", ".join(out)
 

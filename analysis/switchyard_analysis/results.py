@@ -11,6 +11,8 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from .hosts import assign_host, host_differences
+
 SCHEMA_NAME = "switchyard-results"
 SCHEMA_VERSION = 1
 
@@ -89,6 +91,7 @@ class Entry:
     # Distributions recorded beside the metrics, e.g. "lateness_quantiles_ns":
     # (quantiles, [values per repetition]) (see _check_quantiles).
     quantiles: dict = field(default_factory=dict)
+    host: int = 0            # index in its ResultSet's hosts
 
     @property
     def is_peer(self):
@@ -136,10 +139,17 @@ class ResultSet:
     entries: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
     bad_files: list = field(default_factory=list)   # (path, message) when loaded leniently
+    # One machine block per host the files came from (hosts.py), the host of each file, and
+    # each file's build: a folder from several machines is kept apart by host, not pooled.
+    hosts: list = field(default_factory=list)
+    host_of_file: dict = field(default_factory=dict)
+    builds: dict = field(default_factory=dict)
+    host_label: str = ""     # set on the sets hosts.split_by_host makes
 
     @property
     def name(self):
-        return os.path.basename(os.path.normpath(self.folder)) or self.folder
+        base = os.path.basename(os.path.normpath(self.folder)) or self.folder
+        return f"{base} ({self.host_label})" if self.host_label else base
 
     def ok(self, scenario=None):
         return [e for e in self.entries if e.status == "ok"
@@ -389,19 +399,30 @@ def load_folder(folder, lenient=False):
     if not docs:
         raise ResultsError(f"{folder}: no valid results file\n" + "\n".join(errors))
     docs.sort(key=lambda d: (d[0], d[1]))
-    seen = {}   # key -> the ok entry for it
+    seen = {}   # (host, key) -> the ok entry for it
     twice = {}  # (file, scenario) -> entries measured again in the same file
     for created, path, doc, entries in docs:
         rs.files.append(path)
         rs.warnings += doc.pop("_warnings", [])
-        if doc["machine"] != rs.machine and rs.machine:
-            rs.warnings.append(f"{os.path.basename(path)} was measured on a different machine "
-                               f"({doc['machine'].get('hostname')}, {doc['machine'].get('cpu_model')})")
+        # Only the host-identifying fields tell machines apart: the limits, the settings
+        # applied and the provenance read at run time may differ between runs of one host.
+        differ = host_differences(rs.machine, doc["machine"]) if rs.machine else []
+        host = assign_host(rs.hosts, doc["machine"])
+        rs.hosts[host] = doc["machine"]   # the newest block of that host
+        if differ:
+            rs.warnings.append(
+                f"{os.path.basename(path)} was measured on a different machine than "
+                f"{os.path.basename(rs.files[-2])} ({', '.join(differ)} differ: "
+                f"{doc['machine'].get('hostname')}, {doc['machine'].get('cpu_model')}); "
+                "the results of each host are kept apart")
+        rs.host_of_file[path] = host
+        rs.builds[path] = doc["build"]
         rs.machines.append((path, doc["machine"]))
         rs.machine = doc["machine"]
         rs.build = doc["build"]
         for e in entries:
-            k = e.key()
+            e.host = host
+            k = (host,) + e.key()
             old = seen.get(k)
             if e.status != "ok" or old is None:
                 # Skipped/failed entries are all kept for the report (a skipped instruction

@@ -6,6 +6,10 @@ yield's cost relative to a kernel thread switch), never drawn on the same absolu
 as ours.
 """
 
+# Where the numbers come from, and the machine they were measured on.
+SOURCE = "design section 12"
+CORES = 16
+
 # HTTP "Hello, World!": connections, threads req/s, fibers req/s (one per connection,
 # 16 carriers for the fibers).
 HTTP = [(1000, 129724, 160947), (2500, 89188, 142105), (5000, 79169, 124745),
@@ -21,10 +25,23 @@ YIELD_SWITCHES_PER_S = 2.1e6
 YIELD_NS = 1e9 / YIELD_SWITCHES_PER_S
 THREAD_SWITCH_NS = (150, 250)
 
-# Stack reservations (not measured memory): 8 MiB per thread, 256 KiB per fiber.
+# Stack reservations (not measured memory): 8 MiB per thread, 256 KiB per fiber, and the
+# address space the seed said they add up to at its largest connection count (its own
+# rounding: 8 MB and 256 KB times 25,000 in decimal units).
 STACK_RESERVATION_KIB = {"threads": 8 * 1024, "fibers": 256}
+RESERVED_GB_AT_MOST = {"threads": 200, "fibers": 6.4}
+
+
+def most_connections():
+    """The seed's largest HTTP connection count."""
+    return max(c for c, _, _ in HTTP)
 
 
 def http_ratio():
     """[(connections, fibers req/s / threads req/s)]: the shape to compare ours against."""
     return [(c, f / t) for c, t, f in HTTP]
+
+
+def http_ratio_at(connections):
+    """The seed's fibers/threads ratio at one of its connection counts, else None."""
+    return dict(http_ratio()).get(connections)

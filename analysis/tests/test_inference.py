@@ -137,3 +137,30 @@ def test_noise_floor():
                                          noise_floor=0.05)
     assert rows[0].verdict == "~" and rows[0].below_noise
     assert "within the noise floor of 5.0%" in rows[0].notes
+
+
+def test_trend_within_runs_not_across_them():
+    # Two fresh processes at different levels (run-to-run variance), each steady: the
+    # thirds of the pooled sample compare one process with the other, so trend() alone
+    # flags it; within each run there is nothing to flag.
+    a, b = lognormal(5, 15, spread=0.01), lognormal(6, 15, spread=0.01, scale=1.1)
+    runs = [0] * 15 + [1] * 15
+    assert inference.trend(a + b).flagged
+    t = inference.trend_in_runs(a + b, runs)
+    assert not t.flagged and t.reason == "no trend in 2 of 2 runs"
+    # A run that drifts is found and named.
+    drifting = [v * (1 + 0.01 * i) for i, v in enumerate(b)]
+    t = inference.trend_in_runs(a + drifting, runs)
+    assert t.flagged and t.reason.startswith("run 1: last third +")
+    # One run: the plain check. Runs too short for the test at alpha / runs: said so.
+    assert inference.trend_in_runs(drifting, [7] * 15).flagged
+    short = inference.trend_in_runs(a[:12] + b[:12], [0] * 12 + [1] * 12)
+    assert not short.flagged and short.reason == "not checked: 2 runs of at most 12 samples"
+    with pytest.raises(ValueError):
+        inference.trend_in_runs(a + b, runs[:-1])
+    # Steady runs: the false-positive rate stays near alpha although three runs are tested.
+    falses = sum(inference.trend_in_runs(lognormal(s, 15) + lognormal(s + 500, 15) +
+                                         lognormal(s + 1000, 15), [0] * 15 + [1] * 15 + [2] * 15).flagged
+                 for s in range(100))
+    assert falses <= 10, falses
+    assert inference.trend_min_samples(0.05) == 12 and inference.trend_min_samples(0.05 / 3) == 15

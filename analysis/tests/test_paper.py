@@ -9,7 +9,7 @@ import os
 import pytest
 
 import figures
-from switchyard_analysis import captions, findings, layout, plots, report, style
+from switchyard_analysis import captions, findings, layout, plot_engine, plots, report, style
 from switchyard_analysis.results import Entry, Metric, ResultSet, ResultsError, load_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -106,11 +106,11 @@ def test_facets_split_fourteen_series_into_panels_of_six():
               for c in ("fifo", "chaselev")]
     series = [(entry(lab), "", []) for lab in labels] + [(entry("go", "go"), "", []),
                                                          (entry("threads", "threads"), "", [])]
-    groups = plots.facet_series(series)
+    groups = plot_engine.facet_series(series)
     assert [g for g, _ in groups] == ["asm", "boost", "ucontext"]
     assert all(len(s) == 6 for _, s in groups)          # 4 variants + the 2 peers in each
     many = series + [(entry(f"p{i}", f"p{i}"), "", []) for i in range(5)]
-    groups = plots.facet_series(many)
+    groups = plot_engine.facet_series(many)
     assert all(len(s) <= 6 for _, s in groups) and groups[-1][0] == "peers"
     assert sum(len(s) for _, s in groups) == len(many)
 

@@ -88,3 +88,123 @@ def test_load_average_per_file_is_not_another_machine(make_folder):
     json.dump(doc, open(path, "w"))
     rs = load_folder(folder)
     assert not [w for w in rs.warnings if "different machine" in w], rs.warnings
+
+
+# ---- a folder holding files from two hosts ----------------------------------------------
+
+def _two_host_folder(make_folder):
+    """One folder, two yield files measuring the same entries: host A's, and host B's
+    (another machine id, 20 % slower, built from another commit)."""
+    a = make_folder("mixed", scenarios={"yield"})
+    b = make_folder("other", scenarios={"yield"}, seed=3, scale=1.2)
+    _provenance(a, HOST_A)
+    _provenance(b, HOST_B)
+    doc = json.load(open(os.path.join(b, "yield.json")))
+    doc["created"] = "2026-11-29T07:10:00Z"    # the newer file
+    doc["build"]["commit"] = "other-commit"
+    json.dump(doc, open(os.path.join(a, "yield_host_b.json"), "w"))
+    return a
+
+
+def _yield_medians(rs):
+    return {e.label: e.metrics["ns_per_yield"].median for e in rs.ok("yield")}
+
+
+def test_files_differing_only_in_run_settings_are_one_machine(make_folder):
+    # The limits, the settings bench applied and the provenance read at run time may differ
+    # between two runs on one host: only the host-identifying fields make another machine.
+    folder = make_folder("run", scenarios={"yield", "switch"})
+    _provenance(folder, HOST_A)
+    path = os.path.join(folder, "switch.json")
+    doc = json.load(open(path))
+    doc["machine"]["limits"]["open_files"] = 1048576
+    doc["machine"]["settings_applied"] = ["vm.max_map_count=262144"]
+    doc["machine"].update(kernel_cmdline="quiet mitigations=off", clocksource="hpet")
+    json.dump(doc, open(path, "w"))
+    rs = load_folder(folder)
+    assert not [w for w in rs.warnings if "different machine" in w], rs.warnings
+    assert len(rs.hosts) == 1
+
+
+def test_two_hosts_in_one_folder_are_kept_apart(make_folder):
+    folder = _two_host_folder(make_folder)
+    rs = load_folder(folder)
+    warn = [w for w in rs.warnings if "different machine" in w]
+    assert len(warn) == 1 and "machine_id differ" in warn[0] and "kept apart" in warn[0]
+    # Both hosts' entries stay: the newer file does not replace the older one's medians.
+    assert len(rs.hosts) == 2
+    per_host = {}
+    for e in rs.ok("yield"):
+        per_host.setdefault(e.host, {})[e.label] = e.metrics["ns_per_yield"].median
+    assert set(per_host) == {0, 1} and per_host[0].keys() == per_host[1].keys()
+    assert not [w for w in rs.warnings if "replaces" in w], rs.warnings
+    # Split by host: each set holds exactly its own host's file, numbers and build.
+    from switchyard_analysis import hosts
+    a, b = hosts.split_by_host(rs)
+    alone_a = _yield_medians(load_folder(make_folder("a_alone", scenarios={"yield"})))
+    assert _yield_medians(a) == alone_a
+    assert all(b_ > a_ for a_, b_ in zip(_yield_medians(a).values(), _yield_medians(b).values()))
+    assert [os.path.basename(f) for f in a.files] == ["yield.json"]
+    assert [os.path.basename(f) for f in b.files] == ["yield_host_b.json"]
+    assert a.machine["machine_id"] == HOST_A and b.machine["machine_id"] == HOST_B
+    assert b.build["commit"] == "other-commit" and a.build["commit"] != "other-commit"
+    # Same hostname: the label says what tells them apart.
+    assert a.name == "mixed (fixture-a, machine_id=11111111)"
+    assert b.name == "mixed (fixture-a, machine_id=66666666)"
+
+
+def test_compare_refuses_a_folder_of_two_hosts(make_folder):
+    folder = _two_host_folder(make_folder)
+    rc, out, err = run(folder, folder, "--metric", "ns_per_yield")
+    assert rc == 2, out
+    assert "results from 2 hosts" in err and "yield_host_b.json" in err
+
+
+def test_report_lists_each_host_with_its_provenance(make_folder):
+    from switchyard_analysis import hosts, report
+    sets = hosts.split_by_host(load_folder(_two_host_folder(make_folder)))
+    blocks = report.build_blocks(sets, [], str(make_folder("out")))
+    i = blocks.index(("h", 2, "Machines and builds"))
+    _, header, rows = blocks[i + 1]
+    assert header == ["", sets[0].name, sets[1].name]
+    row = {r[0]: r[1:] for r in rows}
+    assert row["machine id"][0].startswith("11111111") and row["machine id"][1].startswith("66666666")
+    assert row["architecture"] == ["x86_64", "x86_64"]
+    assert row["kernel command line"] == ["quiet", "quiet"]
+    assert row["clocksource"] == ["tsc", "tsc"]
+    assert row["software"][0] == "glibc=2.36, go=1.19.8, nginx=1.22.1, wrk=4.1.0"
+    assert row["mitigations"][0] == "1 not affected"
+    assert row["CPU id"][0] == "vendor AuthenticAMD, family 25, model 1, stepping 1, microcode 0x1000065"
+    assert row["describe"] == ["fixture", "fixture"]
+    assert row["commit"][1] == "other-commit"
+
+
+def test_report_of_old_files_has_no_provenance_rows(make_folder):
+    # Files from before the provenance fields: no row of 'not recorded' everywhere.
+    from switchyard_analysis import report
+    rs = load_folder(make_folder("old", scenarios={"yield"}))
+    blocks = report.build_blocks([rs], [], str(make_folder("out")))
+    _, _, rows = blocks[blocks.index(("h", 2, "Machines and builds")) + 1]
+    names = [r[0] for r in rows]
+    assert "host" in names and "kernel" in names
+    assert not {"machine id", "clocksource", "software", "checkout"} & set(names)
+    assert all(report.NOT_RECORDED not in r[1] for r in rows)
+
+
+def test_figures_draw_each_host_of_a_folder_as_its_own_panel(make_folder, tmp_path):
+    import figures
+    folder = _two_host_folder(make_folder)
+    assert figures.main([folder, "--out", str(tmp_path / "out"), "--check"]) == 0
+    yld = next(f for f in figures.LAST_FIGURES if f.name == "yield")
+    titles = " | ".join(yld.panels)
+    assert "mixed (fixture-a, machine_id=11111111)" in titles
+    assert "mixed (fixture-a, machine_id=66666666)" in titles
+
+
+def test_unknown_fields_of_an_import_do_not_make_another_host():
+    # A Google Benchmark import beside our files knows the hostname and CPUs only.
+    ours = {"hostname": "vm", "cpu_model": "AMD EPYC", "cores": 2, "kernel": "6.1.0"}
+    imported = {"hostname": "vm", "cpu_model": "unknown (not in Google Benchmark output)",
+                "cores": 2, "kernel": "unknown"}
+    assert comparison.host_differences(ours, imported) == []
+    assert comparison.host_differences(ours, dict(imported, cores=4)) == ["cores"]
