@@ -10,18 +10,18 @@
 
 namespace sy::scenarios {
 
-// One line per scenario, in the order `switchyard list` shows them. Each k<Name> is
+// One line per scenario, in the order `switchyard list` and the report show them. Each k<Name> is
 // defined in its own file (scenarios/<name>.cpp).
 #define SY_FOR_EACH_SCENARIO(X) \
   X(kSwitch)                    \
   X(kYield)                     \
   X(kSpawnJoin)                 \
-  X(kTimers)                    \
   X(kSkynet)                    \
   X(kSteal)                     \
+  X(kIoPingpong)                \
   X(kChannel)                   \
   X(kMutex)                     \
-  X(kIoPingpong)                \
+  X(kTimers)                    \
   X(kHttp)                      \
   X(kGcScan)
 
