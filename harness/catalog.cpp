@@ -4,12 +4,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
-#include "execute.h"
 #include "plan.h"
 #include "scenario.h"
+#include "self_exe.h"
 #include "switchyard/variants.h"
 
 namespace sy::harness {
@@ -175,7 +177,10 @@ json catalog_json(bool with_availability) {
   out["units"] = us;
 
   json ps = json::array();
-  const std::string dir = with_availability ? bin_dir() : "";
+  // Our programs are built beside switchyard (execute.h's bin_dir, not linked here so that
+  // the catalogue's test needs no process machinery).
+  const std::string dir =
+      with_availability ? std::filesystem::path(scenarios::self_exe()).parent_path().string() : "";
   for (const Peer& p : peers()) {
     json j = {{"name", p.name}, {"note", p.note}};
     if (with_availability) {
