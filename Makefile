@@ -22,7 +22,7 @@ DEB_PACKAGES_CROSS := g++-aarch64-linux-gnu qemu-user ccache ninja-build
 DEB_PACKAGES_ARM64 := libc6:arm64 libstdc++6:arm64 libgtest-dev:arm64 libbenchmark-dev:arm64 libboost-context-dev:arm64 \
   libboost-fiber-dev:arm64 libunwind-dev:arm64 libgc-dev:arm64
 
-.PHONY: all deps build check test stress test-asan test-tsan bench-quick bench-all figures compare clean
+.PHONY: all deps build check test stress test-asan test-tsan bench-quick bench-all figures compare catalog clean
 
 all: build
 
@@ -97,6 +97,14 @@ bench-all: deps build
 
 figures:
 	$(PYTHON) analysis/figures.py $(RESULTS)
+
+# harness/catalog.json: the machine-independent catalogue (variants, scenarios, metrics,
+# peers) that the Python side reads. Regenerate after adding any of them; the ctest
+# harness_catalog_current fails while it is stale.
+catalog: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS) --target switchyard
+	$(BUILD)/bin/switchyard list --json --portable > harness/catalog.json.tmp
+	mv harness/catalog.json.tmp harness/catalog.json
 
 compare:
 	$(PYTHON) analysis/compare.py $(BASE) $(NEW)

@@ -8,40 +8,38 @@ Exit 0 when every file is valid; 1 with one line per problem otherwise. Standard
 only, so it runs anywhere the results are read.
 """
 import copy
+import importlib.util
 import json
 import math
+import os
 import re
 import sys
 
-SCENARIOS = {"switch", "yield", "spawn_join", "skynet", "io_pingpong", "channel", "mutex",
-             "timers", "steal", "http", "gc_scan"}
-PEERS = {"boost_fiber", "go", "threads", "eventloop", "nginx", "coro", "asio"}
+
+def _load_catalog_module():
+    """analysis/switchyard_analysis/catalog.py, loaded by its path (without the analysis
+    package, which needs matplotlib): the one reader of harness/catalog.json."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(os.path.dirname(here), "analysis", "switchyard_analysis", "catalog.py")
+    spec = importlib.util.spec_from_file_location("switchyard_catalog", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The names come from the catalogue (harness/catalog.json, what `switchyard list --json`
+# prints), so a new variant, scenario, peer or metric validates once it is registered.
+catalog = _load_catalog_module()
+SCENARIOS = set(catalog.scenario_names())
+PEERS = set(catalog.peer_names())
 STATUSES = {"ok", "skipped", "failed"}
-UNITS = {"ns", "s", "us", "ms", "req/s", "KiB", "count", "instructions"}
-# Metric name -> unit it must carry (the name says the unit).
-METRICS = {
-    "ns_per_switch": "ns", "ns_per_yield": "ns", "ns_per_spawn_join": "ns", "ns_per_recycle": "ns",
-    "time_s": "s", "ns_per_handoff": "ns", "ns_per_roundtrip": "ns", "ns_per_lock": "ns",
-    "requests_per_s": "req/s",
-    "latency_p50_us": "us", "latency_p90_us": "us", "latency_p99_us": "us", "latency_max_us": "us",
-    "lateness_p50_us": "us", "lateness_p99_us": "us", "lateness_max_us": "us", "pause_ms": "ms",
-    "kib_per_conn": "KiB", "peak_rss_kib": "KiB", "peak_live_fibers": "count",
-    "instructions_per_op": "instructions",
-    # gc_scan (scenarios/gc_scan.cpp): what the root pusher handed the collector, and the
-    # stack each suspended fiber really used.
-    "pushed_kib": "KiB", "used_kib": "KiB",
-    # http (scenarios/http_driver.cpp): wrk's error counts, the server's processes under load,
-    # and the parts of kib_per_conn.
-    "socket_errors_connect": "count", "socket_errors_read": "count", "socket_errors_write": "count",
-    "socket_errors_timeout": "count", "http_errors_status": "count", "server_cpu_s": "s",
-    "server_rss_kib": "KiB", "server_vm_kib": "KiB", "server_threads": "count",
-    "rss_kib_per_conn": "KiB", "pte_kib_per_conn": "KiB", "kstack_kib_per_conn": "KiB",
-    # coro peer (skynet, timers): the coroutine frame a suspended task holds.
-    "frame_kib_per_task": "KiB",
-}
+# Metric name -> unit it must carry (the name says the unit); derived metrics excluded.
+METRICS = catalog.result_metrics()
+UNITS = set(METRICS.values())
+# Variant name -> its dimensions ({"switch": "asm", "stacks": "pooled", "scheduler": "fifo"}).
+VARIANTS = catalog.variants()
 RELATIONS = {"same", "older", "edited", "other", "unknown"}
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-VARIANT_RE = re.compile(r"^(asm|ucontext|boost)-(pooled|fresh)-(fifo|chaselev)$")
 DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
@@ -181,10 +179,10 @@ def validate_entry(e, w):
     if v is not None and peer is not None:
         p.append(f"{w}: both variant and peer set")
     if v is not None:
-        mv = VARIANT_RE.match(v) if isinstance(v, str) else None
-        if not mv:
+        want = VARIANTS.get(v) if isinstance(v, str) else None
+        if want is None:
             p.append(f"{w}.variant: not a variant name: {v!r}")
-        elif dims != {"switch": mv.group(1), "stacks": mv.group(2), "scheduler": mv.group(3)}:
+        elif dims != want:
             p.append(f"{w}.dimensions: {dims!r} does not match variant {v}")
         if e["label"] != v:
             p.append(f"{w}.label: {e['label']!r} should be the variant {v}")
@@ -307,12 +305,27 @@ def self_test():
         lambda d: d["machine"].update(smt={"active": "yes"}),
         lambda d: d["build"].update(checkout={"commit": "abc", "dirty": False, "relation": "newer"}),
         lambda d: d["build"].update(binary_older_than_checkout="no"),
+        # a metric the analysis derives is never in results
+        lambda d: d["entries"][0]["metrics"].update(kib_per_fiber={"unit": "KiB", "samples": [1], "median": 1,
+                                                                   "min": 1, "max": 1}),
+        lambda d: d["entries"][0].update(dimensions={"switch": "asm", "stacks": "fresh", "scheduler": "fifo"}),
     ]
     for i, breaker in enumerate(breakages):
         d = copy.deepcopy(good)
         breaker(d)
         assert validate(d), f"breakage {i} was accepted"
-    print(f"self-test: good document accepted, {len(breakages)} broken ones rejected")
+    # Variants come from the catalogue: one registered there validates, with its dimensions.
+    new = copy.deepcopy(good)
+    new["entries"][0].update(variant="asm-pooled-lifo", label="asm-pooled-lifo",
+                             dimensions={"switch": "asm", "stacks": "pooled", "scheduler": "lifo"})
+    assert validate(new), "an unregistered variant was accepted"
+    VARIANTS["asm-pooled-lifo"] = {"switch": "asm", "stacks": "pooled", "scheduler": "lifo"}
+    try:
+        assert validate(new) == [], validate(new)
+    finally:
+        del VARIANTS["asm-pooled-lifo"]
+    print(f"self-test: good document accepted, {len(breakages)} broken ones rejected, "
+          "a variant registered in the catalogue accepted")
     return 0
 
 

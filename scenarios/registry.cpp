@@ -2,26 +2,26 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 
+#include "param_text.h"
 #include "scenario.h"
 
 namespace sy::scenarios {
 
-// One line per scenario, in the order `switchyard list` shows them. Each k<Name> is
+// One line per scenario, in the order `switchyard list` and the report show them. Each k<Name> is
 // defined in its own file (scenarios/<name>.cpp).
 #define SY_FOR_EACH_SCENARIO(X) \
   X(kSwitch)                    \
   X(kYield)                     \
   X(kSpawnJoin)                 \
-  X(kTimers)                    \
   X(kSkynet)                    \
   X(kSteal)                     \
+  X(kIoPingpong)                \
   X(kChannel)                   \
   X(kMutex)                     \
-  X(kIoPingpong)                \
+  X(kTimers)                    \
   X(kHttp)                      \
   X(kGcScan)
 
@@ -48,21 +48,8 @@ const Scenario& find(std::string_view name) {
 nlohmann::json ParamSpec::parse(std::string_view text) const {
   if (fixed)
     throw UsageError("parameter " + name + " is fixed at " + def.dump() + " in this scenario");
-  if (!choices.empty()) {
-    for (const auto& c : choices)
-      if (c == text) return c;
-    std::string list;
-    for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
-    throw UsageError("parameter " + name + "=" + std::string(text) + ": expected one of " + list);
-  }
-  std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-    throw UsageError("parameter " + name + "=" + std::string(text) + ": not an integer");
-  if (v < min || v > max)
-    throw UsageError("parameter " + name + "=" + std::string(text) + ": must be in [" + std::to_string(min) +
-                     ", " + std::to_string(max) + "]");
-  return v;
+  if (!choices.empty()) return param_text::choice<UsageError>(name, text, choices);
+  return param_text::integer<UsageError>(name, text, min, max);
 }
 
 std::string ParamSpec::describe() const {

@@ -210,9 +210,8 @@ def _created(context, override):
 
 def _kind(label):
     """(variant, dimensions, peer) for a label."""
-    mv = validate_results.VARIANT_RE.match(label)
-    if mv:
-        return label, {"switch": mv.group(1), "stacks": mv.group(2), "scheduler": mv.group(3)}, None
+    if label in validate_results.VARIANTS:
+        return label, dict(validate_results.VARIANTS[label]), None
     if label in validate_results.PEERS:
         return None, None, label
     return None, {"switch": label}, None

@@ -11,20 +11,25 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from . import catalog
 from .hosts import assign_host, host_differences
 
 SCHEMA_NAME = "switchyard-results"
 SCHEMA_VERSION = 1
 
-# The fixed scenario names (issue 4); order is the report's order.
-SCENARIOS = ["switch", "yield", "spawn_join", "skynet", "steal", "io_pingpong", "channel",
-             "mutex", "timers", "http", "gc_scan"]
+# Names and their order come from the catalogue (harness/catalog.json): scenarios in the
+# registry's order (the report's), dimensions and their choices in the variants' order,
+# peers in the harness's order.
+SCENARIOS = catalog.scenario_names()
 STATUSES = ("ok", "skipped", "failed")
-DIMENSIONS = ("switch", "stacks", "scheduler")
-SWITCH_ORDER = ["asm", "boost", "ucontext"]
-STACKS_ORDER = ["pooled", "fresh"]
-SCHEDULER_ORDER = ["fifo", "chaselev"]
-PEER_ORDER = ["boost_fiber", "go", "threads", "eventloop", "nginx", "coro", "asio"]
+DIMENSIONS = tuple(catalog.dimensions())
+# The figures show the switch backends in the seed report's order (Boost.Context beside our
+# assembly, ucontext last); a backend the catalogue adds follows in the catalogue's order.
+SWITCH_ORDER = sorted(catalog.dimensions()["switch"],
+                      key=lambda s: (["asm", "boost", "ucontext"] + catalog.dimensions()["switch"]).index(s))
+STACKS_ORDER = catalog.dimensions()["stacks"]
+SCHEDULER_ORDER = catalog.dimensions()["scheduler"]
+PEER_ORDER = catalog.peer_names()
 
 
 class ResultsError(Exception):
@@ -32,12 +37,11 @@ class ResultsError(Exception):
 
 
 def expected_unit(metric):
-    """The unit a metric's name promises, or None for a name the schema does not fix."""
-    fixed = {"time_s": "s", "requests_per_s": "req/s", "peak_rss_kib": "KiB",
-             "peak_live_fibers": "count", "instructions_per_op": "instructions",
-             "pause_ms": "ms"}
-    if metric in fixed:
-        return fixed[metric]
+    """The unit a metric's name promises: the catalogue's; for a name it lacks (a file from
+    a newer harness), what the naming convention says, or None."""
+    m = catalog.metrics().get(metric)
+    if m:
+        return m[0]
     if metric.startswith("ns_"):
         return "ns"
     if metric.endswith("_us"):
@@ -51,15 +55,10 @@ def expected_unit(metric):
 
 def lower_is_better(metric):
     """True / False for metrics with a direction; None when 'better' is not defined
-    (peak_live_fibers is a property of the workload, not a cost)."""
-    if metric == "requests_per_s":
-        return False
-    if metric == "peak_live_fibers":
-        return None
-    if (metric.startswith(("ns_", "latency_", "lateness_", "kib_"))
-            or metric in ("time_s", "pause_ms", "peak_rss_kib", "instructions_per_op")):
-        return True
-    return None
+    (peak_live_fibers is a property of the workload, not a cost) or the metric is unknown."""
+    m = catalog.metrics().get(metric)
+    better = m[2] if m else None
+    return None if better is None else better == "lower"
 
 
 @dataclass

@@ -41,6 +41,8 @@
 #include <utility>
 #include <vector>
 
+#include "../param_text.h"  // the registry's parser: one grammar for --param values
+
 namespace switchyard::peers {
 
 // A bad command line; reported on stderr with exit code 2.
@@ -65,17 +67,12 @@ class Params {
 
   std::int64_t integer(const std::string& key, std::int64_t def, std::int64_t min,
                        std::int64_t max) {
-    std::int64_t value = def;
-    if (auto it = given_.find(key); it != given_.end()) {
-      const std::string& text = it->second;
-      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-      if (ec != std::errc{} || end != text.data() + text.size())
-        throw UsageError("parameter " + key + "=" + text + ": not an integer");
-    }
     spec_[key] = {{"default", def}, {"min", min}, {"max", max}};
-    if (value < min || value > max)
-      throw UsageError("parameter " + key + "=" + std::to_string(value) + ": must be in [" +
-                       std::to_string(min) + ", " + std::to_string(max) + "]");
+    // The written default goes through the same check: one outside its own range is a
+    // usage error too (the defaults test relies on it).
+    auto it = given_.find(key);
+    const std::int64_t value = sy::param_text::integer<UsageError>(
+        key, it != given_.end() ? it->second : std::to_string(def), min, max);
     used_[key] = value;
     return value;
   }
@@ -94,16 +91,9 @@ class Params {
 
   std::string choice(const std::string& key, const std::string& def,
                      const std::vector<std::string>& allowed) {
-    std::string value = def;
-    if (auto it = given_.find(key); it != given_.end()) value = it->second;
-    bool ok = false;
-    std::string names;
-    for (const auto& a : allowed) {
-      ok |= (a == value);
-      names += (names.empty() ? "" : ", ") + a;
-    }
     spec_[key] = {{"default", def}, {"choices", allowed}};
-    if (!ok) throw UsageError("parameter " + key + "=" + value + ": must be one of " + names);
+    auto it = given_.find(key);
+    std::string value = sy::param_text::choice<UsageError>(key, it != given_.end() ? it->second : def, allowed);
     used_[key] = value;
     return value;
   }

@@ -1,17 +1,44 @@
 """What the peers' protocol tests share (test_peers.py, test_stackless_peers.py): where the
 peer executables are, running one, and reading its one line of JSON."""
+import importlib.util
 import json
 import os
 import subprocess
 
 import pytest
 
+
+def _catalog():
+    """analysis/switchyard_analysis/catalog.py (the reader of harness/catalog.json), found
+    from this file upwards and loaded by its path."""
+    d = os.path.dirname(os.path.abspath(__file__))
+    while True:
+        path = os.path.join(d, "analysis", "switchyard_analysis", "catalog.py")
+        if os.path.exists(path):
+            spec = importlib.util.spec_from_file_location("switchyard_catalog", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+        if os.path.dirname(d) == d:
+            raise RuntimeError("analysis/switchyard_analysis/catalog.py not found above " + __file__)
+        d = os.path.dirname(d)
+
+
+catalog = _catalog()
+# What the harness knows: a peer's scenario and metric names must be among them, and each
+# metric must carry the unit its name promises (results/SCHEMA.md).
+SCENARIOS = catalog.scenario_names()
+METRIC_UNITS = catalog.result_metrics()
+
 BIN = os.environ.get("PEER_BIN", os.path.join(os.getcwd(), "bin"))
 TIMEOUT = 120
 
+NO_SUCH_SCENARIO = "no_such_scenario"
+assert NO_SUCH_SCENARIO not in SCENARIOS
+
 # Command lines every peer rejects with exit 2 and nothing on stdout.
 USAGE_CASES = [
-    ["--scenario", "no_such_scenario"],
+    ["--scenario", NO_SUCH_SCENARIO],
     ["--scenario", "yield", "--param", "no_such_param=1"],
     ["--scenario", "yield", "--param", "ops=ten"],
     ["--scenario", "yield", "--param", "ops"],
@@ -45,3 +72,15 @@ def one_json_object(stdout):
     obj = json.loads(lines[0])
     assert isinstance(obj, dict)
     return obj
+
+
+def check_metric(name, series):
+    """A metric a peer reported: known to the catalogue, with the unit it names."""
+    assert name in METRIC_UNITS, f"metric {name} is not in harness/catalog.json"
+    assert series["unit"] == METRIC_UNITS[name], (name, series["unit"], METRIC_UNITS[name])
+
+
+def check_listed_scenarios(listing):
+    """A peer's --list names only scenarios the harness has."""
+    unknown = [s["name"] for s in listing["scenarios"] if s["name"] not in SCENARIOS]
+    assert not unknown, f"scenarios unknown to harness/catalog.json: {unknown}"

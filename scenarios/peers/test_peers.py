@@ -71,7 +71,7 @@ def test_scenario_ok(peer, scenario, params, metrics):
     assert set(obj) == {"status", "metrics", "peak_rss_kib", "notes", "params"}
     assert sorted(obj["metrics"]) == sorted(metrics)
     for name, series in obj["metrics"].items():
-        assert series["unit"] in ("ns", "s", "count")
+        peer_protocol.check_metric(name, series)
         assert len(series["samples"]) == reps
         assert all(isinstance(v, (int, float)) and v > 0 for v in series["samples"]), series
     assert isinstance(obj["peak_rss_kib"], int) and obj["peak_rss_kib"] > 0
@@ -117,6 +117,7 @@ def test_list(peer):
     assert proc.returncode == 0, proc.stderr
     obj = one_json_object(proc.stdout)
     assert obj["scenarios"] and all("name" in s for s in obj["scenarios"])
+    peer_protocol.check_listed_scenarios(obj)
 
 
 def test_go_http_server():

@@ -80,7 +80,7 @@ def test_scenario_ok(peer, scenario, params, metrics):
     assert set(obj) == {"status", "metrics", "peak_rss_kib", "notes", "params"}
     assert sorted(obj["metrics"]) == sorted(metrics)
     for name, series in obj["metrics"].items():
-        assert series["unit"] in ("ns", "s", "us", "count", "KiB")
+        peer_protocol.check_metric(name, series)
         assert len(series["samples"]) == reps
         positive = name not in ("lateness_p50_us",)  # a sleeper may wake on time to the microsecond
         assert all(isinstance(v, (int, float)) and (v > 0 if positive else v >= 0)
@@ -138,6 +138,7 @@ def test_list(peer):
     obj = one_json_object(proc.stdout)
     names = {s["name"] for s in obj["scenarios"]}
     assert {"yield", "spawn_join"} <= names
+    peer_protocol.check_listed_scenarios(obj)
 
 
 # ---- the asio HTTP server ---------------------------------------------------------------

@@ -1,0 +1,40 @@
+// Execution: running planned jobs (plan.h) in fresh child processes with timeouts, and
+// turning what each child did into a results entry (results/SCHEMA.md).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "plan.h"
+#include "results.h"
+
+namespace sy::harness {
+
+// The directory switchyard runs from: where the benchmarks and peers are built.
+std::string bin_dir();
+// "1:05", "2:03:04".
+std::string fmt_duration(double seconds);
+
+// One job, in a child (a benchmark binary, a peer, `switchyard child` or callgrind). A
+// child that crashes or times out becomes a `failed` entry; nothing throws for it.
+nlohmann::json execute(const Job& job);
+
+struct Progress {
+  std::size_t total = 0, finished = 0;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+};
+
+// Runs jobs in order, printing progress on stderr; after each, hands the entry to `done`
+// (which writes the file). Returns false when interrupted (SIGINT).
+bool run_jobs(const std::vector<Job>& jobs, Progress& pg, const std::function<void(nlohmann::json)>& done);
+
+// A results file with its machine and build blocks, and no entries yet.
+ResultsFile new_results(const std::string& path, const std::string& command, const std::vector<std::string>& applied);
+
+}  // namespace sy::harness

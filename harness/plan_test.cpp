@@ -1,0 +1,230 @@
+// The planning rules (plan.h), on the real catalogues: which jobs a selection gives, in
+// which order, with which parameters, and which selections are refused before anything runs.
+#include "plan.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "switchyard/variants.h"
+
+namespace sy::harness {
+namespace {
+
+using nlohmann::json;
+using scenarios::UsageError;
+
+Selection select(std::vector<std::string> scs) {
+  Selection s;
+  s.scenarios = std::move(scs);
+  return s;
+}
+
+std::vector<std::string> names(const std::vector<Job>& jobs) {
+  std::vector<std::string> out;
+  for (const Job& j : jobs) out.push_back(j.name());
+  return out;
+}
+
+std::vector<std::string> all_variant_names() {
+  std::vector<std::string> out;
+  for (const auto& v : sy::variants()) out.push_back(v.name);
+  return out;
+}
+
+// The message of the UsageError (or UnknownVariant) that plan throws; "" if none.
+std::string plan_error(const Selection& s) {
+  try {
+    plan(s);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Plan, WithoutVariantsOrPeersEveryVariantRunsWithTheDefaults) {
+  const std::vector<Job> jobs = plan(select({"timers"}));
+  ASSERT_EQ(jobs.size(), sy::variants().size());
+  std::vector<std::string> labels;
+  for (const Job& j : jobs) {
+    labels.push_back(j.label());
+    EXPECT_TRUE(j.peer.empty() && j.backend.empty());
+    EXPECT_EQ(j.repetitions, 5);
+    EXPECT_FALSE(j.instructions);
+    EXPECT_EQ(j.params, (json{{"fibers", 100000}, {"max_ms", 200}, {"stack_kib", 16}, {"guard", "off"},
+                              {"carriers", 1}}));
+    EXPECT_EQ(j.sent, j.params);  // every timers parameter is settable
+  }
+  EXPECT_EQ(labels, all_variant_names());  // in the registry's order
+}
+
+TEST(Plan, NamedVariantsOnlyAndAllMeansEvery) {
+  Selection s = select({"timers"});
+  s.variants_given = true;
+  s.variants = {"boost-fresh-chaselev", "asm-pooled-fifo"};
+  EXPECT_EQ(names(plan(s)), (std::vector<std::string>{
+                                "timers/boost-fresh-chaselev/carriers=1/fibers=100000/guard=off/max_ms=200/stack_kib=16",
+                                "timers/asm-pooled-fifo/carriers=1/fibers=100000/guard=off/max_ms=200/stack_kib=16"}));
+  s.variants = {"all"};
+  EXPECT_EQ(plan(s).size(), sy::variants().size());
+}
+
+TEST(Plan, PeersAloneRunNoVariantAndGetOnlyTheirParameters) {
+  Selection s = select({"timers"});
+  s.peers = {"all"};  // timers' peers: coro
+  const std::vector<Job> jobs = plan(s);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].peer, "coro");
+  EXPECT_EQ(jobs[0].label(), "coro");
+  // The coroutine peer has no stacks: it is given fibers, max_ms and carriers only.
+  EXPECT_EQ(jobs[0].sent, (json{{"fibers", 100000}, {"max_ms", 200}, {"carriers", 1}}));
+  EXPECT_EQ(jobs[0].params.size(), 5u);
+}
+
+TEST(Plan, AllPeersMeansTheScenariosOwnPeersAfterTheVariants) {
+  Selection s = select({"yield"});
+  s.variants_given = true;
+  s.variants = {"asm-pooled-fifo"};
+  s.peers = {"threads", "all"};  // explicit first, then the scenario's, without repeats
+  std::vector<std::string> labels;
+  for (const Job& j : plan(s)) labels.push_back(j.label());
+  EXPECT_EQ(labels, (std::vector<std::string>{"asm-pooled-fifo", "threads", "boost_fiber", "go", "coro", "asio"}));
+}
+
+TEST(Plan, BackendScenariosRunPerBackendNotPerVariant) {
+  const std::vector<Job> jobs = plan(select({"switch"}));
+  ASSERT_FALSE(jobs.empty());
+  for (const Job& j : jobs) {
+    EXPECT_FALSE(j.backend.empty());
+    EXPECT_TRUE(j.variant.empty());
+  }
+  EXPECT_EQ(jobs.front().name(), "switch/asm");
+  // Only peers asked for: no backend entries.
+  Selection s = select({"switch"});
+  s.peers = {"threads"};
+  for (const Job& j : plan(s)) EXPECT_EQ(j.peer, "threads");
+}
+
+TEST(Plan, ACommaSweepsInTheScenariosParameterOrder) {
+  Selection s = select({"timers"});
+  s.variants_given = true;
+  s.variants = {"asm-pooled-fifo"};
+  s.params = {{"max_ms", "5,7"}, {"fibers", "10,20"}};
+  std::vector<std::pair<int, int>> got;
+  for (const Job& j : plan(s)) got.emplace_back(j.params["fibers"].get<int>(), j.params["max_ms"].get<int>());
+  // fibers is declared before max_ms, so it varies slowest.
+  EXPECT_EQ(got, (std::vector<std::pair<int, int>>{{10, 5}, {10, 7}, {20, 5}, {20, 7}}));
+}
+
+TEST(Plan, RepetitionsTimeoutAndMinTimeReachEveryJob) {
+  Selection s = select({"yield"});
+  s.repetitions = 3;
+  s.timeout_s = 42;
+  s.min_time = 0.5;
+  for (const Job& j : plan(s)) {
+    EXPECT_EQ(j.repetitions, 3);
+    EXPECT_EQ(j.timeout_s, 42);
+    EXPECT_EQ(j.min_time, 0.5);
+  }
+}
+
+TEST(Plan, InstructionCountsRunOnceWithTheDefaultOperationsPerScenario) {
+  Selection s = select({"yield", "spawn_join"});
+  s.instructions = true;
+  s.repetitions = 9;  // an instruction count is deterministic: one run
+  for (const Job& j : plan(s)) {
+    EXPECT_EQ(j.repetitions, 1);
+    EXPECT_TRUE(j.instructions);
+    EXPECT_EQ(j.instr_ops, j.sc->name == "spawn_join" ? 20000 : 200000) << j.name();
+    EXPECT_EQ(j.name().substr(j.name().size() - 13), "/instructions");
+  }
+  s.instr_ops = 77;
+  for (const Job& j : plan(s)) EXPECT_EQ(j.instr_ops, 77);
+}
+
+TEST(Plan, FilterSelectsByNameAndALeadingMinusNegates) {
+  Selection s = select({"yield"});
+  s.filter = "fifo$";
+  const std::vector<Job> fifo = plan(s);
+  ASSERT_FALSE(fifo.empty());
+  for (const Job& j : fifo) EXPECT_EQ(j.variant.substr(j.variant.size() - 4), "fifo");
+  s.filter = "-fifo$";
+  const std::vector<Job> rest = plan(s);
+  EXPECT_EQ(fifo.size() + rest.size(), sy::variants().size());
+  for (const Job& j : rest) EXPECT_NE(j.variant.substr(j.variant.size() - 4), "fifo");
+}
+
+TEST(Plan, UnknownNamesAreRefusedListingTheValidOnes) {
+  EXPECT_NE(plan_error(select({"nope"})).find("unknown scenario 'nope' (valid: switch, yield"), std::string::npos);
+  Selection v = select({"yield"});
+  v.variants_given = true;
+  v.variants = {"asm-pooled-lifo"};
+  EXPECT_NE(plan_error(v).find("asm-pooled-fifo"), std::string::npos);
+  Selection p = select({"yield"});
+  p.peers = {"erlang"};
+  EXPECT_NE(plan_error(p).find("unknown peer 'erlang'"), std::string::npos);
+  EXPECT_NE(plan_error(Selection{}).find("--scenario is required"), std::string::npos);
+}
+
+TEST(Plan, ParametersMustApplyAndParse) {
+  auto with = [](std::string sc, std::string k, std::string v) {
+    Selection s = select({sc});
+    s.params = {{k, v}};
+    return plan_error(s);
+  };
+  EXPECT_NE(with("timers", "fiberz", "10").find("unknown parameter 'fiberz' for scenario(s) timers (accepted: fibers"),
+            std::string::npos);
+  EXPECT_NE(with("yield", "carriers", "2").find("carriers is fixed at 1"), std::string::npos);
+  EXPECT_NE(with("timers", "fibers", "many").find("fibers=many: not an integer"), std::string::npos);
+  EXPECT_NE(with("timers", "fibers", "0").find("fibers=0: must be in [1, 10000000]"), std::string::npos);
+  EXPECT_NE(with("timers", "fibers", "10,x").find("fibers=x: not an integer"), std::string::npos);
+  EXPECT_NE(with("timers", "guard", "maybe").find("guard=maybe: expected one of on, off"), std::string::npos);
+  // A combination its scenario rejects: skynet's leaves must be a power of 10.
+  EXPECT_NE(with("skynet", "fibers", "15"), "");
+  EXPECT_EQ(with("skynet", "fibers", "100"), "");
+}
+
+TEST(Plan, AParameterOfOneOfSeveralScenariosIsAccepted) {
+  Selection s = select({"yield", "timers"});
+  s.variants_given = true;
+  s.variants = {"asm-pooled-fifo"};
+  s.params = {{"fibers", "7"}};  // timers' (yield's fibers is fixed and keeps its value)
+  const std::vector<Job> jobs = plan(s);
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[0].params["fibers"], 2);
+  EXPECT_EQ(jobs[1].params["fibers"], 7);
+}
+
+TEST(Plan, InapplicableOptionsAreRefused) {
+  Selection s = select({"timers"});
+  s.instructions = true;
+  EXPECT_NE(plan_error(s).find("--instructions: scenario timers has no instruction-count mode"), std::string::npos);
+  Selection f = select({"yield"});
+  f.filter = "(";
+  EXPECT_NE(plan_error(f).find("--filter (: not a valid regular expression"), std::string::npos);
+}
+
+TEST(ResolveParams, DefaultsFilledUnknownKeysRefused) {
+  const auto& timers = scenarios::find("timers");
+  const json p = resolve_params(timers, {{"fibers", "3"}});
+  EXPECT_EQ(p["fibers"], 3);
+  EXPECT_EQ(p["guard"], "off");
+  EXPECT_THROW(resolve_params(timers, {{"nope", "1"}}), UsageError);
+  EXPECT_THROW(resolve_params(timers, {{"fibers", "-1"}}), UsageError);
+  EXPECT_THROW(resolve_params(scenarios::find("skynet"), {{"fibers", "15"}}), UsageError);
+}
+
+TEST(Peers, FindNamesTheValidOnes) {
+  EXPECT_EQ(find_peer("go").binary, "go_peer");
+  try {
+    find_peer("erlang");
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("boost_fiber, go, threads"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace sy::harness
