@@ -1,4 +1,4 @@
-#include "http_driver.h"
+#include "measure.h"
 #include "self_exe.h"
 
 #include <arpa/inet.h>

@@ -1,13 +1,13 @@
 // Scenario `http` (issue 7, design section 13): "Hello, World!" over keep-alive connections
 // under wrk, for every taskmaster of our server and for Go's net/http and nginx; and, in
 // mode=idle, the server's memory per idle connection. The measuring is done by the load
-// driver (http_driver.h) inside `switchyard child`; servers are separate processes.
+// driver (driver/measure.h) inside `switchyard child`; servers are separate processes.
 //
 // Entries: one per (server, connections). Variants are our server's fiber-per-connection
 // taskmaster on that variant; the peers `threads` and `eventloop` are our server's other
 // taskmasters; `go` is go_peer's net/http server; `asio` is asio_peer's Boost.Beast server
 // on C++20 coroutines; `nginx` is Debian's nginx.
-#include "http_driver.h"
+#include "driver/measure.h"
 #include "scenario.h"
 
 namespace sy::scenarios {

@@ -2,7 +2,7 @@
 // responses), the idle client against a tiny server in this process, nginx's generated
 // configuration, and whole measurements against nginx (skipped when nginx or wrk is not
 // installed) that must leave no process behind.
-#include "http_driver.h"
+#include "measure.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
