@@ -30,7 +30,7 @@ METRICS = {
     # gc_scan (scenarios/gc_scan.cpp): what the root pusher handed the collector, and the
     # stack each suspended fiber really used.
     "pushed_kib": "KiB", "used_kib": "KiB",
-    # http (scenarios/http_driver.cpp): wrk's error counts, the server's processes under load,
+    # http (scenarios/http/driver/): wrk's error counts, the server's processes under load,
     # and the parts of kib_per_conn.
     "socket_errors_connect": "count", "socket_errors_read": "count", "socket_errors_write": "count",
     "socket_errors_timeout": "count", "http_errors_status": "count", "server_cpu_s": "s",

@@ -1,4 +1,4 @@
-// Scenario `http` (issue 7, design section 13): "Hello, World!" over keep-alive connections
+// Scenario `http` (design section 13): "Hello, World!" over keep-alive connections
 // under wrk, for every taskmaster of our server and for Go's net/http and nginx; and, in
 // mode=idle, the server's memory per idle connection. The measuring is done by the load
 // driver (driver/measure.h) inside `switchyard child`; servers are separate processes.
