@@ -14,12 +14,12 @@ namespace sy::scenarios {
 namespace {
 
 Outcome run_variant(std::string_view variant, const nlohmann::json& params, int repetitions) {
-  return http_driver::measure({"fibers", std::string(variant)}, params, repetitions);
+  return http::driver::measure({"fibers", std::string(variant)}, params, repetitions);
 }
 
 Outcome run_peer(std::string_view peer, const nlohmann::json& params, int repetitions) {
   for (auto kind : {"threads", "eventloop", "go", "asio", "nginx"})
-    if (peer == kind) return http_driver::measure({std::string(peer), ""}, params, repetitions);
+    if (peer == kind) return http::driver::measure({std::string(peer), ""}, params, repetitions);
   return Outcome::skipped("the " + std::string(peer) + " peer has no HTTP server");
 }
 
@@ -44,8 +44,8 @@ const Scenario kHttp = [] {
   s.peers = {"threads", "eventloop", "go", "asio", "nginx"};
   s.run = run_variant;
   s.run_peer = run_peer;
-  s.variant_params = http_driver::params_for("fibers");
-  for (auto peer : s.peers) s.peer_params.emplace_back(peer, http_driver::params_for(peer));
+  s.variant_params = http::driver::params_for("fibers");
+  for (auto peer : s.peers) s.peer_params.emplace_back(peer, http::driver::params_for(peer));
   return s;
 }();
 

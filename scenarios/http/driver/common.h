@@ -10,7 +10,7 @@
 
 #include "process.h"
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 // Programs are started, watched and stopped through the suite's one process library.
 using harness::find_program;
@@ -37,4 +37,4 @@ inline std::string tail_of(const std::string& text, std::size_t n = 600) {
   return t;
 }
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

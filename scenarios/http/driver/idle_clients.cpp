@@ -15,7 +15,7 @@
 
 #include "common.h"
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 int check_hello_response(std::string_view b, std::string* why) {
   const std::size_t head_end = b.find("\r\n\r\n");
@@ -179,4 +179,4 @@ IdleClients::~IdleClients() {
   for (int fd : fds_) close(fd);
 }
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 // Checks a response to `GET /` as every server here must answer it: 1 when complete and
 // right (HTTP/1.1 200, Content-Length, body "Hello, World!"), 0 when more bytes are
@@ -36,4 +36,4 @@ class IdleClients {
   std::string first_error_;
 };
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

@@ -17,7 +17,7 @@
 
 #include <gtest/gtest.h>
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 namespace {
 
 TEST(HelloResponse, AcceptsOnlyTheWholeRightAnswer) {
@@ -125,4 +125,4 @@ TEST(IdleClients, StopsAtTheDeadline) {
 }
 
 }  // namespace
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

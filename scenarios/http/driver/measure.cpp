@@ -19,7 +19,7 @@
 #include "server_process.h"
 #include "wrk.h"
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 using nlohmann::json;
 using scenarios::Outcome;
@@ -317,4 +317,4 @@ Outcome measure(const Who& who, const json& p, int repetitions) {
   return out;
 }
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

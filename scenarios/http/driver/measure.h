@@ -4,7 +4,7 @@
 //
 // It runs inside `switchyard child --scenario http ...` (a fresh process in its own process
 // group, killed whole by the harness on timeout), so servers and wrk stay in that group.
-// It needs nothing of the runtime: its tests build in seconds (http_driver_test).
+// It needs nothing of the runtime: its tests build in seconds (http_load_driver_test).
 //
 // Its parts, one job each:
 //   measure.h         this: what is measured, and the measurement of one entry
@@ -30,7 +30,7 @@
 
 #include "scenario.h"
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 struct Who {
   std::string kind;     // fibers | threads | eventloop | go | asio | nginx
@@ -46,4 +46,4 @@ scenarios::Outcome measure(const Who& who, const nlohmann::json& params, int rep
 // The parameters that apply to a kind of server (what its entries record).
 std::vector<std::string_view> params_for(std::string_view kind);
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

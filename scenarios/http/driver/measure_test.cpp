@@ -17,7 +17,7 @@
 
 #include <gtest/gtest.h>
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 namespace {
 
 using nlohmann::json;
@@ -109,4 +109,4 @@ TEST(Measure, ParamsOfEachKind) {
 }
 
 }  // namespace
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

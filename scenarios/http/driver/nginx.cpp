@@ -12,7 +12,7 @@
 
 #include "common.h"
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 std::string nginx_config(const NginxConfig& c) {
   const std::string d = c.dir;
@@ -66,4 +66,4 @@ std::uint16_t pick_free_port() {
   return ntohs(a.sin_port);
 }
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 struct NginxConfig {
   std::string dir;  // pid file, error log and temp paths live here
@@ -20,4 +20,4 @@ std::string nginx_config(const NginxConfig& c);
 // report the port they bound (nginx); a lost race shows as a failed start and is retried.
 std::uint16_t pick_free_port();
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

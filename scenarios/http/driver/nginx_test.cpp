@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 namespace {
 
 TEST(Nginx, ConfigurationHasWhatTheIssueAsksAndNginxAcceptsIt) {
@@ -37,4 +37,4 @@ TEST(Nginx, ConfigurationHasWhatTheIssueAsksAndNginxAcceptsIt) {
 }
 
 }  // namespace
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

@@ -11,7 +11,7 @@
 
 #include "common.h"
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 std::optional<ProcStatus> parse_proc_status(std::string_view text) {
   ProcStatus s;
@@ -93,4 +93,4 @@ std::optional<TreeSample> sample_processes(const std::vector<pid_t>& pids) {
   return t;
 }
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

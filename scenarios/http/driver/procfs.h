@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 struct ProcStatus {
   std::int64_t rss_kib = 0, vm_kib = 0, pte_kib = 0, threads = 0;
@@ -36,4 +36,4 @@ struct TreeSample {
 };
 std::optional<TreeSample> sample_processes(const std::vector<pid_t>& pids);
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 namespace {
 
 TEST(ProcParse, StatusFields) {
@@ -70,4 +70,4 @@ TEST(ProcParse, TreeFindsGrandchildrenAndSamplesThem) {
 }
 
 }  // namespace
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

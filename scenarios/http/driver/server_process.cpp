@@ -16,7 +16,7 @@
 #include "idle_clients.h"
 #include "procfs.h"
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 using harness::describe_wait_status;
 using nlohmann::json;
@@ -174,4 +174,4 @@ std::string ServerProcess::try_start() {
   }
 }
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

@@ -11,7 +11,7 @@
 #include "nginx.h"
 #include "process.h"
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 inline constexpr double kStartTimeoutS = 20;
 inline constexpr double kStopGraceS = 10;  // Go's peer shuts down gracefully within 5 s
@@ -67,4 +67,4 @@ class ServerProcess {
   std::uint16_t port_ = 0;
 };
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

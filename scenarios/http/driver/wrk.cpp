@@ -15,7 +15,7 @@
 #include "common.h"
 #include "server_process.h"
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 using nlohmann::json;
 
@@ -135,4 +135,4 @@ LoadSample run_wrk(ServerProcess& server, const std::string& dir, int connection
   return out;
 }
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

@@ -7,7 +7,7 @@
 
 #include "procfs.h"
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 
 class ServerProcess;
 
@@ -39,4 +39,4 @@ struct LoadSample {
 // into `dir`); throws std::runtime_error when wrk fails, overruns or the server dies.
 LoadSample run_wrk(ServerProcess& server, const std::string& dir, int connections, int threads, double duration_s);
 
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-namespace sy::http_driver {
+namespace sy::http::driver {
 namespace {
 
 TEST(WrkParse, ReadsTheScriptsLine) {
@@ -45,4 +45,4 @@ TEST(WrkParse, RejectsMissingOrBrokenResults) {
 }
 
 }  // namespace
-}  // namespace sy::http_driver
+}  // namespace sy::http::driver
