@@ -118,23 +118,6 @@ json machine_id(json& source) {
   return nullptr;
 }
 
-// Full path of an executable named `name` in PATH or in `extra` (nginx lives in /usr/sbin,
-// which a user's PATH may lack), or "".
-std::string find_program(const std::string& name, const std::vector<std::string>& extra) {
-  std::vector<std::string> dirs;
-  if (const char* path = std::getenv("PATH")) {
-    std::stringstream ss(path);
-    for (std::string d; std::getline(ss, d, ':');)
-      if (!d.empty()) dirs.push_back(d);
-  }
-  dirs.insert(dirs.end(), extra.begin(), extra.end());
-  for (const auto& d : dirs) {
-    const std::string p = d + "/" + name;
-    if (access(p.c_str(), X_OK) == 0) return p;
-  }
-  return {};
-}
-
 // A tool's version: its version command's first line (stdout, else stderr: nginx -v writes
 // there, wrk -v exits 1), reduced to the version by `re`'s first group when it matches.
 // null when the tool is not installed or prints nothing within the timeout.

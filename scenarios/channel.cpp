@@ -3,7 +3,7 @@
 // The driver (the runtime's main fiber) sends a value on `ping`; an echo fiber receives it
 // and sends value + 1 back on `pong`. One round trip is two hand-offs, one hand-off = one
 // value moving from a sender to a receiver: ns_per_handoff = wall time / (2 x round trips),
-// exactly how the Go peer (go/channel.go) and the Boost.Fiber peer count theirs. The clock
+// exactly how the Go peer (scenarios/peers/go/channel.go) and the Boost.Fiber peer count theirs. The clock
 // covers the round trips only: runtime start, the echo fiber's spawn and the runtime's
 // shutdown are outside it, as the goroutine's start is outside Go's.
 #include <chrono>

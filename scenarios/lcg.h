@@ -1,5 +1,5 @@
 // The mutex scenario's work generator, shared by scenarios/mutex.cpp and the threads peer
-// (go/mutex.go has the same): Knuth's MMIX LCG, wrapping mod 2^64 as Go's uint64 does.
+// (scenarios/peers/go/mutex.go has the same): Knuth's MMIX LCG, wrapping mod 2^64 as Go's uint64 does.
 #pragma once
 
 #include <cstdint>

@@ -30,7 +30,7 @@ set_tests_properties(runtime_unit_test PROPERTIES LABELS "sanitize")
 
 add_executable(runtime_bench
   ${CMAKE_SOURCE_DIR}/runtimes/src/runtime_bench.cpp
-  ${CMAKE_SOURCE_DIR}/runtimes/src/boost_fiber_bench.cpp)
+  ${CMAKE_SOURCE_DIR}/scenarios/peers/boost_fiber_bench.cpp)
 target_link_libraries(runtime_bench PRIVATE sy_runtime Boost::fiber Boost::context benchmark::benchmark_main)
 
 # Many carriers (all 12 variants); also run under ThreadSanitizer by `make test`.

@@ -3,7 +3,7 @@
 // push, queue pop, maintenance check, one switch). Two yields per iteration.
 // BM_SpawnJoin/<variant>: a fiber spawns an empty fiber and joins it; ns_per_spawn_join per
 // pair (stack from the variant's allocator, control block on that stack, two switches).
-// Both run on all 12 variants in this binary; Boost.Fiber's are in boost_fiber_bench.cpp.
+// Both run on all 12 variants in this binary; Boost.Fiber's are in scenarios/peers/boost_fiber_bench.cpp.
 // Counters are wall-clock ns measured around the benchmark loop inside the fiber.
 #include <benchmark/benchmark.h>
 

@@ -5,7 +5,7 @@
 //       [--listen HOST:PORT] [--backlog N] [--max-conns N] [--idle-timeout-ms N]
 //       [--request-timeout-ms N] [--shutdown-grace-ms N]
 //
-// The protocol is the Go peer's (go/http.go): "LISTENING <port>" on stdout once listening;
+// The protocol is the Go peer's (scenarios/peers/go/http.go): "LISTENING <port>" on stdout once listening;
 // serve until SIGTERM or SIGINT; stop accepting, let in-flight requests finish (at most
 // --shutdown-grace-ms), close the rest; print one JSON line; exit 0. A bad command line
 // (unknown taskmaster or variant included): a message on stderr, exit code 2.

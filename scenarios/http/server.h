@@ -2,7 +2,7 @@
 // connection's protocol state (Session: bytes in, responses out, no I/O), the routes, the
 // counters and the set of live connections that a graceful shutdown drains.
 //
-// Routes (the same as the Go peer's go/http.go):
+// Routes (the same as the Go peer's scenarios/peers/go/http.go):
 //   /            "Hello, World!" (text/plain, 13 bytes)
 //   /sleep?ms=N  the same after sleeping N ms in the handler, N in [0, 600000], else 400
 //   /stats       JSON: open fds, live tasks (fibers or threads), connections, requests

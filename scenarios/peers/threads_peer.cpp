@@ -176,7 +176,7 @@ Plan prepare_spawn_join(Params& params) {
 
 // ---- mutex: threads contending on a std::mutex -------------------------------------
 
-// The work generator of the suite's mutex scenario (scenarios/lcg.h, go/mutex.go).
+// The work generator of the suite's mutex scenario (scenarios/lcg.h, go/mutex.go beside this file).
 using sy::scenarios::kLcgA;
 using sy::scenarios::kLcgC;
 using sy::scenarios::lcg_skip;

@@ -1,25 +1,25 @@
-// Scenario `http` (issue 7, design section 13): "Hello, World!" over keep-alive connections
+// Scenario `http` (design section 13): "Hello, World!" over keep-alive connections
 // under wrk, for every taskmaster of our server and for Go's net/http and nginx; and, in
 // mode=idle, the server's memory per idle connection. The measuring is done by the load
-// driver (http_driver.h) inside `switchyard child`; servers are separate processes.
+// driver (driver/measure.h) inside `switchyard child`; servers are separate processes.
 //
 // Entries: one per (server, connections). Variants are our server's fiber-per-connection
 // taskmaster on that variant; the peers `threads` and `eventloop` are our server's other
 // taskmasters; `go` is go_peer's net/http server; `asio` is asio_peer's Boost.Beast server
 // on C++20 coroutines; `nginx` is Debian's nginx.
-#include "http_driver.h"
+#include "driver/measure.h"
 #include "scenario.h"
 
 namespace sy::scenarios {
 namespace {
 
 Outcome run_variant(std::string_view variant, const nlohmann::json& params, int repetitions) {
-  return http_driver::measure({"fibers", std::string(variant)}, params, repetitions);
+  return http::driver::measure({"fibers", std::string(variant)}, params, repetitions);
 }
 
 Outcome run_peer(std::string_view peer, const nlohmann::json& params, int repetitions) {
   for (auto kind : {"threads", "eventloop", "go", "asio", "nginx"})
-    if (peer == kind) return http_driver::measure({std::string(peer), ""}, params, repetitions);
+    if (peer == kind) return http::driver::measure({std::string(peer), ""}, params, repetitions);
   return Outcome::skipped("the " + std::string(peer) + " peer has no HTTP server");
 }
 
@@ -44,8 +44,8 @@ const Scenario kHttp = [] {
   s.peers = {"threads", "eventloop", "go", "asio", "nginx"};
   s.run = run_variant;
   s.run_peer = run_peer;
-  s.variant_params = http_driver::params_for("fibers");
-  for (auto peer : s.peers) s.peer_params.emplace_back(peer, http_driver::params_for(peer));
+  s.variant_params = http::driver::params_for("fibers");
+  for (auto peer : s.peers) s.peer_params.emplace_back(peer, http::driver::params_for(peer));
   return s;
 }();
 
