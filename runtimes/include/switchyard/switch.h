@@ -20,6 +20,13 @@
 //       For a suspended context: the registers it will resume with (x86-64: rip, rsp, rbp,
 //       rbx, r12-r15; AArch64: pc, sp, x19-x29, lr). Used for backtraces (libunwind) and
 //       GC stack scanning.
+//   static constexpr bool saved_before_switch;     // required, no default (gc.h relies on
+//       it): swap() has stored the outgoing context completely before the stack pointer
+//       moves to the incoming stack
+//   static const char* saved_lo(const Context& c) noexcept;
+//       For a suspended context: the lowest address its saved state occupies on its stack
+//       (the collector scans from there to the stack top)
+// The concept SwitchBackend (concepts.h) checks all of it at Variant<>.
 //
 // Details and additions (switch layer):
 //   registers(): pc is the return address into the caller of the backend's primitive
@@ -127,6 +134,9 @@ void san_destroy(SanState& s) noexcept;
 template <void (*Routine)(void**, void*) noexcept, bool SavesFp>
 struct AsmSwitchImpl {
   static constexpr bool saves_fp_control = SavesFp;
+  // The routine pushes the callee-saved registers and stores the frame address into
+  // `from` before it loads the incoming sp.
+  static constexpr bool saved_before_switch = true;
   struct Context {
     void* sp = nullptr;  // frame address while suspended (switch_frame.h); unused while running
 #ifdef SY_SANITIZED
@@ -145,6 +155,7 @@ struct AsmSwitchImpl {
     c.sp = nullptr;
   }
   static SavedRegisters registers(const Context& c) noexcept;
+  static const char* saved_lo(const Context& c) noexcept { return static_cast<const char*>(c.sp); }  // the frame
 };
 
 // Out of line in switch.cpp for every instantiation used.
@@ -191,6 +202,8 @@ struct AsmNoFpuRetSwitch : detail::AsmSwitchImpl<&sy_switch_nofpu_ret, false> {
 struct UcontextSwitch {
   static constexpr std::string_view name = "ucontext";
   static constexpr bool saves_fp_control = true;
+  // swapcontext stores every register into `from`'s ucontext_t before it loads `to`'s.
+  static constexpr bool saved_before_switch = true;
   struct Context {
     ucontext_t uc;
     void (*entry)(void*) = nullptr;
@@ -213,6 +226,11 @@ struct UcontextSwitch {
 #endif
   }
   static SavedRegisters registers(const Context& c) noexcept;
+  // The registers live in the ucontext_t (in the control block at the stack top); the
+  // stack is live from the saved stack pointer up.
+  static const char* saved_lo(const Context& c) noexcept {
+    return reinterpret_cast<const char*>(stack_pointer(registers(c)));
+  }
 };
 
 // Boost.Context 1.74 fcontext. On x86-64 it saves MXCSR and the x87 control word; its arm64
@@ -227,6 +245,9 @@ struct BoostSwitch {
 #else
   static constexpr bool saves_fp_control = true;
 #endif
+  // jump_fcontext returns the outgoing fcontext to the *incoming* side, and swap() stores it
+  // into `from` there, a few instructions after the stack pointer moved.
+  static constexpr bool saved_before_switch = false;
   struct Context {
     boost::context::detail::fcontext_t fctx = nullptr;
 #ifdef SY_SANITIZED
@@ -250,6 +271,7 @@ struct BoostSwitch {
     c.fctx = nullptr;
   }
   static SavedRegisters registers(const Context& c) noexcept;
+  static const char* saved_lo(const Context& c) noexcept { return static_cast<const char*>(c.fctx); }  // its frame
 };
 
 // What the runtime calls: B::swap, plus the sanitizer annotations in sanitizer builds. In a
