@@ -53,3 +53,19 @@ add_executable(io_test ${CMAKE_SOURCE_DIR}/runtimes/src/io_test.cpp)
 target_link_libraries(io_test PRIVATE sy_runtime GTest::gtest_main)
 add_test(NAME io_test COMMAND io_test)
 set_tests_properties(io_test PROPERTIES LABELS "sanitize;tsan" TIMEOUT 600)
+
+# Proof that a variant is one policy header plus one registry line (ADDING_A_VARIANT.md): a
+# throwaway scheduler registered from the test's own .def, shown in variants(), through the
+# typed runtime tests and through the skynet scenario. The matrix is narrowed to asm x pooled
+# (3 variants), so the binary costs about a scenario file and a quarter of a runtime test.
+add_executable(variant_registration_test
+  ${CMAKE_SOURCE_DIR}/runtimes/src/variant_registration_test.cpp
+  ${CMAKE_SOURCE_DIR}/scenarios/skynet.cpp
+  ${CMAKE_SOURCE_DIR}/scenarios/helpers.cpp)
+target_include_directories(variant_registration_test PRIVATE ${CMAKE_SOURCE_DIR}/runtimes/src ${CMAKE_SOURCE_DIR}/scenarios)
+target_compile_definitions(variant_registration_test PRIVATE
+  SY_REGISTRY_EXTRA="variant_registration/registry_extra.def"
+  SY_MATRIX_ONLY_SWITCH="asm" SY_MATRIX_ONLY_STACKS="pooled")
+target_link_libraries(variant_registration_test PRIVATE sy_runtime nlohmann_json::nlohmann_json GTest::gtest_main)
+add_test(NAME variant_registration_test COMMAND variant_registration_test)
+set_tests_properties(variant_registration_test PROPERTIES TIMEOUT 300)
