@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "runtime_test_body.h"
@@ -33,6 +34,46 @@ struct UsesLifo : std::bool_constant<std::is_same_v<typename V::Sched, LifoSched
 using Registered = tl::filter<UsesLifo, Variants>;
 static_assert(Registered::size == 1, "one switch x one stack allocator x the registered scheduler");
 static_assert(Schedulers::size == 3, "the registered scheduler joins the built-in ones, it replaces none");
+
+// The contracts refuse a policy that does not state a trait without a safe default: a
+// switch backend must say whether it saves the outgoing context before the stack pointer
+// moves (gc.h depends on it), a scheduler whether it runs spawns breadth first. Each
+// refused type is checked beside the same type with the trait, which is accepted, so the
+// checks cannot hold for another reason.
+struct SwitchWithoutTrait {
+  static constexpr std::string_view name = "untraited";
+  static constexpr bool saves_fp_control = AsmSwitch::saves_fp_control;
+  using Context = AsmSwitch::Context;
+  static void make(Context& c, StackRange s, void (*entry)(void*), void* arg) noexcept {
+    AsmSwitch::make(c, s, entry, arg);
+  }
+  static void swap(Context& from, Context& to) noexcept { AsmSwitch::swap(from, to); }
+  static void destroy(Context& c) noexcept { AsmSwitch::destroy(c); }
+  static SavedRegisters registers(const Context& c) noexcept { return AsmSwitch::registers(c); }
+  static const char* saved_lo(const Context& c) noexcept { return AsmSwitch::saved_lo(c); }
+};
+struct SwitchWithTrait : SwitchWithoutTrait {
+  static constexpr bool saved_before_switch = true;
+};
+struct SchedWithoutTrait {
+  static constexpr std::string_view name = "untraited";
+  using Shared = LifoSched::Shared;
+  using Local = LifoSched::Local;
+  static constexpr auto push = &LifoSched::push;
+  static constexpr auto pop = &LifoSched::pop;
+  static constexpr auto steal = &LifoSched::steal;
+  static constexpr auto maybe_work = &LifoSched::maybe_work;
+  static constexpr auto stealable = &LifoSched::stealable;
+};
+struct SchedWithTrait : SchedWithoutTrait {
+  static constexpr bool breadth_first = false;
+};
+template <class Sw, class Sc>
+concept VariantAccepts = requires { typename Variant<Sw, PooledStacks, Sc>; };
+static_assert(!SwitchBackend<SwitchWithoutTrait> && !VariantAccepts<SwitchWithoutTrait, FifoSched>);
+static_assert(SwitchBackend<SwitchWithTrait> && VariantAccepts<SwitchWithTrait, FifoSched>);
+static_assert(!SchedulerPolicy<SchedWithoutTrait> && !VariantAccepts<AsmSwitch, SchedWithoutTrait>);
+static_assert(SchedulerPolicy<SchedWithTrait> && VariantAccepts<AsmSwitch, SchedWithTrait>);
 
 TEST(VariantRegistration, ListedWithItsDimensionsAndTraits) {
   const VariantInfo* v = find_variant("asm-pooled-lifo");

@@ -10,8 +10,8 @@
 #include <string_view>
 
 #include "switchyard/fiber.h"
-#include "switchyard/stack.h"
-#include "switchyard/switch.h"
+#include "switchyard/stack/base.h"
+#include "switchyard/switch/base.h"
 
 namespace sy {
 
