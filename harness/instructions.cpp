@@ -90,8 +90,16 @@ void switch_ops(long ops) {
 
 }  // namespace
 
+// Every switch backend of variants.def: the variants' (SY_SWITCH) and the benchmark-only
+// ones (SY_BENCH_SWITCH), in registry order.
 const std::vector<std::string>& instruction_backends() {
-  static const std::vector<std::string> b = {"asm", "asm_nofpu", "ucontext", "boost", "asm_ret", "asm_nofpu_ret"};
+  static const std::vector<std::string> b = [] {
+    std::vector<std::string> names;
+    auto add = [&]<class B>() { names.emplace_back(B::name); };
+    sy::tl::for_each(sy::AllSwitches{}, add);
+    sy::tl::for_each(sy::BenchSwitches{}, add);
+    return names;
+  }();
   return b;
 }
 
@@ -106,13 +114,15 @@ long instructions_child(const std::string& op, const std::string& who, long ops)
     return ops;
   }
   if (op == "switch") {
-    if (who == "asm") switch_ops<sy::AsmSwitch>(ops);
-    else if (who == "asm_nofpu") switch_ops<sy::AsmNoFpuSwitch>(ops);
-    else if (who == "ucontext") switch_ops<sy::UcontextSwitch>(ops);
-    else if (who == "boost") switch_ops<sy::BoostSwitch>(ops);
-    else if (who == "asm_ret") switch_ops<sy::AsmRetSwitch>(ops);
-    else if (who == "asm_nofpu_ret") switch_ops<sy::AsmNoFpuRetSwitch>(ops);
-    else throw std::invalid_argument("no instruction-count mode for switch backend '" + who + "'");
+    bool found = false;
+    auto run = [&]<class B>() {
+      if (found || who != B::name) return;
+      found = true;
+      switch_ops<B>(ops);
+    };
+    sy::tl::for_each(sy::AllSwitches{}, run);
+    sy::tl::for_each(sy::BenchSwitches{}, run);
+    if (!found) throw std::invalid_argument("no instruction-count mode for switch backend '" + who + "'");
     return ops / 2 * 2;
   }
   throw std::invalid_argument("no instruction-count mode for '" + op + "'");

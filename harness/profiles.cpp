@@ -5,18 +5,45 @@
 // is also the timeout of each single run of its scenario, so a hung run cannot eat the rest.
 #include "profiles.h"
 
+#include <optional>
 #include <stdexcept>
+#include <string_view>
+
+#include "switchyard/variants.h"
 
 namespace sy::harness {
 
 namespace {
+// A selection of variants by dimension (empty = any choice) and by scheduler trait; the
+// lists below are derived from the registry (variants.def), so a new variant joins every
+// selection it matches without an edit here.
+struct Where {
+  std::string_view switch_name, stacks, scheduler;
+  std::optional<bool> breadth_first;  // SchedulerPolicy::breadth_first
+};
+// The names of the matching variants, comma-separated, in variants() order.
+std::string variants_where(const Where& w) {
+  std::string out;
+  for (const sy::VariantInfo& v : sy::variants()) {
+    if (!w.switch_name.empty() && v.switch_name != w.switch_name) continue;
+    if (!w.stacks.empty() && v.stacks != w.stacks) continue;
+    if (!w.scheduler.empty() && v.scheduler != w.scheduler) continue;
+    if (w.breadth_first && v.breadth_first != *w.breadth_first) continue;
+    out += (out.empty() ? "" : ",") + v.name;
+  }
+  if (out.empty()) throw std::logic_error("a profile selects no variant: the registry lost a choice it names");
+  return out;
+}
+
 const std::string kPeers = "boost_fiber,threads,go,coro,asio";
-const std::string kSkyQuick = "asm-pooled-chaselev,asm-pooled-fifo";
-const std::string kGcVariants = "asm-pooled-fifo,ucontext-pooled-fifo,boost-pooled-fifo";
-const std::string kChaseLev = "asm-pooled-chaselev,asm-fresh-chaselev,ucontext-pooled-chaselev,"
-                             "ucontext-fresh-chaselev,boost-pooled-chaselev,boost-fresh-chaselev";
-const std::string kFifo = "asm-pooled-fifo,asm-fresh-fifo,ucontext-pooled-fifo,ucontext-fresh-fifo,"
-                          "boost-pooled-fifo,boost-fresh-fifo";
+// Every scheduler on one switch and stack allocator.
+const std::string kSkyQuick = variants_where({.switch_name = "asm", .stacks = "pooled"});
+// One variant per switch backend.
+const std::string kGcVariants = variants_where({.stacks = "pooled", .scheduler = "fifo"});
+// Depth-first schedulers hold a few hundred of skynet's fibers at once; breadth-first ones
+// (FIFO) the whole tree, so they get their own item with fewer repetitions.
+const std::string kDepthFirst = variants_where({.breadth_first = false});
+const std::string kBreadthFirst = variants_where({.breadth_first = true});
 const std::string kHttpSweep = "100,1000,2500,5000,10000";  // the seed's 25,000 exceeds our fd limit
 
 const std::vector<ProfileItem> kQuick = {
@@ -51,11 +78,11 @@ const std::vector<ProfileItem> kAll = {
     {"yield",        "all",    kPeers, {},                                   9,   300,  0,      true},
     {"spawn_join",   "all",    kPeers, {},                                   9,   300,  0,      true},
     {"timers",       "all",    "coro", {{"fibers", "10000,100000"}},         5,   300,  0,      false},
-    // The public size (one file, two items). FIFO variants hold all 1.11M fibers at once:
+    // The public size (one file, two items). Breadth-first (FIFO) variants hold all 1.11M fibers at once:
     // 10-35 s and up to 13 GiB RSS per repetition (measured), so they get 3 repetitions, which
     // keeps `all` inside its 2 hours; they are 50-200x slower than Chase-Lev, no subtle ratio.
-    {"skynet",       kChaseLev, "boost_fiber,go,coro", {{"fibers", "1000000"}, {"carriers", "1,2"}}, 5, 900, 0, false},
-    {"skynet",       kFifo,    "",     {{"fibers", "1000000"}, {"carriers", "1,2"}}, 3, 2700, 0,    false},
+    {"skynet",       kDepthFirst, "boost_fiber,go,coro", {{"fibers", "1000000"}, {"carriers", "1,2"}}, 5, 900, 0, false},
+    {"skynet",       kBreadthFirst, "",     {{"fibers", "1000000"}, {"carriers", "1,2"}}, 3, 2700, 0,    false},
     // After the baseline: thieves that block pay a halted vCPU's wake-up; with a 50 us idle
     // spin asm-pooled-chaselev went 0.119 -> 0.097 s on 2 carriers (1c 0.176 s).
     {"skynet",       "asm-pooled-chaselev,boost-pooled-chaselev", "", {{"fibers", "1000000"}, {"carriers", "1,2"},

@@ -1,9 +1,23 @@
 // The scenarios a Google Benchmark binary already measures (one source of truth): the
 // harness runs switch_bench / runtime_bench with a filter per variant or backend and
-// converts each repetition's counter into one sample. No variant code here.
+// converts each repetition's counter into one sample. No variant code here (only the
+// registry's lists of names).
 #include "scenario.h"
+#include "switchyard/registry.h"
 
 namespace sy::scenarios {
+
+// The switch benchmark's entries: every switch backend of variants.def (switch_bench
+// registers BM_Switch/<name> for the same lists), then the primitives without the
+// interface, which switch_bench writes by hand for the built-in backends.
+static std::vector<std::string_view> switch_entries() {
+  std::vector<std::string_view> v;  // names with static storage: B::name, literals
+  auto add = [&]<class B>() { v.push_back(B::name); };
+  sy::tl::for_each(sy::AllSwitches{}, add);
+  sy::tl::for_each(sy::BenchSwitches{}, add);
+  for (const char* d : {"asm_direct", "asm_nofpu_direct", "ucontext_direct", "boost_direct"}) v.push_back(d);
+  return v;
+}
 
 // The parameters these benchmarks run with: recorded, not settable.
 static std::vector<ParamSpec> two_fibers_one_carrier() {
@@ -19,8 +33,7 @@ extern const Scenario kSwitch{
     .peers = {},
     .gbench_peers = {},
     .gbench = GbenchSource{"switch_bench", "BM_Switch/", "ns_per_switch", "ns"},
-    .backends = {"asm", "asm_nofpu", "ucontext", "boost", "asm_ret", "asm_nofpu_ret", "asm_direct",
-                 "asm_nofpu_direct", "ucontext_direct", "boost_direct"},
+    .backends = switch_entries(),
     .run = nullptr,
     .has_instructions = true,
 };

@@ -1,6 +1,4 @@
-// The list of scenarios, and the helpers every scenario shares.
-#include <sys/resource.h>
-
+// The list of scenarios, and parameter parsing (the /proc helpers live in helpers.cpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -76,39 +74,6 @@ nlohmann::json child_json(const Outcome& o) {
   j["notes"] = o.notes;
   j["params"] = o.params;
   return j;
-}
-
-std::int64_t peak_rss_kib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss;  // KiB on Linux
-}
-
-std::int64_t read_proc_sys(const char* path) {
-  std::FILE* f = std::fopen(path, "r");
-  if (!f) return -1;
-  long long v = -1;
-  if (std::fscanf(f, "%lld", &v) != 1) v = -1;
-  std::fclose(f);
-  return v;
-}
-
-std::int64_t mem_available_kib() {
-  std::FILE* f = std::fopen("/proc/meminfo", "r");
-  if (!f) return -1;
-  char line[256];
-  long long kib = -1;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "MemAvailable: %lld kB", &kib) == 1) break;
-  std::fclose(f);
-  return kib;
-}
-
-double percentile_sorted(const std::vector<double>& s, double p) {
-  if (s.empty()) return 0;
-  // Nearest rank: the smallest value with at least p% of the values at or below it.
-  auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(s.size())));
-  return s[std::clamp<std::size_t>(rank, 1, s.size()) - 1];
 }
 
 }  // namespace sy::scenarios

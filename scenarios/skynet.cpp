@@ -72,17 +72,18 @@ SkynetConfig skynet_config(const nlohmann::json& p) {
 }
 
 std::optional<std::string> skynet_cannot_run(std::string_view variant, const SkynetConfig& cfg) {
+  // Fibers alive at once: the whole tree under a breadth-first scheduler (the scheduler's
+  // trait, SchedulerPolicy::breadth_first: FIFO's); under a depth-first one (Chase-Lev) a
+  // few hundred (depth x fan-out per carrier plus stolen subtrees), so no limit applies.
   const VariantInfo* v = find_variant(variant);
-  const bool fifo = v && v->scheduler == "fifo";
-  // Fibers alive at once: the whole tree under FIFO; under Chase-Lev a few hundred (depth
-  // x fan-out per carrier plus stolen subtrees), so no limit applies to it here.
+  if (!v || !v->breadth_first) return std::nullopt;
+  const std::string sched(v->scheduler);
   const std::int64_t tree = cfg.fibers + (cfg.fibers - 1) / 9;
-  if (!fifo) return std::nullopt;
   if (cfg.guard) {
     const std::int64_t limit = read_proc_sys("/proc/sys/vm/max_map_count");
     const std::int64_t need = 2 * tree + 1000;  // guard + usable per stack, + the process's own
     if (limit >= 0 && need > limit)
-      return "guard=on under FIFO keeps all " + std::to_string(tree) + " fibers alive: about " +
+      return "guard=on under " + sched + " (breadth first) keeps all " + std::to_string(tree) + " fibers alive: about " +
              std::to_string(need) + " memory mappings, vm.max_map_count is " + std::to_string(limit);
   }
   // Each live fiber touches its stack's top pages (its block and saved frame): measured
@@ -93,7 +94,7 @@ std::optional<std::string> skynet_cannot_run(std::string_view variant, const Sky
   const std::int64_t need_kib = tree * 3 * page_kib;
   const std::int64_t avail = mem_available_kib();
   if (avail >= 0 && need_kib > avail * 9 / 10)
-    return "FIFO keeps all " + std::to_string(tree) + " fibers alive: about " + std::to_string(need_kib / 1024) +
+    return sched + " (breadth first) keeps all " + std::to_string(tree) + " fibers alive: about " + std::to_string(need_kib / 1024) +
            " MiB resident, MemAvailable is " + std::to_string(avail / 1024) + " MiB";
   return std::nullopt;
 }

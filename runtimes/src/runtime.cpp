@@ -15,7 +15,6 @@
 #include <string>
 
 #include "switchyard/runtime.h"
-#include "switchyard/variants.h"
 
 extern "C" sy::detail::EhGlobals* __cxa_get_globals() noexcept;
 
@@ -230,31 +229,5 @@ std::string format_backtrace(const std::vector<Frame>& frames) {
   }
   return s;
 }
-
-// ---- the variant registry
-const std::vector<VariantInfo>& variants() {
-  static const std::vector<VariantInfo> all = [] {
-    std::vector<VariantInfo> v;
-#define SY_INFO(T, Sw, St, Sc) v.push_back(VariantInfo{T::name(), Sw::name, St::name, Sc::name});
-    SY_FOR_EACH_VARIANT(SY_INFO)
-#undef SY_INFO
-    return v;
-  }();
-  return all;
-}
-
-const VariantInfo* find_variant(std::string_view name) noexcept {
-  for (const VariantInfo& v : variants())
-    if (v.name == name) return &v;
-  return nullptr;
-}
-
-static std::string unknown_variant_message(std::string_view name) {
-  std::string m = "unknown variant '" + std::string(name) + "'; valid variants are:";
-  for (const VariantInfo& v : variants()) m += " " + v.name;
-  return m;
-}
-
-UnknownVariant::UnknownVariant(std::string_view name) : std::invalid_argument(unknown_variant_message(name)) {}
 
 }  // namespace sy

@@ -3,7 +3,8 @@
 // push, queue pop, maintenance check, one switch). Two yields per iteration.
 // BM_SpawnJoin/<variant>: a fiber spawns an empty fiber and joins it; ns_per_spawn_join per
 // pair (stack from the variant's allocator, control block on that stack, two switches).
-// Both run on all 12 variants in this binary; Boost.Fiber's are in scenarios/peers/boost_fiber_bench.cpp.
+// Both run on every variant of variants.def in this binary; Boost.Fiber's are in
+// scenarios/peers/boost_fiber_bench.cpp.
 // Counters are wall-clock ns measured around the benchmark loop inside the fiber.
 #include <benchmark/benchmark.h>
 
@@ -60,16 +61,15 @@ const bool registered = [] {
     benchmark::RegisterBenchmark(("BM_Yield/" + V::name()).c_str(), &BM_Yield<V>);
     benchmark::RegisterBenchmark(("BM_SpawnJoin/" + V::name()).c_str(), &BM_SpawnJoin<V>);
   });
-  // The asm switch's other FPU policy inside the full runtime (not one of the 12 variants;
-  // it answers what saving MXCSR and the x87 control word costs per yield).
-  // Likewise the `ret` continuation the switch benchmark rejects: inside the runtime every
-  // switch leaves from the same call site, which changes what the return predictor sees.
-  using NoFpu = sy::Variant<sy::AsmNoFpuSwitch, sy::PooledStacks, sy::FifoSched>;
-  using Ret = sy::Variant<sy::AsmRetSwitch, sy::PooledStacks, sy::FifoSched>;
-  using NoFpuRet = sy::Variant<sy::AsmNoFpuRetSwitch, sy::PooledStacks, sy::FifoSched>;
-  benchmark::RegisterBenchmark(("BM_Yield/" + NoFpu::name()).c_str(), &BM_Yield<NoFpu>);
-  benchmark::RegisterBenchmark(("BM_Yield/" + Ret::name()).c_str(), &BM_Yield<Ret>);
-  benchmark::RegisterBenchmark(("BM_Yield/" + NoFpuRet::name()).c_str(), &BM_Yield<NoFpuRet>);
+  // BM_Yield for the benchmark-only switch backends of variants.def (SY_BENCH_SWITCH), on
+  // the registry's first stack allocator and scheduler: inside the full runtime they answer
+  // what saving the FP control modes costs per yield (asm_nofpu), and what the `ret`
+  // continuation the switch benchmark rejects does when every switch leaves from the same
+  // call site, which changes what the return predictor sees (asm_ret, asm_nofpu_ret).
+  sy::tl::for_each(sy::BenchSwitches{}, []<class B>() {
+    using V = sy::Variant<B, sy::tl::at<0, sy::AllStackAllocators>, sy::tl::at<0, sy::Schedulers>>;
+    benchmark::RegisterBenchmark(("BM_Yield/" + V::name()).c_str(), &BM_Yield<V>);
+  });
   return true;
 }();
 

@@ -1,7 +1,7 @@
 // Many carriers: submission from any thread, migration safety, parking and waking,
-// shutdown. Runs on all 12 variants; under ThreadSanitizer (label tsan) too. The races and
-// wake paths at the end hold a carrier inside a race window through the runtime's test
-// points (SY_TEST_HOOKS, runtime.h), on both schedulers.
+// shutdown. Runs on every variant of variants.def; under ThreadSanitizer (label tsan) too.
+// The races and wake paths at the end hold a carrier inside a race window through the
+// runtime's test points (SY_TEST_HOOKS, runtime.h), on every scheduler.
 #define SY_TEST_HOOKS 1
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "switchyard/primitives.h"
@@ -38,6 +39,20 @@ double cpu_seconds() {
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
+
+template <class L>
+struct GtestTypes;
+template <class... V>
+struct GtestTypes<TypeList<V...>> {
+  using type = ::testing::Types<V...>;
+};
+
+// Every scheduler, on the first switch and the first stack allocator of the registry.
+template <class V>
+struct OnFirstSwitchAndStacks
+    : std::bool_constant<std::is_same_v<typename V::Switch, tl::at<0, Switches>> &&
+                         std::is_same_v<typename V::Stacks, tl::at<0, StackAllocators>>> {};
+using EverySchedulerVariants = tl::filter<OnFirstSwitchAndStacks, Variants>;
 
 template <class V>
 class MultiCarrier : public ::testing::Test {
@@ -216,11 +231,11 @@ TYPED_TEST_P(MultiCarrier, FanOutTreeSumsEveryLeafOnce) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Races and wake paths, on both run-queue policies (the switch and the stacks play no part).
+// Races and wake paths, on every run-queue policy (the switch and the stacks play no part).
 template <class V>
 class Races : public ::testing::Test {};
-using BothSchedulers = ::testing::Types<AsmPooledFifo, AsmPooledChaseLev>;
-TYPED_TEST_SUITE(Races, BothSchedulers, VariantName);
+using EveryScheduler = typename GtestTypes<EverySchedulerVariants>::type;
+TYPED_TEST_SUITE(Races, EveryScheduler, VariantName);
 
 // The test points are plain function pointers: what they need lives here.
 std::atomic<FiberBase*> g_target{nullptr};
@@ -472,13 +487,20 @@ REGISTER_TYPED_TEST_SUITE_P(MultiCarrier, SubmitFromFourThreadsRunsEachFiberOnce
                             FanOutTreeSumsEveryLeafOnce);
 
 #if defined(SY_TSAN) || defined(SY_ASAN)
-// Sanitizer builds: both schedulers, both stack kinds, all three switches (compile time).
-using AllVariants = ::testing::Types<AsmPooledFifo, AsmPooledChaseLev, UcontextFreshChaseLev, BoostFreshFifo>;
+// Sanitizer builds (compile time): every scheduler on the first switch and stacks, and the
+// representative variant of every other switch (sy::Representative).
+template <class Sw>
+struct NotFirstSwitch : std::bool_constant<!std::is_same_v<Sw, tl::at<0, Switches>>> {};
+template <class L>
+struct Representatives;
+template <class... Sw>
+struct Representatives<TypeList<Sw...>> {
+  using type = TypeList<representative<Sw>...>;
+};
+using AllVariants = typename GtestTypes<
+    tl::concat<EverySchedulerVariants, typename Representatives<tl::filter<NotFirstSwitch, Switches>>::type>>::type;
 #else
-using AllVariants = ::testing::Types<AsmPooledFifo, AsmPooledChaseLev, AsmFreshFifo, AsmFreshChaseLev,
-                                     UcontextPooledFifo, UcontextPooledChaseLev, UcontextFreshFifo,
-                                     UcontextFreshChaseLev, BoostPooledFifo, BoostPooledChaseLev,
-                                     BoostFreshFifo, BoostFreshChaseLev>;
+using AllVariants = typename GtestTypes<Variants>::type;
 #endif
 INSTANTIATE_TYPED_TEST_SUITE_P(All, MultiCarrier, AllVariants, VariantName);
 

@@ -1,32 +1,43 @@
-// The variant-dependent runtime tests (runtime_test_body.h) on one switch backend's four
-// variants; CMake builds this file once per backend (SY_TEST_BACKEND = 1 asm, 2 ucontext,
-// 3 boost) so the three build in parallel and a failure names its backend. Sanitizer builds
-// and the emulated AArch64 stage (SY_TEST_ONE_VARIANT_PER_BACKEND) run one representative
-// variant per backend (compile time).
+// The variant-dependent runtime tests (runtime_test_body.h) on one switch backend's
+// variants: every variant of variants.def whose switch is SY_TEST_SWITCH. CMake builds this
+// file once per switch line of variants.def, so the backends build in parallel and a
+// failure names its backend; a new stack allocator or scheduler is tested here without an
+// edit. Sanitizer builds and the emulated AArch64 stage (SY_TEST_ONE_VARIANT_PER_BACKEND)
+// run the backend's representative variant only (compile time; see sy::Representative).
+#include <string_view>
+#include <type_traits>
+
 #include "runtime_test_body.h"
 #include "test_support.h"
 
-namespace sy::test {
-#if SY_TEST_BACKEND == 1
-#define SY_BACKEND Asm
-#define SY_SANITIZED_VARIANT AsmPooledFifo
-#elif SY_TEST_BACKEND == 2
-#define SY_BACKEND Ucontext
-#define SY_SANITIZED_VARIANT UcontextFreshChaseLev
-#elif SY_TEST_BACKEND == 3
-#define SY_BACKEND Boost
-#define SY_SANITIZED_VARIANT BoostPooledChaseLev
-#else
-#error "SY_TEST_BACKEND must be 1 (asm), 2 (ucontext) or 3 (boost)"
+#ifndef SY_TEST_SWITCH
+#error "SY_TEST_SWITCH must name a switch of variants.def (set by runtime.cmake)"
 #endif
-#define SY_CAT2(a, b) a##b
-#define SY_CAT(a, b) SY_CAT2(a, b)
+#define SY_STR2(x) #x
+#define SY_STR(x) SY_STR2(x)
+
+namespace sy::test {
+namespace {
+template <class V>
+struct OnThisSwitch : std::bool_constant<V::Switch::name == std::string_view(SY_STR(SY_TEST_SWITCH))> {};
+using ThisSwitch = tl::filter<OnThisSwitch, Variants>;
+static_assert(ThisSwitch::size > 0, "SY_TEST_SWITCH names no switch of variants.def");
+
+template <class L>
+struct GtestTypes;
+template <class... V>
+struct GtestTypes<TypeList<V...>> {
+  using type = ::testing::Types<V...>;
+};
+}  // namespace
 
 #if defined(SY_ASAN) || defined(SY_TSAN) || defined(SY_TEST_ONE_VARIANT_PER_BACKEND)
-using BackendVariants = ::testing::Types<SY_SANITIZED_VARIANT>;
+using BackendVariants = ::testing::Types<representative<typename tl::at<0, ThisSwitch>::Switch>>;
 #else
-using BackendVariants = ::testing::Types<SY_CAT(SY_BACKEND, PooledFifo), SY_CAT(SY_BACKEND, PooledChaseLev),
-                                         SY_CAT(SY_BACKEND, FreshFifo), SY_CAT(SY_BACKEND, FreshChaseLev)>;
+using BackendVariants = typename GtestTypes<ThisSwitch>::type;
 #endif
-INSTANTIATE_TYPED_TEST_SUITE_P(SY_BACKEND, RuntimeTest, BackendVariants, VariantName);
+// The instantiation's prefix is the backend's name: asm/RuntimeTest/asm_pooled_fifo.RunReturnsMainResult
+// (through a second macro, so that SY_TEST_SWITCH is expanded before gtest pastes it).
+#define SY_INSTANTIATE(prefix) INSTANTIATE_TYPED_TEST_SUITE_P(prefix, RuntimeTest, BackendVariants, VariantName)
+SY_INSTANTIATE(SY_TEST_SWITCH);
 }  // namespace sy::test

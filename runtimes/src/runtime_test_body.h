@@ -1,5 +1,5 @@
-// Runtime tests that depend on the variant. Each runtime_test_<backend>.cpp instantiates
-// them for that backend's four variants.
+// Runtime tests that depend on the variant. runtime_test_backend.cpp instantiates them, once
+// per switch backend, for every variant of variants.def on that switch.
 #pragma once
 
 #include <gtest/gtest.h>

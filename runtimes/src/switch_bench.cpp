@@ -4,7 +4,8 @@
 // the thread's CPU clock around the whole timed loop (one warm-up round trip before it).
 // CPU time, not wall time: the machine is shared, and wall time counts the periods this
 // thread sat preempted (wall-clock figures here ran 1.5-2x the CPU figures under load).
-//   BM_Switch/<b>        through sy::switch_to<B> (the runtime's interface)
+//   BM_Switch/<b>        through sy::switch_to<B> (the runtime's interface), for every switch
+//                        backend of variants.def (SY_SWITCH and SY_BENCH_SWITCH lines)
 //   BM_Switch/<b>_direct the backend's primitive called directly (sy_switch_*,
 //                        swapcontext, jump_fcontext), no interface: shows the interface is free
 //   BM_Switch/asm_ret, asm_nofpu_ret: the `ret` continuation the .S file rejects
@@ -17,7 +18,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
+#include "switchyard/registry.h"
 #include "switchyard/switch.h"
 
 namespace {
@@ -168,12 +171,12 @@ void BM_Call(benchmark::State& state) {
 }
 
 [[maybe_unused]] const bool registered = [] {
-  benchmark::RegisterBenchmark("BM_Switch/asm", &BM_SwitchVia<sy::AsmSwitch>);
-  benchmark::RegisterBenchmark("BM_Switch/asm_nofpu", &BM_SwitchVia<sy::AsmNoFpuSwitch>);
-  benchmark::RegisterBenchmark("BM_Switch/ucontext", &BM_SwitchVia<sy::UcontextSwitch>);
-  benchmark::RegisterBenchmark("BM_Switch/boost", &BM_SwitchVia<sy::BoostSwitch>);
-  benchmark::RegisterBenchmark("BM_Switch/asm_ret", &BM_SwitchVia<sy::AsmRetSwitch>);
-  benchmark::RegisterBenchmark("BM_Switch/asm_nofpu_ret", &BM_SwitchVia<sy::AsmNoFpuRetSwitch>);
+  auto via = []<class B>() {
+    benchmark::RegisterBenchmark(("BM_Switch/" + std::string(B::name)).c_str(), &BM_SwitchVia<B>);
+  };
+  sy::tl::for_each(sy::AllSwitches{}, via);
+  sy::tl::for_each(sy::BenchSwitches{}, via);
+  // The primitives under the interface, one per built-in backend (each is written for it).
   benchmark::RegisterBenchmark("BM_Switch/asm_direct", &BM_AsmDirect<&sy_switch_fpu_jmp>);
   benchmark::RegisterBenchmark("BM_Switch/asm_nofpu_direct", &BM_AsmDirect<&sy_switch_nofpu_jmp>);
   benchmark::RegisterBenchmark("BM_Switch/ucontext_direct", &BM_UcontextDirect);

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "switchyard/detail/sync.h"
-#include "switchyard/stack.h"
+#include "switchyard/stack/base.h"
 
 namespace sy {
 

@@ -27,7 +27,8 @@
 //     moves, so at every instruction the outgoing fiber is either still the one holding rsp
 //     (scanned from the real sp) or suspended with a complete saved context. Boost's
 //     jump_fcontext returns the outgoing fctx to the *incoming* side, which stores it a few
-//     instructions after rsp moved: for the fiber in that window (Carrier::switching_out(),
+//     instructions after rsp moved (its saved_before_switch trait is false; every backend must
+//     state it, see SwitchBackend in concepts.h): for the fiber in that window (Carrier::switching_out(),
 //     set before the switch, cleared by after_switch) the whole usable stack is scanned. The
 //     scheduler's own fctx is always saved at one call site, so a stale value points at the
 //     same frame, except before the first save (null): then the carrier's stack is scanned
@@ -130,23 +131,6 @@ bool skip_suspended_for_test() noexcept;
 void set_skip_suspended_for_test(bool on) noexcept;
 [[noreturn]] void fatal(const char* what, unsigned carrier, std::uintptr_t sp);
 
-// The lowest address a suspended context's saved state occupies on its stack.
-template <class Sw>
-const char* saved_lo(const typename Sw::Context& c) noexcept {
-  if constexpr (requires { c.sp; }) {
-    return static_cast<const char*>(c.sp);  // asm: the saved frame (switch_frame.h)
-  } else if constexpr (requires { c.fctx; }) {
-    return static_cast<const char*>(c.fctx);  // boost: jump_fcontext's frame
-  } else {
-    // ucontext: registers live in the ucontext_t (in the control block at the stack top);
-    // the stack is live from the saved rsp up.
-    return reinterpret_cast<const char*>(stack_pointer(Sw::registers(c)));
-  }
-}
-// Whether the outgoing context is complete before rsp moves (see Design::sp).
-template <class Sw>
-inline constexpr bool kSavedBeforeSwitch = !std::is_same_v<Sw, BoostSwitch>;
-
 template <class V>
 void push_runtime(Source& s) {
   using Sw = typename V::Switch;
@@ -183,8 +167,8 @@ void push_runtime(Source& s) {
       if (skip) continue;
       const char* from = lo;
       if (s.cfg.scan == Scan::used) {
-        from = saved_lo<Sw>(f->ctx);
-        if constexpr (!kSavedBeforeSwitch<Sw>) {
+        from = Sw::saved_lo(f->ctx);
+        if constexpr (!Sw::saved_before_switch) {  // see Design::sp
           if (sp_design)
             for (unsigned j = 0; j < n; ++j)
               if (rt.carrier(j).switching_out() == f) from = lo;
@@ -202,7 +186,7 @@ void push_runtime(Source& s) {
     if (sl.running) {
       if (sp_design) set_bottom(sl, sl.running->stack.hi());
       // The carrier's own stack is suspended: scan it from the scheduler's saved sp.
-      const char* from = saved_lo<Sw>(sched);
+      const char* from = Sw::saved_lo(sched);
       if (from < sl.os_lo || from >= sl.os_hi) from = sl.start_sp - 1024;
       push_range(from, sl.os_hi, false);
     } else if (sp_design) {

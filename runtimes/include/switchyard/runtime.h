@@ -298,8 +298,8 @@ struct Fiber : FiberBase {
   Runtime<V>* rt = nullptr;
 };
 
-// A variant: one choice per dimension.
-template <class Sw, class St, class Sc>
+// A variant: one choice per dimension, each checked against its contract (concepts.h).
+template <SwitchBackend Sw, StackAllocator St, SchedulerPolicy Sc>
 struct Variant {
   using Switch = Sw;
   using Stacks = St;
