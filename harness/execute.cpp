@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -89,6 +90,38 @@ json failed(json e, const std::string& status, const std::string& reason) {
   return e;
 }
 
+// Why a child's "distributions" object does not have the schema's shape, or "": names end
+// in _quantiles_ns, quantiles in [0, 1] strictly increasing, each repetition's row one
+// number per quantile and nondecreasing. Checked here so a bad child fails its own entry
+// instead of writing a file the validator rejects.
+std::string distributions_problem(const json& ds) {
+  if (!ds.is_object()) return "'distributions' is not an object";
+  const std::string suffix = "_quantiles_ns";
+  for (const auto& [name, d] : ds.items()) {
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      return name + ": the name does not end in " + suffix;
+    if (!d.is_object() || d.size() != 2 || !d.contains("quantiles") || !d.contains("values"))
+      return name + ": needs exactly quantiles and values";
+    const json& qs = d["quantiles"];
+    if (!qs.is_array() || qs.empty()) return name + ": quantiles is not a non-empty list";
+    for (std::size_t i = 0; i < qs.size(); ++i) {
+      if (!qs[i].is_number() || qs[i].get<double>() < 0 || qs[i].get<double>() > 1)
+        return name + ": a quantile is not a number in [0, 1]";
+      if (i > 0 && qs[i].get<double>() <= qs[i - 1].get<double>()) return name + ": quantiles do not increase";
+    }
+    const json& rows = d["values"];
+    if (!rows.is_array() || rows.empty()) return name + ": values is not a non-empty list of rows";
+    for (const auto& row : rows) {
+      if (!row.is_array() || row.size() != qs.size()) return name + ": a row does not hold one value per quantile";
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        if (!row[i].is_number() || !std::isfinite(row[i].get<double>())) return name + ": a value is not finite";
+        if (i > 0 && row[i].get<double>() < row[i - 1].get<double>()) return name + ": a row decreases";
+      }
+    }
+  }
+  return "";
+}
+
 // A child that speaks the protocol (our `child` mode and the peers).
 json from_protocol(json e, const ChildResult& r, double timeout_s) {
   if (r.timed_out || r.signal) return failed(e, "failed", r.describe_failure(timeout_s));
@@ -124,6 +157,12 @@ json from_protocol(json e, const ChildResult& r, double timeout_s) {
       samples.push_back(s.get<double>());
     }
     e["metrics"][name] = metric_json(m.value("unit", std::string("")), samples);
+  }
+  if (j.contains("distributions")) {
+    const std::string bad = distributions_problem(j["distributions"]);
+    if (!bad.empty()) return failed(e, "failed", "child reported a malformed distribution: " + bad);
+    // Each one becomes a field of the entry under its own name (results/SCHEMA.md).
+    for (const auto& [name, d] : j["distributions"].items()) e[name] = d;
   }
   if (j.contains("peak_rss_kib") && j["peak_rss_kib"].is_number()) e["peak_rss_kib"] = j["peak_rss_kib"];
   else e["peak_rss_kib"] = r.maxrss_kib;

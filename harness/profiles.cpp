@@ -54,7 +54,7 @@ const std::vector<ProfileItem> kQuick = {
     {"timers",       "all",    "coro", {{"fibers", "10000"}},                3,   60,   0,      false},
     // One scheduler each (FIFO keeps the whole tree alive, Chase-Lev runs depth first).
     {"skynet",       kSkyQuick, "boost_fiber,go,coro", {{"fibers", "10000"}, {"carriers", "1,2"}}, 3, 60, 0, false},
-    {"steal",        kSkyQuick, "",    {{"workload", "skynet,fib"}, {"fibers", "10000"}, {"fib_n", "25"},
+    {"steal",        kSkyQuick, "go",  {{"workload", "skynet,fib"}, {"fibers", "10000"}, {"fib_n", "25"},
                                         {"carriers", "1,2"}},                3,   60,   0,      false},
     // issue 6. channel: every variant, Go and Boost.Fiber on 1 carrier; on 2 carriers (cross-
     // carrier wakes, tens of us each when the fibers split) one variant per scheduler.
@@ -87,7 +87,7 @@ const std::vector<ProfileItem> kAll = {
     // spin asm-pooled-chaselev went 0.119 -> 0.097 s on 2 carriers (1c 0.176 s).
     {"skynet",       "asm-pooled-chaselev,boost-pooled-chaselev", "", {{"fibers", "1000000"}, {"carriers", "1,2"},
                      {"idle_spin_us", "50"}},                              7,   300,  0,      false},
-    {"steal",        "all",    "",     {{"workload", "skynet,fib"}, {"fibers", "100000"}, {"carriers", "1,2"}},
+    {"steal",        "all",    "go",   {{"workload", "skynet,fib"}, {"fibers", "100000"}, {"carriers", "1,2"}},
                                                                              5,   900,  0,      false},
     // issue 6 (measured budgets on the loaded 2-core machine: FIFO on 2 carriers with 1000
     // fibers contending costs ~45 us per lock; poll with 9,000 idle pairs ~1 ms per round trip).

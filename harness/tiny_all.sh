@@ -16,7 +16,7 @@ run() {  # name, then switchyard arguments
 }
 run timers run --scenario timers --variant all --peer all --param fibers=300 --param max_ms=5 --repetitions 2 --timeout 120
 run skynet run --scenario skynet --variant all --peer all --param fibers=100 --param carriers=1,2 --repetitions 2 --timeout 120
-run steal run --scenario steal --variant all --param workload=skynet,fib --param fibers=100 --param fib_n=16 \
+run steal run --scenario steal --variant all --peer all --param workload=skynet,fib --param fibers=100 --param fib_n=16 \
     --param cutoff=8 --param carriers=1,2 --repetitions 2 --timeout 120
 # A guarded FIFO tree of 1.1M fibers needs more mappings than vm.max_map_count allows:
 # a skipped entry with the reason, decided before anything is mapped.

@@ -161,6 +161,35 @@ def validate(doc):
     return p
 
 
+# Optional entry fields: a distribution recorded beside the metrics (results/SCHEMA.md).
+DISTRIBUTION_RE = re.compile(r"^[a-z][a-z0-9_]*_quantiles_ns$")
+
+
+def validate_distribution(d, status, repetitions, w):
+    """{"quantiles": [q in [0, 1], strictly increasing], "values": [[one nanosecond value
+    per quantile, nondecreasing] per repetition]}, only on an ok entry."""
+    if status != "ok":
+        return [f"{w}: a distribution belongs to an ok entry only"]
+    if not isinstance(d, dict) or set(d) != {"quantiles", "values"}:
+        return [f"{w}: needs exactly quantiles and values"]
+    qs, rows = d["quantiles"], d["values"]
+    if not (isinstance(qs, list) and qs and all(_num(q) and 0 <= q <= 1 for q in qs)):
+        return [f"{w}.quantiles: non-empty list of numbers in [0, 1] required"]
+    if any(b <= a for a, b in zip(qs, qs[1:])):
+        return [f"{w}.quantiles: must be strictly increasing"]
+    if not (isinstance(rows, list) and rows):
+        return [f"{w}.values: non-empty list of rows (one per repetition) required"]
+    p = []
+    if _int(repetitions) and len(rows) != repetitions:
+        p.append(f"{w}.values: {len(rows)} rows for {repetitions} repetitions")
+    for i, row in enumerate(rows):
+        if not (isinstance(row, list) and len(row) == len(qs) and all(_num(v) for v in row)):
+            p.append(f"{w}.values[{i}]: {len(qs)} finite numbers required (one per quantile)")
+        elif any(b < a for a, b in zip(row, row[1:])):
+            p.append(f"{w}.values[{i}]: decreases; the quantiles of one repetition never do")
+    return p
+
+
 def validate_entry(e, w):
     p = []
     if not isinstance(e, dict):
@@ -170,9 +199,12 @@ def validate_entry(e, w):
     for k in sorted(keys - e.keys()):
         p.append(f"{w}: missing '{k}'")
     for k in sorted(e.keys() - keys):
-        p.append(f"{w}: unknown key '{k}'")
+        if not DISTRIBUTION_RE.match(k):
+            p.append(f"{w}: unknown key '{k}'")
     if p:
         return p
+    for k in sorted(k for k in e if DISTRIBUTION_RE.match(k)):
+        p.extend(validate_distribution(e[k], e["status"], e["repetitions"], f"{w}.{k}"))
     if e["scenario"] not in SCENARIOS:
         p.append(f"{w}.scenario: unknown scenario {e['scenario']!r}")
     v, peer, dims = e["variant"], e["peer"], e["dimensions"]
@@ -284,6 +316,11 @@ def self_test():
     full["build"].update({"describe": "abc-dirty", "binary_older_than_checkout": True,
                           "checkout": {"commit": "abd", "dirty": True, "relation": "older"}})
     assert validate(full) == [], validate(full)
+    # ... and one with a recorded distribution
+    dist = copy.deepcopy(good)
+    dist["entries"][0]["lateness_quantiles_ns"] = {"quantiles": [0, 0.5, 0.99, 1],
+                                                   "values": [[10, 20, 30, 30]] * 3}
+    assert validate(dist) == [], validate(dist)
     breakages = [
         lambda d: d.update(schema_version=2),
         lambda d: d.pop("machine"),
@@ -310,8 +347,22 @@ def self_test():
                                                                    "min": 1, "max": 1}),
         lambda d: d["entries"][0].update(dimensions={"switch": "asm", "stacks": "fresh", "scheduler": "fifo"}),
     ]
+    # a distribution: out of [0, 1], not increasing, a decreasing row, a short row, a row per
+    # repetition missing, on an entry that failed, a misnamed field, an extra key
+    qd = "lateness_quantiles_ns"
+    breakages += [
+        lambda d: d["entries"][0][qd]["quantiles"].__setitem__(3, 1.5),
+        lambda d: d["entries"][0][qd].update(quantiles=[0, 0.99, 0.5, 1]),
+        lambda d: d["entries"][0][qd].update(values=[[10, 20, 15, 30]] * 3),
+        lambda d: d["entries"][0][qd].update(values=[[10, 20, 30]] * 3),
+        lambda d: d["entries"][0][qd].update(values=[[10, 20, 30, 30]] * 2),
+        lambda d: d["entries"][0].update(status="failed", reason="crashed", metrics={}),
+        lambda d: d["entries"][0].update(lateness_quantiles_us=d["entries"][0].pop(qd)),
+        lambda d: d["entries"][0][qd].update(unit="ns"),
+    ]
+    nbase = len(breakages) - 8
     for i, breaker in enumerate(breakages):
-        d = copy.deepcopy(good)
+        d = copy.deepcopy(good if i < nbase else dist)
         breaker(d)
         assert validate(d), f"breakage {i} was accepted"
     # Variants come from the catalogue: one registered there validates, with its dimensions.

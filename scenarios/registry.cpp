@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 
 #include "param_text.h"
 #include "scenario.h"
@@ -73,7 +74,23 @@ nlohmann::json child_json(const Outcome& o) {
   j["peak_rss_kib"] = o.peak_rss_kib ? nlohmann::json(*o.peak_rss_kib) : nlohmann::json(nullptr);
   j["notes"] = o.notes;
   j["params"] = o.params;
+  if (!o.distributions.empty()) {
+    j["distributions"] = nlohmann::json::object();
+    for (const auto& [name, d] : o.distributions)
+      j["distributions"][name] = {{"quantiles", d.quantiles}, {"values", d.values}};
+  }
   return j;
+}
+
+void Outcome::add_quantiles(const std::string& name, const std::vector<double>& quantiles,
+                            const std::vector<double>& sorted_ns) {
+  Distribution& d = distributions[name];
+  if (!d.values.empty() && d.quantiles != quantiles)
+    throw std::logic_error("distribution " + name + ": repetitions read at different quantiles");
+  d.quantiles = quantiles;
+  std::vector<double>& row = d.values.emplace_back();
+  row.reserve(quantiles.size());
+  for (double q : quantiles) row.push_back(percentile_sorted(sorted_ns, q * 100));
 }
 
 }  // namespace sy::scenarios

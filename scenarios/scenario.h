@@ -53,10 +53,21 @@ struct Metric {
   std::string unit;
   std::vector<double> samples;
 };
+// A distribution recorded beside the metrics: the value at each quantile (in [0, 1],
+// increasing), one row per repetition. Its name ends in `_quantiles_ns` and its values are
+// nanoseconds (results/SCHEMA.md); the harness copies it into the entry under that name.
+struct Distribution {
+  std::vector<double> quantiles;
+  std::vector<std::vector<double>> values;
+};
+// The quantiles a lateness distribution records: the body, and the tail to 1 in 10^4.
+inline const std::vector<double> kLatenessQuantiles = {0, .1, .25, .5, .75, .9, .95, .99, .995, .999, .9999, 1};
+
 struct Outcome {
   std::string status = "ok";  // ok | skipped | failed
   std::string reason;
   std::map<std::string, Metric> metrics;
+  std::map<std::string, Distribution> distributions;
   std::optional<std::int64_t> peak_rss_kib;
   std::vector<std::string> notes;
   nlohmann::json params = nlohmann::json::object();
@@ -72,6 +83,10 @@ struct Outcome {
     m.unit = unit;
     m.samples.push_back(value);
   }
+  // One repetition's row of a distribution: `sorted_ns` (ascending) read at `quantiles`
+  // by nearest rank (percentile_sorted).
+  void add_quantiles(const std::string& name, const std::vector<double>& quantiles,
+                     const std::vector<double>& sorted_ns);
 };
 nlohmann::json child_json(const Outcome&);
 

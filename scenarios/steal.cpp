@@ -119,13 +119,16 @@ extern const Scenario kSteal{
                {"cutoff", "fib: calls with n below it run sequentially in their fiber", 12, 2, 45, {}, false},
                {"stack_kib", "usable stack per fiber (KiB)", 16, 8, 1024, {}, false},
                {"guard", "guard pages (off: unguarded stacks from slabs)", "off", 0, 0, {"on", "off"}, false}},
-    .peers = {},
+    // Go's speedup over GOMAXPROCS beside ours (scenarios/peers/go/steal.go: the same two
+    // workloads and checks).
+    .peers = {"go"},
     .gbench_peers = {},
     .gbench = std::nullopt,
     .backends = {},
     .run = &run_steal,
     .has_instructions = false,
-    .peer_params = {},
+    // Goroutine stacks grow on demand: no stack size or guard to set.
+    .peer_params = {{"go", {"workload", "carriers", "fibers", "fib_n", "cutoff"}}},
     .check = &check_steal,
 };
 

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "../lcg.h"
+#include "../scenario.h"  // kLatenessQuantiles (a header of declarations only)
 #include "peer_main.h"
 
 namespace {
@@ -879,6 +880,11 @@ Plan prepare_timers(Params& params) {
     report.metric("lateness_p50_us", "us", percentile_sorted(late_us, 50));
     report.metric("lateness_p99_us", "us", percentile_sorted(late_us, 99));
     report.metric("lateness_max_us", "us", late_us.back());
+    // The whole distribution, at the quantiles the variants record, in ns.
+    const auto& qs = sy::scenarios::kLatenessQuantiles;
+    std::vector<double> row;
+    for (double q : qs) row.push_back(1000.0 * percentile_sorted(late_us, q * 100));
+    report.quantiles("lateness_quantiles_ns", qs, std::move(row));
     report.metric("time_s", "s", seconds);
     report.metric("frame_kib_per_task", "KiB", frame_kib_per_task());
   };

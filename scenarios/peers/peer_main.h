@@ -17,7 +17,9 @@
 //
 // On success stdout carries exactly one JSON object:
 //   {"status": "ok", "metrics": {"<metric>": {"unit": "ns", "samples": [...]}},
-//    "peak_rss_kib": <ru_maxrss>, "notes": [...], "params": {<used, defaults filled>}}
+//    "peak_rss_kib": <ru_maxrss>, "notes": [...], "params": {<used, defaults filled>},
+//    "distributions": {"<name>_quantiles_ns": {"quantiles": [...], "values": [[...] per repetition]}}}
+//   ("distributions" only when the scenario records one)
 // or {"status": "skipped"|"failed", "reason": "..."}. A usage error (unknown scenario,
 // unknown or malformed parameter) prints a message on stderr and exits with code 2,
 // printing nothing on stdout. Each sample is one timed repetition; one untimed warm-up
@@ -130,12 +132,22 @@ class Report {
     metrics_.push_back({name, unit, std::move(value)});
   }
   void note(const std::string& text) { notes_.insert(text); }
+  // This repetition's row of a distribution (name ends in _quantiles_ns, values in ns, one
+  // per quantile): the result carries it under "distributions", as the suite's children do.
+  void quantiles(const std::string& name, std::vector<double> qs, std::vector<double> values) {
+    distributions_.push_back({name, std::move(qs), std::move(values)});
+  }
 
   struct Metric {
     std::string name, unit;
     nlohmann::json value;
   };
+  struct Row {
+    std::string name;
+    std::vector<double> quantiles, values;
+  };
   std::vector<Metric> metrics_;
+  std::vector<Row> distributions_;
   std::set<std::string> notes_;
 };
 
@@ -299,6 +311,7 @@ inline int run_peer(int argc, char** argv, const char* peer,
     std::set<std::string> notes(plan.notes.begin(), plan.notes.end());
     notes.insert(warmup.notes_.begin(), warmup.notes_.end());
     nlohmann::json metrics = nlohmann::json::object();
+    nlohmann::json distributions = nlohmann::json::object();
     for (long r = 0; r < repetitions; ++r) {
       Report report;
       plan.repetition(report);
@@ -307,13 +320,20 @@ inline int run_peer(int argc, char** argv, const char* peer,
         slot["unit"] = m.unit;
         slot["samples"].push_back(m.value);
       }
+      for (auto& d : report.distributions_) {
+        auto& slot = distributions[d.name];
+        slot["quantiles"] = d.quantiles;
+        slot["values"].push_back(d.values);
+      }
       notes.insert(report.notes_.begin(), report.notes_.end());
     }
-    print_json({{"status", "ok"},
-                {"metrics", metrics},
-                {"peak_rss_kib", peak_rss_kib()},
-                {"notes", notes},
-                {"params", params.used()}});
+    nlohmann::json result = {{"status", "ok"},
+                              {"metrics", metrics},
+                              {"peak_rss_kib", peak_rss_kib()},
+                              {"notes", notes},
+                              {"params", params.used()}};
+    if (!distributions.empty()) result["distributions"] = distributions;
+    print_json(result);
     return 0;
   } catch (const std::exception& e) {
     print_json({{"status", "failed"}, {"reason", e.what()}});

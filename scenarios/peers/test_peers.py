@@ -46,6 +46,9 @@ OK_CASES = [
     ("go_peer", "skynet", {"fibers": "1000", "carriers": "2"}, ["time_s", "peak_live_fibers"]),
     ("go_peer", "channel", {"ops": "2000", "carriers": "2"}, ["ns_per_handoff"]),
     ("go_peer", "mutex", {"fibers": "8", "ops": "10001"}, ["ns_per_lock", "time_s"]),
+    # steal's two workloads; each checks its result (the skynet sum, fib(n)) or fails.
+    ("go_peer", "steal", {"workload": "fib", "fib_n": "20", "cutoff": "8", "carriers": "2"}, ["time_s"]),
+    ("go_peer", "steal", {"workload": "skynet", "fibers": "1000", "carriers": "2"}, ["time_s"]),
 ]
 
 SKIP_CASES = [
@@ -109,6 +112,29 @@ def test_skynet_rejects_incomplete_tree(peer):
         assert one_json_object(proc.stdout)["status"] == "skipped"
     else:
         assert proc.returncode == 2 and "power of 10" in proc.stderr
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"workload": "skynet", "fibers": "20"}, "power of 10"),
+    ({"workload": "fork"}, "workload=fork"),
+    ({"cutoff": "1"}, "cutoff=1"),
+    ({"stack_kib": "16"}, "stack_kib"),  # goroutine stacks grow: the harness never sends it
+])
+def test_go_steal_rejects_what_steal_rejects(params, message):
+    proc = run("go_peer", ["--scenario", "steal"] + param_args(params))
+    assert proc.returncode == 2 and message in proc.stderr, (proc.stdout, proc.stderr)
+
+
+def test_go_steal_fib_counts_goroutines_as_steal_counts_fibers():
+    # fib(20) with cutoff 8: F(k) = 1 + F(k-1) + F(k-2) from k = 8 up, 0 below (fib_fibers).
+    f = {}
+    for k in range(21):
+        f[k] = 0 if k < 8 else 1 + f[k - 1] + f[k - 2]
+    proc = run("go_peer", ["--scenario", "steal", "--repetitions", "1"] +
+               param_args({"fib_n": "20", "cutoff": "8"}))
+    obj = one_json_object(proc.stdout)
+    assert obj["status"] == "ok", obj
+    assert any(f"({f[20]} goroutines)" in n for n in obj["notes"]), obj["notes"]
 
 
 @pytest.mark.parametrize("peer", ["threads_peer", "boost_fiber_peer", "go_peer"])

@@ -77,7 +77,8 @@ def test_scenario_ok(peer, scenario, params, metrics):
     assert proc.returncode == 0, proc.stderr
     obj = one_json_object(proc.stdout)
     assert obj["status"] == "ok", obj
-    assert set(obj) == {"status", "metrics", "peak_rss_kib", "notes", "params"}
+    extra = {"distributions"} if scenario == "timers" else set()
+    assert set(obj) == {"status", "metrics", "peak_rss_kib", "notes", "params"} | extra
     assert sorted(obj["metrics"]) == sorted(metrics)
     for name, series in obj["metrics"].items():
         peer_protocol.check_metric(name, series)
@@ -102,6 +103,24 @@ def test_coro_frames_are_small_and_counted():
     frames = obj["metrics"]["frame_kib_per_task"]["samples"]
     assert 0 < frames[0] < 1 and frames[0] == frames[1], frames
     assert obj["metrics"]["peak_live_fibers"]["samples"][0] == 11111  # every task of the tree
+
+
+def test_coro_timers_record_the_lateness_distribution():
+    """One row per repetition at the suite's quantiles, nondecreasing, in ns, and the same
+    nearest-rank reading as the percentile metrics: 0.5 is p50, 0.99 is p99, 1 is the max."""
+    proc = run("coro_peer", ["--scenario", "timers", "--repetitions", "2"] +
+               param_args({"fibers": "500", "max_ms": "5"}))
+    obj = one_json_object(proc.stdout)
+    assert obj["status"] == "ok", obj
+    d = obj["distributions"]["lateness_quantiles_ns"]
+    qs = d["quantiles"]
+    assert qs == [0, .1, .25, .5, .75, .9, .95, .99, .995, .999, .9999, 1]
+    assert len(d["values"]) == 2
+    for rep, row in enumerate(d["values"]):
+        assert len(row) == len(qs) and row == sorted(row) and row[0] >= 0, row
+        for q, metric in ((.5, "lateness_p50_us"), (.99, "lateness_p99_us"), (1, "lateness_max_us")):
+            us = obj["metrics"][metric]["samples"][rep]
+            assert row[qs.index(q)] == pytest.approx(us * 1000, rel=1e-9, abs=1e-6), (q, row, us)
 
 
 @pytest.mark.parametrize("peer,scenario,params", SKIP_CASES)

@@ -71,6 +71,23 @@ func (p *params) integer(key string, def, min, max int64) int64 {
 	return value
 }
 
+// choice is a string parameter with a fixed set of values.
+func (p *params) choice(key, def string, allowed []string) string {
+	p.spec[key] = map[string]any{"default": def, "choices": allowed}
+	value := def
+	if text, ok := p.given[key]; ok {
+		value = text
+	}
+	for _, a := range allowed {
+		if a == value {
+			p.used[key] = value
+			return value
+		}
+	}
+	p.fail(usageError{fmt.Sprintf("parameter %s=%s: must be one of %s", key, value, strings.Join(allowed, ", "))})
+	return def
+}
+
 // defaultCarriers is one carrier per CPU this process may use (runtime.NumCPU reads the
 // affinity mask), at most max; when the machine has more, the clamp is noted.
 func (p *params) defaultCarriers(max int64) int64 {
@@ -151,6 +168,7 @@ var scenarios = []scenario{
 	{"channel", "unbuffered channel ping-pong between two goroutines", prepareChannel},
 	{"mutex", "goroutines incrementing a counter under sync.Mutex", prepareMutex},
 	{"http", "net/http Hello, World! server (run with --listen)", prepareHTTP},
+	{"steal", "scaling over GOMAXPROCS: skynet and fork-join fib with a cutoff (as scenarios/steal.cpp)", prepareSteal},
 	{"switch", "Go exposes no raw context switch; yield measures runtime.Gosched", nil},
 }
 
