@@ -1,0 +1,46 @@
+#!/bin/bash
+# usage: output_checks.sh SWITCHYARD SCRATCH_DIR
+# Output destinations are checked before anything is measured or set: each bad one exits
+# 2 at once with a message naming it, and leaves no temporary file behind.
+SY=$1 D=$2
+rm -rf "$D"; mkdir -p "$D/isdir"
+status=0
+expect() {  # description, wanted exit code, stderr regex, command...
+  local what=$1 want=$2 regex=$3; shift 3
+  local err rc
+  err=$("$@" 2>&1 >/dev/null); rc=$?
+  if [ "$rc" -ne "$want" ] || ! grep -Eq -- "$regex" <<<"$err"; then
+    echo "FAIL: $what: exit $rc (want $want), stderr: $err (want /$regex/)"; status=1
+  else
+    echo "ok: $what: $(head -1 <<<"$err")"
+  fi
+  # Nothing may have been measured: no progress line (execute.cpp prints "[i/n]").
+  if grep -Eq '^\[[0-9]+/[0-9]+\]' <<<"$err"; then echo "FAIL: $what: something was measured"; status=1; fi
+  # Nor any kernel setting touched (bench's messages when it sets or skips them).
+  if grep -Eq 'kernel settings|bench: set|could not set' <<<"$err"; then
+    echo "FAIL: $what: kernel settings were applied"; status=1
+  fi
+}
+
+# skynet at its default size on every variant takes minutes: measuring first would time out.
+expect "run --out DIR" 2 "--out $D/isdir: $D/isdir is a directory" \
+  "$SY" run --scenario skynet --variant all --out "$D/isdir"
+[ -e "$D/isdir.tmp" ] && { echo "FAIL: $D/isdir.tmp left behind"; status=1; }
+expect "run --out in a missing directory" 2 "--out $D/missing/r.json: cannot create $D/missing/r.json.tmp" \
+  "$SY" run --scenario skynet --variant all --out "$D/missing/r.json"
+# A writable destination passes the check and leaves nothing (a dry run measures nothing).
+"$SY" run --scenario yield --variant asm-pooled-fifo --out "$D/ok.json" --dry-run >/dev/null ||
+  { echo "FAIL: a writable --out was refused"; status=1; }
+ls "$D" | grep -q 'ok.json' && { echo "FAIL: the check left $(ls "$D")"; status=1; }
+
+# bench: a filter that matches nothing, or an unusable directory, changes no setting.
+expect "bench --filter matching nothing" 2 "nothing to run: --filter \^nothing\\$ matched no measurement" \
+  "$SY" bench --profile quick --out-dir "$D/bench" --filter '^nothing$'
+[ -e "$D/bench" ] && { echo "FAIL: bench created $D/bench with nothing to run"; status=1; }
+: >"$D/afile"
+expect "bench --out-dir under a file" 2 "--out-dir $D/afile/sub: cannot create it" \
+  "$SY" bench --profile quick --out-dir "$D/afile/sub"
+mkdir -p "$D/bench2/switch.json"
+expect "bench --out-dir holding a directory where a results file goes" 2 "switch.json is a directory" \
+  "$SY" bench --profile quick --out-dir "$D/bench2"
+exit $status
