@@ -257,6 +257,20 @@ json execute(const Job& job) {
       {kSelfForChildren, "child", "--scenario", std::string(job.sc->name), "--variant", job.variant}, job, e);
 }
 
+std::string measured_text(const json& entry) {
+  std::string text;
+  const json& metrics = entry.value("metrics", json::object());
+  for (const auto& [name, m] : metrics.items()) {
+    if (!m.is_object() || !m.value("median", json()).is_number()) continue;
+    char b[160];
+    std::snprintf(b, sizeof b, "%s %s %.4g [%.4g\u2013%.4g] %s", text.empty() ? ":" : ";", name.c_str(),
+                  m["median"].get<double>(), m.value("min", 0.0), m.value("max", 0.0),
+                  m.value("unit", std::string()).c_str());
+    text += b;
+  }
+  return text;
+}
+
 bool run_jobs(const std::vector<Job>& jobs, Progress& pg, const std::function<void(json)>& done) {
   for (const Job& job : jobs) {
     if (g_interrupted) return false;
@@ -270,10 +284,11 @@ bool run_jobs(const std::vector<Job>& jobs, Progress& pg, const std::function<vo
     json e = execute(job);
     if (g_interrupted) return false;  // the entry of an interrupted child is not a result
     ++pg.finished;
-    std::fprintf(stderr, "        %s in %.1f s%s%s\n", e["status"].get<std::string>().c_str(),
+    std::fprintf(stderr, "        %s in %.1f s%s%s%s\n", e["status"].get<std::string>().c_str(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(),
                  e["reason"].is_string() ? ": " : "",
-                 e["reason"].is_string() ? e["reason"].get<std::string>().substr(0, 300).c_str() : "");
+                 e["reason"].is_string() ? e["reason"].get<std::string>().substr(0, 300).c_str() : "",
+                 measured_text(e).c_str());
     done(std::move(e));
   }
   return true;

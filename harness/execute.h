@@ -24,6 +24,10 @@ std::string fmt_duration(double seconds);
 // child that crashes or times out becomes a `failed` entry; nothing throws for it.
 nlohmann::json execute(const Job& job);
 
+// What a progress line ends with: each metric of an entry as
+// ": name median [min–max] unit; ...", "" for an entry without values.
+std::string measured_text(const nlohmann::json& entry);
+
 struct Progress {
   std::size_t total = 0, finished = 0;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();

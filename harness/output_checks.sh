@@ -43,4 +43,13 @@ expect "bench --out-dir under a file" 2 "--out-dir $D/afile/sub: cannot create i
 mkdir -p "$D/bench2/switch.json"
 expect "bench --out-dir holding a directory where a results file goes" 2 "switch.json is a directory" \
   "$SY" bench --profile quick --out-dir "$D/bench2"
+# A measurement's progress line ends with what it measured: name median [min–max] unit.
+err=$("$SY" run --scenario timers --variant asm-pooled-fifo --param fibers=10 --param max_ms=1 --repetitions 2 \
+  --out "$D/timers.json" 2>&1 >/dev/null)
+if grep -Eq '^ +ok in [0-9.]+ s: lateness_max_us [0-9.e+-]+ \[[0-9.e+-]+–[0-9.e+-]+\] us; .*; time_s [0-9.e+-]+ \[[0-9.e+-]+–[0-9.e+-]+\] s$' <<<"$err"; then
+  echo "ok: progress line with values: $(grep 'ok in' <<<"$err")"
+else
+  echo "FAIL: no 'name median [min–max] unit' on the progress line: $err"; status=1
+fi
+[ -e "$D/timers.json.tmp" ] && { echo "FAIL: $D/timers.json.tmp left behind"; status=1; }
 exit $status
