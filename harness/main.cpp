@@ -149,7 +149,32 @@ struct RunOptions {
   long instr_ops = 0;
   bool instructions = false, dry_run = false;
   bool repetitions_given = false;
+  std::string format = "table";  // what standard output gets: the summary table, or the results JSON
 };
+
+// The table that closes a run: one row per measurement, its status and what it measured
+// (or why not). entries[i] is jobs[i]'s (run_jobs hands them over in order).
+std::string summary_table(const std::vector<Job>& jobs, const json& entries) {
+  std::size_t width = std::string("measurement").size();
+  for (std::size_t i = 0; i < entries.size() && i < jobs.size(); ++i) width = std::max(width, jobs[i].name().size());
+  char line[64];
+  std::snprintf(line, sizeof line, "%%-%zus  %%-7s  %%s\n", width);
+  std::string out;
+  auto row = [&](const std::string& a, const std::string& b, const std::string& c) {
+    std::vector<char> buf(a.size() + b.size() + c.size() + width + 32);
+    std::snprintf(buf.data(), buf.size(), line, a.c_str(), b.c_str(), c.c_str());
+    out += buf.data();
+  };
+  row("measurement", "status", "median [min–max] unit");
+  for (std::size_t i = 0; i < entries.size() && i < jobs.size(); ++i) {
+    const json& e = entries[i];
+    std::string result = measured_text(e);
+    if (result.rfind(": ", 0) == 0) result.erase(0, 2);
+    if (e["reason"].is_string()) result = e["reason"].get<std::string>().substr(0, 120);
+    row(jobs[i].name(), e.value("status", std::string("?")), result);
+  }
+  return out;
+}
 int cmd_run(const RunOptions& o, const std::string& command) {
   Selection sel;
   sel.scenarios = o.scenarios;
@@ -192,9 +217,9 @@ int cmd_run(const RunOptions& o, const std::string& command) {
   if (!out.empty()) {
     f.write();
     std::fprintf(stderr, "wrote %s (%zu entries)\n", out.c_str(), f.entries.size());
-  } else {
-    std::cout << f.full().dump(2) << '\n';
   }
+  if (o.format == "json") std::cout << f.full().dump(2) << '\n';
+  else std::cout << summary_table(jobs, f.entries) << std::flush;
   if (!complete) {
     std::fprintf(stderr, "interrupted: %zu of %zu measurements finished and were written\n", pg.finished, pg.total);
     return 130;
@@ -428,8 +453,8 @@ int main(int argc, char** argv) {
       ->type_name("KEY=VALUE");
   run->add_option("--repetitions", ro.repetitions, "Timed repetitions per measurement (default 5)")
       ->check(number_in(1, 1000, true));
-  run->add_option("--out", ro.out, "Write the results to FILE.json (checked before anything runs); "
-                                   "without it, the JSON goes to standard output")
+  run->add_option("--out", ro.out, "Write the results to FILE.json (checked before anything runs; rewritten "
+                                   "after every measurement)")
       ->type_name("FILE");
   run->add_option("--filter", ro.filter,
                   "Run only measurements whose scenario/label/key=value... name matches REGEX; a leading '-' "
@@ -444,6 +469,10 @@ int main(int argc, char** argv) {
   run->add_option("--min-time", ro.min_time,
                   "Google Benchmark scenarios (switch, yield, spawn_join): --benchmark_min_time in seconds")
       ->check(number_in(0.001, 60, false));
+  run->add_option("--format", ro.format,
+                  "What standard output gets at the end: table (a summary, the default) or json (the results "
+                  "file's JSON); progress goes to standard error")
+      ->check(CLI::IsMember({"table", "json"}));
   run->add_flag("--dry-run", ro.dry_run, "Validate everything and print the measurements that would run; run none");
 
   BenchOptions bo;

@@ -52,4 +52,20 @@ else
   echo "FAIL: no 'name median [min–max] unit' on the progress line: $err"; status=1
 fi
 [ -e "$D/timers.json.tmp" ] && { echo "FAIL: $D/timers.json.tmp left behind"; status=1; }
+# Standard output: a summary table by default, the results JSON with --format json.
+tiny=(run --scenario timers --variant asm-pooled-fifo --peer coro --param fibers=10 --param max_ms=1 --repetitions 2)
+table=$("$SY" "${tiny[@]}" 2>/dev/null)
+if grep -q '^measurement  *status  *median \[min–max\] unit$' <<<"$table" &&
+   grep -Eq '^timers/asm-pooled-fifo/\S+ +ok +lateness_max_us [0-9.e+-]+ \[' <<<"$table" &&
+   grep -Eq '^timers/coro/\S+ +ok +frame_kib_per_task ' <<<"$table" && [ "$(wc -l <<<"$table")" -eq 3 ]; then
+  echo "ok: summary table"
+else
+  echo "FAIL: summary table: $table"; status=1
+fi
+json=$("$SY" "${tiny[@]}" --format json 2>/dev/null)
+if grep -q '"schema": "switchyard-results"' <<<"$json" && [ "$(grep -c '"status": "ok"' <<<"$json")" -eq 2 ]; then
+  echo "ok: --format json"
+else
+  echo "FAIL: --format json: $json"; status=1
+fi
 exit $status
