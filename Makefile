@@ -14,7 +14,7 @@ COPIES ?= 2
 DEB_PACKAGES := cmake g++ make pkg-config libgtest-dev libbenchmark-dev \
   libboost-dev libboost-context-dev libboost-fiber-dev libunwind-dev nlohmann-json3-dev libgc-dev \
   valgrind wrk nginx-light golang-go python3-matplotlib python3-numpy python3-scipy python3-pytest \
-  libbenchmark-tools
+  libbenchmark-tools libcli11-dev
 
 # The AArch64 cross build and qemu-user (the emulated stage, .ci/aarch64.sh), from Debian's
 # multiarch arm64 packages: installed by `make deps` after `dpkg --add-architecture arm64`.

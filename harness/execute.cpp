@@ -296,23 +296,57 @@ json execute(const Job& job) {
       {kSelfForChildren, "child", "--scenario", std::string(job.sc->name), "--variant", job.variant}, job, e);
 }
 
+std::string measured_text(const json& entry) {
+  std::string text;
+  const json& metrics = entry.value("metrics", json::object());
+  for (const auto& [name, m] : metrics.items()) {
+    if (!m.is_object() || !m.value("median", json()).is_number()) continue;
+    char b[160];
+    std::snprintf(b, sizeof b, "%s %s %.4g [%.4g\u2013%.4g] %s", text.empty() ? ":" : ";", name.c_str(),
+                  m["median"].get<double>(), m.value("min", 0.0), m.value("max", 0.0),
+                  m.value("unit", std::string()).c_str());
+    text += b;
+  }
+  return text;
+}
+
+std::string eta_text(const Progress& pg, const std::vector<Job>& jobs, std::size_t next) {
+  if (pg.finished == 0) return "estimating";
+  double known = 0;
+  std::size_t untimed = 0;
+  for (std::size_t k = next; k < jobs.size(); ++k) {
+    auto it = pg.seconds_per_scenario.find(std::string(jobs[k].sc->name));
+    if (it == pg.seconds_per_scenario.end()) ++untimed;
+    else known += it->second.first / it->second.second;
+  }
+  // Jobs of later batches (bench's other profile items): the run's overall average.
+  const std::size_t later = pg.total - pg.finished - (jobs.size() - next);
+  known += pg.elapsed() / static_cast<double>(pg.finished) * static_cast<double>(later);
+  std::string t = "~" + fmt_duration(known) + " left";
+  if (untimed) t += " + " + std::to_string(untimed) + " measurement(s) not yet estimated";
+  return t;
+}
+
 bool run_jobs(const std::vector<Job>& jobs, Progress& pg, const std::function<void(json)>& done) {
-  for (const Job& job : jobs) {
+  for (std::size_t next = 0; next < jobs.size(); ++next) {
+    const Job& job = jobs[next];
     if (g_interrupted) return false;
     const double el = pg.elapsed();
-    std::string left = pg.finished ? "~" + fmt_duration(el / static_cast<double>(pg.finished) *
-                                                          static_cast<double>(pg.total - pg.finished)) + " left"
-                                   : "estimating";
+    const std::string left = eta_text(pg, jobs, next);
     std::fprintf(stderr, "[%zu/%zu] %s  (elapsed %s, %s)\n", pg.finished + 1, pg.total, job.name().c_str(),
                  fmt_duration(el).c_str(), left.c_str());
     const auto t = std::chrono::steady_clock::now();
     json e = execute(job);
     if (g_interrupted) return false;  // the entry of an interrupted child is not a result
     ++pg.finished;
-    std::fprintf(stderr, "        %s in %.1f s%s%s\n", e["status"].get<std::string>().c_str(),
+    auto& [sum, count] = pg.seconds_per_scenario[std::string(job.sc->name)];
+    sum += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    ++count;
+    std::fprintf(stderr, "        %s in %.1f s%s%s%s\n", e["status"].get<std::string>().c_str(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(),
                  e["reason"].is_string() ? ": " : "",
-                 e["reason"].is_string() ? e["reason"].get<std::string>().substr(0, 300).c_str() : "");
+                 e["reason"].is_string() ? e["reason"].get<std::string>().substr(0, 300).c_str() : "",
+                 measured_text(e).c_str());
     done(std::move(e));
   }
   return true;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,11 +25,22 @@ std::string fmt_duration(double seconds);
 // child that crashes or times out becomes a `failed` entry; nothing throws for it.
 nlohmann::json execute(const Job& job);
 
+// What a progress line ends with: each metric of an entry as
+// ": name median [min–max] unit; ...", "" for an entry without values.
+std::string measured_text(const nlohmann::json& entry);
+
 struct Progress {
   std::size_t total = 0, finished = 0;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  // Seconds taken and measurements finished, per scenario: the ETA's estimates.
+  std::map<std::string, std::pair<double, std::size_t>> seconds_per_scenario;
   double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
 };
+
+// The ETA of a progress line before jobs[next]: each remaining job estimated by its
+// scenario's mean so far (a fast scenario's mean says nothing of a slow one's); jobs of
+// scenarios not yet timed are counted, not guessed. "estimating" before the first.
+std::string eta_text(const Progress& pg, const std::vector<Job>& jobs, std::size_t next);
 
 // Runs jobs in order, printing progress on stderr; after each, hands the entry to `done`
 // (which writes the file). Returns false when interrupted (SIGINT).

@@ -13,6 +13,7 @@
 // prints.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -24,12 +25,15 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "catalog.h"
 #include "execute.h"
 #include "instructions.h"
 #include "plan.h"
 #include "process.h"
 #include "profiles.h"
+#include "provenance.h"
 #include "results.h"
 #include "scenario.h"
 #include "switchyard/variants.h"
@@ -53,40 +57,29 @@ std::string shell_join(int argc, char** argv) {
   return s;
 }
 
-// Reads "--name value" or "--name=value" arguments. flag() marks options without a value.
-struct Args {
-  std::vector<std::pair<std::string, std::string>> opts;
-  Args(int argc, char** argv, int from, const std::set<std::string>& with_value, const std::set<std::string>& flags) {
-    for (int i = from; i < argc; ++i) {
-      std::string a = argv[i], v;
-      bool inline_value = false;
-      if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
-        v = a.substr(eq + 1);
-        a = a.substr(0, eq);
-        inline_value = true;
-      }
-      if (flags.count(a)) {
-        if (inline_value) throw UsageError(a + " takes no value");
-        opts.emplace_back(a, "");
-      } else if (with_value.count(a)) {
-        if (!inline_value) {
-          if (i + 1 >= argc) throw UsageError(a + " needs a value");
-          v = argv[++i];
-        }
-        opts.emplace_back(a, v);
-      } else {
-        throw UsageError("unknown argument '" + a + "'");
-      }
-    }
-  }
-};
+std::string number_text(double d) {
+  char b[32];
+  std::snprintf(b, sizeof b, d == static_cast<double>(static_cast<long long>(d)) ? "%.0f" : "%g", d);
+  return b;
+}
 
-double parse_number(const std::string& opt, const std::string& v, double lo, double hi) {
-  char* end = nullptr;
-  double d = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end || !(d >= lo && d <= hi))
-    throw UsageError(opt + " " + v + ": expected a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return d;
+// A number option's check, with the same message for every one (CLI11 runs it on the
+// text, before its own conversion): out of [lo, hi] (NaN included, which a plain
+// comparison lets through), trailing text, or a fraction for an integer option
+// ("--repetitions 2.5" is refused, not truncated).
+CLI::Validator number_in(double lo, double hi, bool integer) {
+  const std::string range = "[" + number_text(lo) + ", " + number_text(hi) + "]";
+  const std::string what = std::string(integer ? "an integer" : "a number") + " in " + range;
+  return CLI::Validator(
+      [what, lo, hi, integer](std::string& v) -> std::string {
+        char* end = nullptr;
+        const double d = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end || !(d >= lo && d <= hi) ||
+            (integer && v.find_first_not_of("0123456789") != std::string::npos))
+          return v + ": expected " + what;
+        return "";
+      },
+      "in " + range);
 }
 
 void add_param(std::map<std::string, std::string>& params, const std::string& kv) {
@@ -97,17 +90,23 @@ void add_param(std::map<std::string, std::string>& params, const std::string& kv
   params[key] = kv.substr(eq + 1);
 }
 
+// A repeatable option taking one value per occurrence: "--param a=1 --param b=2"; with
+// `comma`, "--scenario yield,switch" gives two.
+CLI::Option* add_list(CLI::App* app, const std::string& name, std::vector<std::string>& into, const std::string& help,
+                      bool comma) {
+  CLI::Option* o = app->add_option(name, into, help)->allow_extra_args(false)->type_name("TEXT");
+  if (comma) o->delimiter(',');
+  return o;
+}
+
 // --json: the catalogue for programs (catalog.h); --portable leaves out what depends on
 // this machine and build (the peers' programs and whether they are there): what
 // harness/catalog.json holds.
-int cmd_list(int argc, char** argv) {
-  Args a(argc, argv, 2, {}, {"--json", "--portable"});
+struct ListOptions {
   bool as_json = false, portable = false;
-  for (const auto& [k, v] : a.opts) {
-    if (k == "--json") as_json = true;
-    else if (k == "--portable") portable = true;
-  }
-  if (portable && !as_json) throw UsageError("--portable applies to --json");
+};
+int cmd_list(const ListOptions& o) {
+  const bool as_json = o.as_json, portable = o.portable;
   if (as_json) {
     std::cout << catalog_json(!portable).dump(2) << '\n';
     return 0;
@@ -142,32 +141,64 @@ int cmd_list(int argc, char** argv) {
   return 0;
 }
 
-int cmd_run(int argc, char** argv) {
-  Args a(argc, argv, 2,
-         {"--scenario", "--variant", "--peer", "--param", "--repetitions", "--out", "--filter", "--timeout",
-          "--min-time", "--instr-ops"},
-         {"--instructions", "--dry-run"});
-  Selection sel;
+struct RunOptions {
+  std::vector<std::string> scenarios, variants, peers, params;
+  int repetitions = 5;
+  std::string out, filter;
+  double timeout_s = 900, min_time = 0;
+  long instr_ops = 0;
+  bool instructions = false, dry_run = false;
+  bool repetitions_given = false;
+  std::string format = "table";  // what standard output gets: the summary table, or the results JSON
+};
+
+// The table that closes a run: one row per measurement, its status and what it measured
+// (or why not). entries[i] is jobs[i]'s (run_jobs hands them over in order).
+std::string summary_table(const std::vector<Job>& jobs, const json& entries) {
+  std::size_t width = std::string("measurement").size();
+  for (std::size_t i = 0; i < entries.size() && i < jobs.size(); ++i) width = std::max(width, jobs[i].name().size());
+  char line[64];
+  std::snprintf(line, sizeof line, "%%-%zus  %%-7s  %%s\n", width);
   std::string out;
-  bool dry_run = false;
-  for (const auto& [k, v] : a.opts) {
-    if (k == "--scenario") for (auto& s : split(v, ',')) sel.scenarios.push_back(s);
-    else if (k == "--variant") {
-      sel.variants_given = true;
-      for (auto& s : split(v, ',')) sel.variants.push_back(s);
-    } else if (k == "--peer") for (auto& s : split(v, ',')) sel.peers.push_back(s);
-    else if (k == "--param") add_param(sel.params, v);
-    else if (k == "--repetitions") sel.repetitions = static_cast<int>(parse_number(k, v, 1, 1000));
-    else if (k == "--out") out = v;
-    else if (k == "--filter") sel.filter = v;
-    else if (k == "--timeout") sel.timeout_s = parse_number(k, v, 1, 86400);
-    else if (k == "--min-time") sel.min_time = parse_number(k, v, 0.001, 60);
-    else if (k == "--instr-ops") sel.instr_ops = static_cast<long>(parse_number(k, v, 2, 1e9));
-    else if (k == "--instructions") sel.instructions = true;
-    else if (k == "--dry-run") dry_run = true;
+  auto row = [&](const std::string& a, const std::string& b, const std::string& c) {
+    std::vector<char> buf(a.size() + b.size() + c.size() + width + 32);
+    std::snprintf(buf.data(), buf.size(), line, a.c_str(), b.c_str(), c.c_str());
+    out += buf.data();
+  };
+  row("measurement", "status", "median [min–max] unit");
+  for (std::size_t i = 0; i < entries.size() && i < jobs.size(); ++i) {
+    const json& e = entries[i];
+    std::string result = measured_text(e);
+    if (result.rfind(": ", 0) == 0) result.erase(0, 2);
+    if (e["reason"].is_string()) result = e["reason"].get<std::string>().substr(0, 120);
+    row(jobs[i].name(), e.value("status", std::string("?")), result);
   }
+  return out;
+}
+int cmd_run(const RunOptions& o, const std::string& command) {
+  Selection sel;
+  sel.scenarios = o.scenarios;
+  sel.variants_given = !o.variants.empty();
+  sel.variants = o.variants;
+  sel.peers = o.peers;
+  for (const auto& kv : o.params) add_param(sel.params, kv);
+  sel.repetitions = o.repetitions;
+  sel.repetitions_given = o.repetitions_given;
+  sel.filter = o.filter;
+  sel.timeout_s = o.timeout_s;
+  sel.min_time = o.min_time;
+  sel.instr_ops = o.instr_ops;
+  sel.instructions = o.instructions;
+  const std::string& out = o.out;
+  const bool dry_run = o.dry_run;
   std::vector<Job> jobs = plan(sel);
   if (jobs.empty()) throw UsageError("nothing to run: the filter matched no measurement");
+  // Where the results go, checked before anything is measured (a measurement is minutes).
+  if (!out.empty()) try {
+      check_writable(out);
+    } catch (const std::runtime_error& e) {
+      throw UsageError("--out " + out + ": " + e.what());
+    }
   if (dry_run) {  // every name and value validated (plan), nothing run: what would run
     json list = json::array();
     for (const Job& j : jobs) list.push_back({{"name", j.name()}, {"label", j.label()}, {"params", j.sent}});
@@ -175,7 +206,7 @@ int cmd_run(int argc, char** argv) {
     return 0;
   }
 
-  ResultsFile f = new_results(out, shell_join(argc, argv), {});
+  ResultsFile f = new_results(out, command, {});
   install_sigint_handler();
   Progress pg;
   pg.total = jobs.size();
@@ -186,9 +217,9 @@ int cmd_run(int argc, char** argv) {
   if (!out.empty()) {
     f.write();
     std::fprintf(stderr, "wrote %s (%zu entries)\n", out.c_str(), f.entries.size());
-  } else {
-    std::cout << f.full().dump(2) << '\n';
   }
+  if (o.format == "json") std::cout << f.full().dump(2) << '\n';
+  else std::cout << summary_table(jobs, f.entries) << std::flush;
   if (!complete) {
     std::fprintf(stderr, "interrupted: %zu of %zu measurements finished and were written\n", pg.finished, pg.total);
     return 130;
@@ -227,45 +258,37 @@ std::vector<std::string> apply_kernel_settings() {
   return applied;
 }
 
-int cmd_bench(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--profile", "--out-dir", "--filter"}, {});
-  std::string prof, dir, filter;
-  for (const auto& [k, v] : a.opts) {
-    if (k == "--profile") prof = v;
-    else if (k == "--out-dir") dir = v;
-    else if (k == "--filter") filter = v;
-  }
-  if (prof.empty() || dir.empty()) throw UsageError("bench needs --profile quick|all and --out-dir DIR");
+struct BenchOptions {
+  std::string profile, out_dir, filter;
+};
+int cmd_bench(const BenchOptions& o, const std::string& command) {
+  const std::string &prof = o.profile, &dir = o.out_dir, &filter = o.filter;
   const std::vector<ProfileItem>* items;
   try {
     items = &profile(prof);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  // Plan everything before running anything: a bad profile fails at once.
+  // Plan everything before running anything: a bad profile or filter fails at once.
   std::vector<std::pair<const ProfileItem*, std::vector<Job>>> planned;
   std::size_t total = 0;
   for (const ProfileItem& it : *items) {
-    Selection sel;
-    sel.scenarios = {it.scenario};
-    sel.variants_given = true;
-    if (!it.variants.empty()) sel.variants = split(it.variants, ',');
-    if (!it.peers.empty()) sel.peers = split(it.peers, ',');
-    for (const auto& [k, v] : it.params) sel.params[k] = v;
-    sel.repetitions = it.repetitions;
-    sel.timeout_s = it.budget_s;
-    sel.min_time = it.min_time;
-    sel.filter = filter;
-    std::vector<Job> jobs = scenarios::find(it.scenario).backends.empty() && sel.variants.empty() && sel.peers.empty()
-                                ? std::vector<Job>{}
-                                : plan(sel);
-    if (it.instructions) {
-      sel.instructions = true;
-      sel.peers.clear();
-      for (Job& j : plan(sel)) jobs.push_back(std::move(j));
-    }
+    std::vector<Job> jobs = plan_profile_item(it, filter);
     total += jobs.size();
     planned.emplace_back(&it, std::move(jobs));
+  }
+  // As `run`: nothing planned is a bad command line, and nothing (no sysctl) is changed.
+  if (total == 0) throw UsageError("nothing to run: --filter " + filter + " matched no measurement of profile " + prof);
+  // Where the results go, checked before anything is measured or set.
+  {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw UsageError("--out-dir " + dir + ": cannot create it: " + ec.message());
+    for (const auto& [it, jobs] : planned) try {
+        if (!jobs.empty()) check_writable(dir + "/" + it->scenario + ".json");
+      } catch (const std::runtime_error& e) {
+        throw UsageError("--out-dir " + dir + ": " + e.what());
+      }
   }
   double budget = 0;
   std::fprintf(stderr, "bench --profile %s: %zu measurements into %s\n", prof.c_str(), total, dir.c_str());
@@ -278,14 +301,10 @@ int cmd_bench(int argc, char** argv) {
   std::fprintf(stderr, "  %-12s %5zu %5s %9s  (each run is also bounded by its scenario's budget)\n", "total", total,
                "", fmt_duration(budget).c_str());
 
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw std::runtime_error("cannot create " + dir + ": " + ec.message());
   const std::vector<std::string> applied = apply_kernel_settings();
   install_sigint_handler();
   Progress pg;
   pg.total = total;
-  const std::string command = shell_join(argc, argv);
   std::map<std::string, ResultsFile> files;  // items of one scenario (http) share its file
   for (const auto& [it, jobs] : planned) {
     if (jobs.empty()) continue;
@@ -312,18 +331,16 @@ int cmd_bench(int argc, char** argv) {
 }
 
 // Hidden: one native measurement, in this fresh process (the protocol on stdout).
-int cmd_child(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--scenario", "--variant", "--peer", "--param", "--repetitions"}, {});
+struct ChildOptions {
   std::string scenario, variant, peer;
+  std::vector<std::string> params;
+  int repetitions = 5;
+};
+int cmd_child(const ChildOptions& opt) {
+  const std::string &scenario = opt.scenario, &variant = opt.variant, &peer = opt.peer;
   std::map<std::string, std::string> given;
-  int reps = 5;
-  for (const auto& [k, v] : a.opts) {
-    if (k == "--scenario") scenario = v;
-    else if (k == "--variant") variant = v;
-    else if (k == "--peer") peer = v;
-    else if (k == "--param") add_param(given, v);
-    else if (k == "--repetitions") reps = static_cast<int>(parse_number(k, v, 1, 1000));
-  }
+  for (const auto& kv : opt.params) add_param(given, kv);
+  const int reps = opt.repetitions;
   const Scenario& sc = scenarios::find(scenario);
   if (!peer.empty()) {  // scenarios that drive servers measure their peers here too (http)
     if (!variant.empty()) throw UsageError("child: --variant and --peer exclude each other");
@@ -348,15 +365,13 @@ int cmd_child(int argc, char** argv) {
   return o.status == "failed" ? 1 : 0;
 }
 
-int cmd_instr_child(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--op", "--who", "--ops"}, {});
+struct InstrChildOptions {
   std::string op, who;
   long ops = 0;
-  for (const auto& [k, v] : a.opts) {
-    if (k == "--op") op = v;
-    else if (k == "--who") who = v;
-    else if (k == "--ops") ops = static_cast<long>(parse_number(k, v, 2, 1e10));
-  }
+};
+int cmd_instr_child(const InstrChildOptions& o) {
+  const std::string &op = o.op, &who = o.who;
+  const long ops = o.ops;
   long done = 0;
   try {
     done = instructions_child(op, who, ops);
@@ -367,18 +382,44 @@ int cmd_instr_child(int argc, char** argv) {
   return 0;
 }
 
-void usage(std::FILE* to) {
-  std::fprintf(to,
-               "usage:\n"
-               "  switchyard list [--json [--portable]]\n"
-               "  switchyard run --scenario S[,S...] [--variant V[,V...]|all] [--peer P[,P...]|all]\n"
-               "                 [--param k=v[,v...]]... [--repetitions N] [--out FILE.json] [--filter REGEX]\n"
-               "                 [--instructions] [--timeout SECONDS] [--min-time SECONDS] [--dry-run]\n"
-               "  switchyard bench --profile quick|all --out-dir DIR [--filter REGEX]\n"
-               "A comma-separated parameter value sweeps it. Without --variant and --peer, all variants run.\n"
-               "--filter matches scenario/label/key=value... (a leading '-' negates), like Google Benchmark's.\n"
-               "--dry-run validates everything and prints the measurements it would run, running none.\n"
-               "Results: results/SCHEMA.md. Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted.\n");
+CLI::App* find_command(CLI::App& app, const std::string& name) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    if (sub->get_name() == name) return sub;
+  return nullptr;
+}
+
+// Options that take a value, given as "--name VALUE", are joined into "--name=VALUE"
+// before CLI11 sees them: a value may start with '-' (--filter's negation, "-fifo$"),
+// which CLI11 would otherwise read as an option of its own.
+std::vector<std::string> join_values(CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) return args;
+  CLI::App* sub = find_command(app, args[0]);
+  if (!sub) return args;
+  std::set<std::string> takes_value;
+  for (const CLI::Option* o : sub->get_options())
+    if (o->get_expected_max() > 0 && o->get_type_size_max() > 0)  // not a flag
+      for (const auto& n : o->get_lnames()) takes_value.insert("--" + n);
+  std::vector<std::string> out = {args[0]};
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--") {  // everything after it is a positional: CLI11 rejects it as such
+      out.insert(out.end(), args.begin() + static_cast<long>(i), args.end());
+      break;
+    }
+    if (takes_value.count(args[i]) && i + 1 < args.size()) {
+      out.push_back(args[i] + "=" + args[i + 1]);
+      ++i;
+    } else {
+      out.push_back(args[i]);
+    }
+  }
+  return out;
+}
+
+std::string version_with_variants() {
+  std::string v = version_text() + "\nvariants";
+  for (const auto& info : sy::variants()) v += " " + info.name;
+  return v;
 }
 
 }  // namespace
@@ -386,24 +427,123 @@ void usage(std::FILE* to) {
 
 int main(int argc, char** argv) {
   using namespace sy::harness;
+  CLI::App app("switchyard: runs the suite's scenarios on every variant and peer and writes results JSON "
+               "(results/SCHEMA.md).",
+               "switchyard");
+  app.set_version_flag("--version", version_with_variants(), "Print the commit, compiler, Boost and variants; exit");
+  app.require_subcommand(1);
+  app.footer(
+      "Run `switchyard COMMAND --help` for a command's options.\n"
+      "Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted.");
+
+  ListOptions lo;
+  CLI::App* list = app.add_subcommand("list", "List scenarios (with their parameters), variants, peers and profiles");
+  list->add_flag("--json", lo.as_json, "The catalogue as JSON, for programs (harness/catalog.h)");
+  list->add_flag("--portable", lo.portable,
+                 "With --json: leave out what depends on this machine and build (what harness/catalog.json holds)")
+      ->needs("--json");
+
+  RunOptions ro;
+  CLI::App* run = app.add_subcommand("run", "Measure scenarios on variants and peers, each in a fresh child process");
+  add_list(run, "--scenario", ro.scenarios, "Scenarios to run, S[,S...] (switchyard list)", true)->required();
+  add_list(run, "--variant", ro.variants,
+           "Variants V[,V...] or all; without --variant and --peer, all variants run", true);
+  add_list(run, "--peer", ro.peers, "Peers P[,P...], or all: each scenario's own peers", true);
+  add_list(run, "--param", ro.params, "A scenario parameter key=value; key=a,b sweeps it. Repeatable", false)
+      ->type_name("KEY=VALUE");
+  run->add_option("--repetitions", ro.repetitions, "Timed repetitions per measurement (default 5)")
+      ->check(number_in(1, 1000, true));
+  run->add_option("--out", ro.out, "Write the results to FILE.json (checked before anything runs; rewritten "
+                                   "after every measurement)")
+      ->type_name("FILE");
+  run->add_option("--filter", ro.filter,
+                  "Run only measurements whose scenario/label/key=value... name matches REGEX; a leading '-' "
+                  "negates (as Google Benchmark's)")
+      ->type_name("REGEX");
+  run->add_flag("--instructions", ro.instructions,
+                "Count instructions per operation under callgrind instead of timing (switch, yield, spawn_join)");
+  run->add_option("--instr-ops", ro.instr_ops, "With --instructions: operations counted (default per scenario)")
+      ->check(number_in(2, 1e9, true));
+  run->add_option("--timeout", ro.timeout_s, "Seconds after which one measurement is stopped and failed (default 900)")
+      ->check(number_in(1, 86400, false));
+  run->add_option("--min-time", ro.min_time,
+                  "Google Benchmark scenarios (switch, yield, spawn_join): --benchmark_min_time in seconds")
+      ->check(number_in(0.001, 60, false));
+  run->add_option("--format", ro.format,
+                  "What standard output gets at the end: table (a summary, the default) or json (the results "
+                  "file's JSON); progress goes to standard error")
+      ->check(CLI::IsMember({"table", "json"}));
+  run->add_flag("--dry-run", ro.dry_run, "Validate everything and print the measurements that would run; run none");
+
+  BenchOptions bo;
+  CLI::App* bench = app.add_subcommand("bench", "Run a fixed matrix (profile) into one results file per scenario; "
+                                                "as root, raises vm.max_map_count and net.core.somaxconn first");
+  bench->add_option("--profile", bo.profile, "quick (minutes) or all (about two hours)")
+      ->required()
+      ->check(CLI::IsMember(profile_names()));
+  bench->add_option("--out-dir", bo.out_dir, "Directory for SCENARIO.json (created; checked before anything runs)")
+      ->required()
+      ->type_name("DIR");
+  bench->add_option("--filter", bo.filter, "As run's --filter, over the profile's measurements")->type_name("REGEX");
+
+  // The harness's own child processes (execute.cpp starts them); hidden from --help.
+  ChildOptions co;
+  CLI::App* child = app.add_subcommand("child", "One native measurement in this process (the peer protocol)");
+  child->group("");
+  child->add_option("--scenario", co.scenario, "Scenario")->required();
+  child->add_option("--variant", co.variant, "Variant");
+  child->add_option("--peer", co.peer, "Peer (scenarios that drive servers)");
+  add_list(child, "--param", co.params, "key=value", false);
+  child->add_option("--repetitions", co.repetitions, "Repetitions")->check(number_in(1, 1000, true));
+  InstrChildOptions io;
+  CLI::App* instr = app.add_subcommand("instr-child", "One operation's loop under callgrind");
+  instr->group("");
+  instr->add_option("--op", io.op, "Operation (scenario)")->required();
+  instr->add_option("--who", io.who, "Variant or switch backend")->required();
+  instr->add_option("--ops", io.ops, "Operations")->required()->check(number_in(2, 1e10, true));
+
   if (argc < 2) {
-    usage(stderr);
+    std::fputs(app.help().c_str(), stderr);
     return 2;
   }
-  const std::string cmd = argv[1];
-  try {
-    if (cmd == "list") return cmd_list(argc, argv);
-    if (cmd == "run") return cmd_run(argc, argv);
-    if (cmd == "bench") return cmd_bench(argc, argv);
-    if (cmd == "child") return cmd_child(argc, argv);
-    if (cmd == "instr-child") return cmd_instr_child(argc, argv);
-    if (cmd == "help" || cmd == "--help" || cmd == "-h") {
-      usage(stdout);
-      return 0;
-    }
-    std::fprintf(stderr, "switchyard: unknown command '%s'\n", cmd.c_str());
-    usage(stderr);
+  std::string cmd = argv[1];
+  if (cmd == "help") {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  }
+  if (cmd.rfind("-", 0) != 0 && !find_command(app, cmd)) {
+    std::fprintf(stderr, "switchyard: unknown command '%s' (commands: list, run, bench; see switchyard --help)\n",
+                 cmd.c_str());
     return 2;
+  }
+  std::vector<std::string> args = join_values(app, argc, argv);
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Every malformed command line exits 2 (CLI11's own codes differ per error).
+    const bool sub = cmd.rfind("-", 0) != 0;
+    std::fprintf(stderr, "switchyard%s: %s\nRun 'switchyard%s --help' for the options.\n",
+                 sub ? (" " + cmd).c_str() : "", e.what(), sub ? (" " + cmd).c_str() : "");
+    return 2;
+  }
+  const std::string command = shell_join(argc, argv);
+  try {
+    if (list->parsed()) return cmd_list(lo);
+    if (run->parsed()) {
+      ro.repetitions_given = run->count("--repetitions") > 0;
+      return cmd_run(ro, command);
+    }
+    if (bench->parsed()) return cmd_bench(bo, command);
+    if (child->parsed()) return cmd_child(co);
+    if (instr->parsed()) return cmd_instr_child(io);
+    return 2;  // require_subcommand(1) makes this unreachable
   } catch (const sy::scenarios::UsageError& e) {
     std::fprintf(stderr, "switchyard %s: %s\n", cmd.c_str(), e.what());
     return 2;

@@ -94,6 +94,40 @@ void check_params_apply(const std::vector<const Scenario*>& scs, const std::map<
   }
 }
 
+std::string names_of(const std::vector<const Scenario*>& scs) {
+  std::string names;
+  for (const Scenario* sc : scs) names += (names.empty() ? "" : ", ") + std::string(sc->name);
+  return names;
+}
+
+// Options that only some scenarios or modes use: given where none of the selected ones
+// uses them, they would be ignored silently, so they are refused saying why.
+void check_options_apply(const std::vector<const Scenario*>& scs, const Selection& sel) {
+  if (sel.instr_ops != 0 && !sel.instructions)
+    throw UsageError("--instr-ops applies only with --instructions (the operations an instruction count runs)");
+  if (sel.instructions && sel.repetitions_given)
+    throw UsageError("--repetitions does not apply with --instructions (an instruction count is deterministic: "
+                     "it runs once)");
+  if (sel.min_time > 0) {
+    if (sel.instructions)
+      throw UsageError("--min-time does not apply with --instructions (an instruction count runs --instr-ops "
+                       "operations, not for a time)");
+    std::vector<const Scenario*> gbench;
+    for (const Scenario* sc : scenarios::all())
+      if (sc->gbench) gbench.push_back(sc);
+    if (std::none_of(scs.begin(), scs.end(), [](const Scenario* sc) { return sc->gbench.has_value(); }))
+      throw UsageError("--min-time applies only to the Google Benchmark scenarios (" + names_of(gbench) +
+                       "); none is selected (" + names_of(scs) + ")");
+  }
+  if (sel.variants_given && !sel.variants.empty() &&
+      std::all_of(scs.begin(), scs.end(), [](const Scenario* sc) { return !sc->backends.empty(); })) {
+    std::string backends;
+    for (auto b : scs.front()->backends) backends += (backends.empty() ? "" : ", ") + std::string(b);
+    throw UsageError("--variant does not apply: no selected scenario runs per variant (" + names_of(scs) +
+                     " measures each switch backend: " + backends + ")");
+  }
+}
+
 // The cartesian product of the swept values, in the scenario's parameter order.
 std::vector<json> combinations(const Scenario& sc, const std::map<std::string, std::string>& given) {
   std::vector<json> combos = {json::object()};
@@ -143,6 +177,7 @@ std::vector<Job> plan(const Selection& sel) {
   }
 
   check_params_apply(scs, sel.params);
+  check_options_apply(scs, sel);
   if (sel.instructions)
     for (const Scenario* sc : scs)
       if (!sc->has_instructions)
@@ -219,6 +254,31 @@ std::vector<Job> plan(const Selection& sel) {
         add(j);
       }
     }
+  }
+  return jobs;
+}
+
+std::vector<Job> plan_profile_item(const ProfileItem& item, const std::string& filter) {
+  Selection sel;
+  sel.scenarios = {item.scenario};
+  sel.variants_given = true;  // an item without variants runs none
+  if (!item.variants.empty()) sel.variants = split(item.variants, ',');
+  if (!item.peers.empty()) sel.peers = split(item.peers, ',');
+  for (const auto& [k, v] : item.params) sel.params[k] = v;
+  sel.repetitions = item.repetitions;
+  sel.timeout_s = item.budget_s;
+  sel.min_time = item.min_time;
+  sel.filter = filter;
+  // A per-variant scenario with neither variants nor peers is there for its instruction
+  // counts only; a per-backend one (switch) runs its backends.
+  std::vector<Job> jobs = scenarios::find(item.scenario).backends.empty() && sel.variants.empty() && sel.peers.empty()
+                              ? std::vector<Job>{}
+                              : plan(sel);
+  if (item.instructions) {
+    sel.instructions = true;
+    sel.peers.clear();  // counted for our variants and backends only
+    sel.min_time = 0;   // a count runs a number of operations, not for a time
+    for (Job& j : plan(sel)) jobs.push_back(std::move(j));
   }
   return jobs;
 }

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "profiles.h"
 #include "scenario.h"
 
 namespace sy::harness {
@@ -50,10 +51,11 @@ struct Selection {
   bool variants_given = false;  // false: all variants unless peers were given
   std::map<std::string, std::string> params;  // as given: "a,b" sweeps
   int repetitions = 5;
+  bool repetitions_given = false;  // given on the command line: refused where it cannot apply
   bool instructions = false;
   double timeout_s = 900;
-  double min_time = 0;
-  long instr_ops = 0;  // 0 = the default per operation
+  double min_time = 0;  // 0 = Google Benchmark's default; given: a gbench scenario must be selected
+  long instr_ops = 0;   // 0 = the default per operation; given: --instructions must be too
   std::string filter;  // a regular expression over Job::name(); a leading '-' negates
 };
 
@@ -61,9 +63,17 @@ struct Selection {
 long default_instr_ops(std::string_view scenario);
 
 // Turns a selection into jobs, validating every name and value first (UsageError,
-// sy::UnknownVariant). Jobs come scenario by scenario, then per combination of the swept
+// sy::UnknownVariant). An option that no selected scenario uses is refused (UsageError
+// naming it and why) rather than ignored: --variant where every scenario runs per switch
+// backend, --min-time without a Google Benchmark scenario or with --instructions,
+// --instr-ops without --instructions, --repetitions (given) with --instructions. Jobs come scenario by scenario, then per combination of the swept
 // values (in the scenario's parameter order), then variants (or backends), then peers.
 std::vector<Job> plan(const Selection& sel);
+
+// One item of a `bench` profile (profiles.h) as jobs: its variants and peers with its
+// parameters, repetitions, budget (each run's timeout) and min_time, then, when it counts
+// instructions, its variants or backends again under --instructions. `filter` as --filter.
+std::vector<Job> plan_profile_item(const ProfileItem& item, const std::string& filter);
 
 // One scenario's parameters from key -> text: every parameter resolved (a default where
 // not given; a fixed one keeps its value), the scenario's check applied. Unknown keys are a UsageError. What `child` runs with.

@@ -206,6 +206,67 @@ TEST(Plan, InapplicableOptionsAreRefused) {
   EXPECT_NE(plan_error(f).find("--filter (: not a valid regular expression"), std::string::npos);
 }
 
+// Options that only some scenarios or modes use are refused where none uses them, naming
+// the option and why, and accepted as soon as one selected scenario uses them.
+TEST(Plan, OptionsNoSelectedScenarioUsesAreRefused) {
+  Selection ops = select({"yield"});
+  ops.instr_ops = 1000;
+  EXPECT_NE(plan_error(ops).find("--instr-ops applies only with --instructions"), std::string::npos);
+  ops.instructions = true;
+  EXPECT_EQ(plan_error(ops), "");
+
+  Selection reps = select({"yield"});
+  reps.instructions = true;
+  reps.repetitions = 3;
+  reps.repetitions_given = true;
+  EXPECT_NE(plan_error(reps).find("--repetitions does not apply with --instructions"), std::string::npos);
+  reps.instructions = false;
+  EXPECT_EQ(plan_error(reps), "");
+
+  Selection mt = select({"timers"});
+  mt.min_time = 0.01;
+  const std::string no_gbench = plan_error(mt);
+  EXPECT_NE(no_gbench.find("--min-time applies only to the Google Benchmark scenarios (switch, yield, spawn_join)"),
+            std::string::npos)
+      << no_gbench;
+  EXPECT_NE(no_gbench.find("none is selected (timers)"), std::string::npos) << no_gbench;
+  mt.scenarios = {"timers", "spawn_join"};  // one of them is a gbench scenario
+  EXPECT_EQ(plan_error(mt), "");
+  mt.scenarios = {"spawn_join"};
+  mt.instructions = true;
+  EXPECT_NE(plan_error(mt).find("--min-time does not apply with --instructions"), std::string::npos);
+
+  Selection v = select({"switch"});
+  v.variants_given = true;
+  v.variants = {"asm-pooled-fifo"};
+  const std::string per_backend = plan_error(v);
+  EXPECT_NE(per_backend.find("--variant does not apply: no selected scenario runs per variant (switch measures "
+                             "each switch backend: asm,"),
+            std::string::npos)
+      << per_backend;
+  v.variants = {"all"};
+  EXPECT_NE(plan_error(v).find("--variant does not apply"), std::string::npos);
+  v.scenarios = {"switch", "yield"};  // yield runs per variant
+  EXPECT_EQ(plan_error(v), "");
+  // Without --variant, switch runs its backends (as `bench` plans it: variants given, none).
+  Selection b = select({"switch"});
+  b.variants_given = true;
+  EXPECT_EQ(plan_error(b), "");
+}
+
+// `bench` plans every item of a profile before running any: each must plan (no option it
+// gives is refused) and give measurements.
+TEST(Plan, EveryProfileItemPlans) {
+  for (const std::string& name : profile_names())
+    for (const ProfileItem& item : profile(name)) {
+      std::vector<Job> jobs;
+      EXPECT_NO_THROW(jobs = plan_profile_item(item, "")) << name << ": " << item.scenario;
+      EXPECT_FALSE(jobs.empty()) << name << ": " << item.scenario;
+    }
+  // A filter that matches nothing gives no job (bench refuses that before any setting).
+  EXPECT_TRUE(plan_profile_item(profile("quick").front(), "^nothing$").empty());
+}
+
 TEST(ResolveParams, DefaultsFilledUnknownKeysRefused) {
   const auto& timers = scenarios::find("timers");
   const json p = resolve_params(timers, {{"fibers", "3"}});

@@ -2,6 +2,7 @@
 
 #include "provenance.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -142,15 +144,36 @@ nlohmann::json ResultsFile::full() const {
 }
 
 void ResultsFile::write() const {
+  const std::string text = full().dump(2) + "\n";  // before the temporary exists: a throw here leaves nothing
   const std::string tmp = path + ".tmp";
+  // Every failure after the temporary was created removes it: nothing stray beside the target.
+  auto fail = [&](const std::string& what) {
+    const std::string reason = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw std::runtime_error(what + ": " + reason);
+  };
   {
     std::ofstream out(tmp);
     if (!out) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
-    out << full().dump(2) << '\n';
-    if (!out.flush()) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+    out << text;
+    if (!out.flush()) fail("cannot write " + tmp);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename " + tmp + " to " + path);
+}
+
+void check_writable(const std::string& path) {
+  std::error_code ec;
+  if (path.empty()) throw std::runtime_error("an empty path");
+  if (std::filesystem::is_directory(path, ec))
+    throw std::runtime_error(path + " is a directory (a results file is expected)");
+  // What write() does first: create the temporary beside the target (the rename needs the
+  // same directory). One that was there already (an interrupted run's) is left as it was.
+  const std::string tmp = path + ".tmp";
+  const bool existed = std::filesystem::exists(tmp, ec);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot create " + tmp + ": " + std::strerror(errno));
+  ::close(fd);
+  if (!existed) std::remove(tmp.c_str());
 }
 
 }  // namespace sy::harness

@@ -33,4 +33,9 @@ struct ResultsFile {
   nlohmann::json full() const;
 };
 
+// Checks, before anything is measured, that a results file can be written at `path` as
+// write() does it (not a directory; a temporary creatable beside it). Leaves nothing
+// behind; throws std::runtime_error saying why not.
+void check_writable(const std::string& path);
+
 }  // namespace sy::harness
