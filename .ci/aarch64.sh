@@ -50,7 +50,9 @@ t0=$(date +%s)
 cmake -S . -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE=$TOOLCHAIN -DCMAKE_BUILD_TYPE=Emulated \
   -DCMAKE_CXX_FLAGS_EMULATED="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_EMULATED="-O2 -DNDEBUG" \
   -DCMAKE_ASM_FLAGS_EMULATED="" -DSY_TEST_ONE_VARIANT_PER_BACKEND=ON "${generator[@]}" "${launcher[@]}" >/dev/null
-tests=(switch_test stack_test deque_test runtime_test_asm runtime_test_ucontext runtime_test_boost)
+# One runtime test binary per switch backend of the variant registry (its SY_SWITCH lines).
+mapfile -t runtime_tests < <(sed -n 's/^SY_SWITCH(\([a-z0-9_]*\),.*/runtime_test_\1/p' runtimes/include/switchyard/variants.def)
+tests=(switch_test stack_test deque_test "${runtime_tests[@]}")
 cmake --build "$BUILD" -j"$JOBS" --target "${tests[@]}"
 t1=$(date +%s)
 echo "aarch64: cross build of ${#tests[@]} tests in $((t1 - t0))s"

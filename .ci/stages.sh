@@ -105,11 +105,13 @@ stage stress "bash .ci/stress.sh --quick --build $BUILD"
 # uses Ninja when it is there (`make deps` installs ninja-build); an existing tree keeps its
 # generator.
 generator() { [ ! -f "$1/CMakeCache.txt" ] && command -v ninja >/dev/null && echo "-G Ninja"; }
+# One runtime test binary per switch backend of the variant registry (its SY_SWITCH lines).
+runtime_tests=$(sed -n 's/^SY_SWITCH(\([a-z0-9_]*\),.*/runtime_test_\1/p' runtimes/include/switchyard/variants.def | tr '\n' ' ')
 # Sanitizer builds compile one representative variant per switch backend (asm-pooled-fifo,
 # ucontext-fresh-chaselev, boost-pooled-chaselev: every stack and scheduler choice appears),
 # see runtime_test_<backend>.cpp; the switch, stack and deque tests run whole.
 stage asan-ubsan "cmake -S . -B build-asan $(generator build-asan) -DCMAKE_BUILD_TYPE=Release -DSY_DEBUG_INFO=-g1 -DSANITIZE=address,undefined >/dev/null &&
-  cmake --build build-asan -j$JOBS --target switch_test stack_test deque_test runtime_unit_test runtime_test_asm runtime_test_ucontext runtime_test_boost io_test &&
+  cmake --build build-asan -j$JOBS --target switch_test stack_test deque_test runtime_unit_test $runtime_tests io_test &&
   cd build-asan && ctest --output-on-failure -j$JOBS -L sanitize"
 # ThreadSanitizer: the lock-free pieces, the multi-carrier runtime and the blocking
 # primitives (label tsan), with zero reports.

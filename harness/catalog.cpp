@@ -159,7 +159,8 @@ json catalog_json(bool with_availability) {
   for (const auto& v : sy::variants()) {
     json d = json::object();
     for (const char* k : dims) d[k] = dim_of(v, k);
-    variants.push_back({{"name", v.name}, {"dimensions", d}});
+    // breadth_first: the scheduler keeps the whole spawned tree alive (skynet's size rule).
+    variants.push_back({{"name", v.name}, {"dimensions", d}, {"traits", {{"breadth_first", v.breadth_first}}}});
   }
   out["variants"] = variants;
 
