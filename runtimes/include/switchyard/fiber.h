@@ -1,6 +1,6 @@
 // The parts of a fiber that do not depend on the variant: identity, state, wait metadata,
 // per-fiber C++ state, join bookkeeping. A variant's Fiber<V> adds its switch context and
-// its stack (runtime.h).
+// its stack (handles.h).
 #pragma once
 
 #include <atomic>
