@@ -191,7 +191,6 @@ void Poller::kick() noexcept {
 }
 
 int Poller::add(int fd, std::uint32_t events) noexcept {
-  stats.ctl_calls.fetch_add(1, std::memory_order_relaxed);
   if (backend_ == IoBackend::epoll) {
     epoll_event ev{};
     ev.events = events;
@@ -208,7 +207,6 @@ int Poller::add(int fd, std::uint32_t events) noexcept {
 }
 
 int Poller::modify(int fd, std::uint32_t events) noexcept {
-  stats.ctl_calls.fetch_add(1, std::memory_order_relaxed);
   if (backend_ == IoBackend::epoll) {
     epoll_event ev{};
     ev.events = events;
@@ -226,7 +224,6 @@ int Poller::modify(int fd, std::uint32_t events) noexcept {
 }
 
 int Poller::remove(int fd) noexcept {
-  stats.ctl_calls.fetch_add(1, std::memory_order_relaxed);
   if (backend_ == IoBackend::epoll) {
     epoll_event ev{};
     return ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev) == 0 ? 0 : errno;
@@ -243,7 +240,6 @@ int Poller::remove(int fd) noexcept {
 }
 
 int Poller::wait_and_dispatch(std::int64_t timeout_ns) {
-  ++stats.waits;
   return backend_ == IoBackend::epoll ? wait_epoll(timeout_ns) : wait_poll(timeout_ns);
 }
 
@@ -274,7 +270,6 @@ int Poller::wait_epoll(std::int64_t timeout_ns) {
       if (fd == evfd_) {
         std::uint64_t v;
         [[maybe_unused]] ssize_t r = ::read(evfd_, &v, sizeof v);
-        ++stats.kicks_seen;
         continue;
       }
       dispatch(fd, evs[i].events);
@@ -302,7 +297,6 @@ int Poller::wait_poll(std::int64_t timeout_ns) {
     if (p.fd == evfd_) {
       std::uint64_t v;
       [[maybe_unused]] ssize_t r = ::read(evfd_, &v, sizeof v);
-      ++stats.kicks_seen;
       continue;
     }
     std::uint32_t ev = 0;
@@ -317,7 +311,6 @@ int Poller::wait_poll(std::int64_t timeout_ns) {
 }
 
 void Poller::dispatch(int fd, std::uint32_t revents) {
-  ++stats.events;
   FdEntry* e = entry(fd, false);
   if (!e) return;
   std::lock_guard<SpinLock> g(e->lock);

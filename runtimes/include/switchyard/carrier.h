@@ -209,8 +209,6 @@ class Carrier : public CarrierBase {
   F* switching_out() const noexcept { return prev_; }  // from just before a switch to after_switch
   const typename Sw::Context& scheduler_context() const noexcept { return sched_ctx_; }
   typename V::Stacks& stacks() noexcept { return stacks_; }
-  typename Sched::Local& local() noexcept { return local_; }
-  detail::DeadlineHeap& heap() noexcept { return heap_; }
 
   // Introspection registry (locked: listed from other threads).
   void register_fiber(FiberBase* f) noexcept {
@@ -236,10 +234,6 @@ class Carrier : public CarrierBase {
     std::lock_guard<detail::SpinLock> g(reg_lock_);
     for (FiberBase* f = reg_head_; f; f = f->all_next) fn(static_cast<F*>(f));
   }
-
-  struct Stats {
-    std::uint64_t maintenances = 0, steals = 0, parks = 0, io_polls = 0, spin_hits = 0;
-  } stats;
 
  private:
   friend class Runtime<V>;
@@ -279,7 +273,6 @@ class Carrier : public CarrierBase {
   // still see its fds; one that idles collects them in its block).
   void maintenance() {
     since_maintenance_ = 0;
-    ++stats.maintenances;
     for (FiberBase* f = pending_.drain(); f;) {
       FiberBase* next = f->next_post;
       if (f->state.load(std::memory_order_relaxed) == FiberState::created) push(f, PushKind::spawned);
@@ -289,7 +282,6 @@ class Carrier : public CarrierBase {
     // Not while the fiber switching out holds a wait-queue lock for after its switch: that
     // may be the very fd entry a dispatch would lock.
     if ((++io_tick_ & 15) == 0 && detail::io_waiters() != 0 && !(current_ && current_->post.fn)) [[unlikely]] {
-      ++stats.io_polls;
       poller_.wait_and_dispatch(0);
     }
     if (!heap_.empty()) {
@@ -326,7 +318,6 @@ class Carrier : public CarrierBase {
       if (v == index) continue;
       auto& victim = rt_.carriers_[v]->local_;
       if (FiberBase* f = Sched::steal(rt_.sched_, victim)) {
-        ++stats.steals;
         // Go's rule: a carrier that found work wakes another while work is left, so a
         // burst pushed on one carrier spreads over every idle one, not only the one its
         // pusher woke. acquire: pairs with idle()'s seq_cst increment, so the sleeper's
@@ -409,10 +400,7 @@ class Carrier : public CarrierBase {
     }
     if (rt_.opts_.idle_spin.count() > 0) {
       const std::int64_t spin_start = detail::now_ns();
-      if (spin_before_block(spin_start, std::min(rt_.opts_.idle_spin.count(), timeout))) {
-        ++stats.spin_hits;
-        return;
-      }
+      if (spin_before_block(spin_start, std::min(rt_.opts_.idle_spin.count(), timeout))) return;
       // The bound was computed before the spin: block only for what is left of it, or a
       // timer due meanwhile would be late by the whole spin.
       timeout = std::max<std::int64_t>(0, timeout - (detail::now_ns() - spin_start));
@@ -441,7 +429,6 @@ class Carrier : public CarrierBase {
       sleeping_.store(false, std::memory_order_relaxed);
       return;
     }
-    ++stats.parks;
     poller_.wait_and_dispatch(timeout);
     // relaxed: idle_ is a hint for pushers; a stale high value costs one kick.
     rt_.idle_.fetch_sub(1, std::memory_order_relaxed);

@@ -99,11 +99,6 @@ class Poller {
   int modify(int fd, std::uint32_t events) noexcept;
   int remove(int fd) noexcept;
 
-  struct Stats {
-    std::uint64_t waits = 0, events = 0, kicks_seen = 0;  // owner thread only
-    std::atomic<std::uint64_t> ctl_calls{0};             // relaxed: a counter
-  } stats;
-
  private:
   void dispatch(int fd, std::uint32_t revents);
   int wait_epoll(std::int64_t timeout_ns);

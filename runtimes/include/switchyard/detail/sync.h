@@ -161,7 +161,6 @@ class MpscStack {
   }
   // seq_cst: the consumer's side of the Dekker pair described in push().
   bool empty_seq_cst() const noexcept { return head_.load(std::memory_order_seq_cst) == nullptr; }
-  bool empty_relaxed() const noexcept { return head_.load(std::memory_order_relaxed) == nullptr; }
 
  private:
   std::atomic<T*> head_{nullptr};
