@@ -16,6 +16,7 @@
 
 #include "switchyard/fiber.h"
 #include "switchyard/io_core.h"
+#include "switchyard/sched_constants.h"
 #include "switchyard/stack.h"
 
 namespace sy {
@@ -44,7 +45,7 @@ struct Options {
   // is runnable but fibers wait on deadlines or predicates; must return within the given
   // bound (it is not woken by submissions). Ready fds are collected right after it.
   std::function<void(Duration max_block)> idle_hook;
-  Duration park_timeout = std::chrono::milliseconds(100);  // bound on an idle carrier's sleep
+  Duration park_timeout = sched_constants::kDefaultParkTimeout;  // bound on an idle carrier's sleep
   // Before blocking, an idle carrier polls (its fds without blocking, its queues, the other
   // carriers' deques) for up to this long. On a VM, waking a halted vCPU costs tens of us:
   // with a ping-pong split over 2 carriers, every hop paid it (io_pingpong: 80-100 us per
@@ -246,11 +247,13 @@ class JoinHandle {
 
 template <class V>
 class Runtime;
+template <class V>
+class RuntimeState;
 
 template <class V>
 struct Fiber : FiberBase {
   typename V::Switch::Context ctx;
-  Runtime<V>* rt = nullptr;
+  RuntimeState<V>* rt = nullptr;  // the runtime it belongs to (carrier.h)
 };
 
 // A variant: one choice per dimension.
