@@ -355,9 +355,11 @@ class RuntimeState {
     detail::SpinGuard g(child->join_lock);
     if (child->finished) return true;
     Waiter w;
-    // A join from another variant's fiber blocks its thread, as from any OS thread.
-    const detail::Parked how = detail::park_as<Runtime<V>>(
-        self, g, child->joiners, w, deadline_ns, "join", [] {}, detail::Foreign::block_thread);
+    // A join from another variant's fiber blocks its thread, as from any OS thread; the
+    // joinee writes its result before it wakes its joiners (entry).
+    const detail::Parked how = detail::park_as<Runtime<V>>(self, g, child->joiners, w, deadline_ns, "join", [] {},
+                                                           detail::Foreign::block_thread,
+                                                           detail::Handoff::before_wake);
     if (how == detail::Parked::handed) return true;  // woken by the joinee's end
     return child->finished;                          // timed out or unparked; g holds the lock
   }
@@ -482,7 +484,8 @@ class Carrier : public CarrierBase {
   // First thing on whatever resumes on this carrier after a switch (a fiber, a new
   // fiber's entry, the scheduler loop): the switch hooks, then publishing the fiber that
   // switched away. (The hook call is out of line and cold so that after_switch stays inlined.)
-  void resumed() {
+  // always_inline: it is on every switch's resume (the yield path).
+  [[gnu::always_inline]] void resumed() {
     if (switch_hooks_) [[unlikely]] hook_after_switch();
     after_switch();
   }
