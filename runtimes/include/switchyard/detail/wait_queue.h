@@ -15,10 +15,10 @@
 //    to the next, so a notify_one or a hand-off is never spent on a waiter that will not
 //    see it. An OS thread's wake cannot fail: popped under the lock means woken.
 //  - Whatever a waker hands over (mutex ownership, a semaphore unit, a channel value) is
-//    written under the lock after the wake succeeded (a joinee's result and an fd's
-//    readiness are written before: neither can be refused, see below). A woken fiber waits until the lock
-//    is released (SpinLock::wait_unlocked: one acquire load, no second lock round trip)
-//    before it looks, so the Waiter the waker writes lives on a stack that is still
+//    written under the lock after the wake succeeded (Handoff::after_wake; a joinee's
+//    result and an fd's readiness are written before the wake, see below). A woken fiber
+//    waits until the lock is released (SpinLock::wait_unlocked: one acquire load, no
+//    second lock round trip) before it looks, so the Waiter the waker writes lives on a stack that is still
 //    waiting, and the waker has stopped touching the primitive by the time the woken side
 //    may destroy it (POSIX's rule: lock, unlock, destroy, while the unlock that handed the
 //    mutex over has not returned). Not covered: a woken fiber still reads the lock after
@@ -26,10 +26,9 @@
 //    that was just received from) has not returned is a use after free.
 //  - Wakes happen under the lock: a waiter that timed out must re-take the lock to unlink
 //    itself, so it (and its stack) cannot go away while a waker still holds its Waiter.
-//
 //  - Join: the joinee's end (RuntimeState::entry) sets `finished` and wakes every joiner
 //    (wake_all) under the join lock; a joiner that lost the claim re-takes the lock and
-//    reads `finished`.
+//    reads `finished`. A woken joiner does not wait for the lock (Handoff::before_wake).
 //  - Fd waits: the dispatcher (io.cpp) wakes the waiters whose events are ready, writing
 //    each one's result before its wake; one that lost the claim re-takes the entry lock in
 //    io_end_wait, finds itself unlinked and returns that result.
