@@ -1,4 +1,4 @@
-# Fiber stacks as roots of the Boehm-Demers-Weiser collector (gc.h; issue 8). Only the GC
+# Fiber stacks as roots of the Boehm-Demers-Weiser collector (gc.h). Only the GC
 # targets link libgc: sy_gc, gc_test and whatever links sy_gc (the gc_scan scenario).
 # Without libgc-dev, sy_gc is an empty interface (SY_HAVE_BDWGC undefined) and the scenario
 # reports itself skipped.

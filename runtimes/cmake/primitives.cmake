@@ -1,4 +1,4 @@
-# Fiber-aware blocking primitives (issue 6): Mutex, CondVar, Semaphore, Channel. Header-only
+# Fiber-aware blocking primitives: Mutex, CondVar, Semaphore, Channel. Header-only
 # templates over the runtime type (runtimes/include/switchyard/primitives.h).
 add_executable(primitives_test ${CMAKE_SOURCE_DIR}/runtimes/src/primitives_test.cpp)
 target_link_libraries(primitives_test PRIVATE sy_runtime GTest::gtest_main)

@@ -21,6 +21,7 @@
 #include <system_error>
 
 #include "switchyard/runtime.h"
+#include "switchyard/sched_constants.h"
 
 namespace sy {
 
@@ -53,6 +54,8 @@ struct FdEntry {
 // The table: chunks allocated on first use, never freed (fd numbers are dense and reused).
 constexpr std::size_t kChunkBits = 12, kChunk = std::size_t(1) << kChunkBits, kChunks = 1024;
 std::atomic<FdEntry*> g_chunks[kChunks];
+// Fibers waiting on fds, all runtimes: a hint for Carrier::maintenance's non-blocking poll.
+// Every access is relaxed: a stale value delays or adds one poll, and orders nothing.
 std::atomic<std::int64_t> g_waiters{0};
 
 FdEntry* entry(int fd, bool create) {
@@ -64,7 +67,10 @@ FdEntry* entry(int fd, bool create) {
   if (!chunk) {
     if (!create) return nullptr;
     FdEntry* fresh = new FdEntry[kChunk];
-    if (g_chunks[c].compare_exchange_strong(chunk, fresh, std::memory_order_acq_rel, std::memory_order_acquire))
+    // release on success: publishes the new chunk's constructed entries (pairs with the
+    // acquire load above); nothing is read through the old value, so no acquire. acquire on
+    // failure: `chunk` becomes the winner's array, whose entries its release published.
+    if (g_chunks[c].compare_exchange_strong(chunk, fresh, std::memory_order_release, std::memory_order_acquire))
       chunk = fresh;
     else
       delete[] fresh;  // another thread won; `chunk` holds its array
@@ -130,6 +136,7 @@ timespec to_timespec(std::int64_t ns) {
 
 }  // namespace
 
+// relaxed: g_waiters is a polling hint (io_core.h); nothing is read through it.
 std::int64_t io_waiters() noexcept { return g_waiters.load(std::memory_order_relaxed); }
 
 // ---------------------------------------------------------------------------------------
@@ -165,6 +172,7 @@ Poller::Poller(IoBackend backend, IoRegistration registration)
 Poller::~Poller() {
   // Drop table entries that still point here (the runtime is gone; their fds may live on).
   for (std::size_t c = 0; c < kChunks; ++c) {
+    // acquire: as in entry(), so the chunk's entries are seen constructed.
     FdEntry* chunk = g_chunks[c].load(std::memory_order_acquire);
     if (!chunk) continue;
     for (std::size_t i = 0; i < kChunk; ++i) {
@@ -191,7 +199,6 @@ void Poller::kick() noexcept {
 }
 
 int Poller::add(int fd, std::uint32_t events) noexcept {
-  stats.ctl_calls.fetch_add(1, std::memory_order_relaxed);
   if (backend_ == IoBackend::epoll) {
     epoll_event ev{};
     ev.events = events;
@@ -208,7 +215,6 @@ int Poller::add(int fd, std::uint32_t events) noexcept {
 }
 
 int Poller::modify(int fd, std::uint32_t events) noexcept {
-  stats.ctl_calls.fetch_add(1, std::memory_order_relaxed);
   if (backend_ == IoBackend::epoll) {
     epoll_event ev{};
     ev.events = events;
@@ -226,7 +232,6 @@ int Poller::modify(int fd, std::uint32_t events) noexcept {
 }
 
 int Poller::remove(int fd) noexcept {
-  stats.ctl_calls.fetch_add(1, std::memory_order_relaxed);
   if (backend_ == IoBackend::epoll) {
     epoll_event ev{};
     return ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev) == 0 ? 0 : errno;
@@ -243,26 +248,25 @@ int Poller::remove(int fd) noexcept {
 }
 
 int Poller::wait_and_dispatch(std::int64_t timeout_ns) {
-  ++stats.waits;
   return backend_ == IoBackend::epoll ? wait_epoll(timeout_ns) : wait_poll(timeout_ns);
 }
 
 int Poller::wait_epoll(std::int64_t timeout_ns) {
-  epoll_event evs[64];
+  epoll_event evs[sched_constants::kPollBatch];
   int handled = 0;
   // Bounded: with level-triggered registration, fds nobody reads stay ready, and a drain
-  // that waited for a short batch could spin here forever with 64 of them.
-  for (int round = 0; round < 16; ++round) {
+  // that waited for a short batch could spin here forever with a full batch of them.
+  for (int round = 0; round < sched_constants::kPollDrainRounds; ++round) {
     const bool first = round == 0;
     // epoll_pwait2 takes a timespec: sub-millisecond deadlines are not rounded up to 1 ms
     // as epoll_wait's millisecond timeout would.
     timespec ts = to_timespec(first ? std::max<std::int64_t>(timeout_ns, 0) : 0);
-    int n = ::epoll_pwait2(epfd_, evs, 64, first && timeout_ns < 0 ? nullptr : &ts, nullptr);
+    int n = ::epoll_pwait2(epfd_, evs, sched_constants::kPollBatch, first && timeout_ns < 0 ? nullptr : &ts, nullptr);
     if (n < 0) {
       if (errno == EINTR) return handled;
       if (errno == ENOSYS) {  // kernel before 5.11: millisecond timeouts, rounded up
         int ms = !first ? 0 : timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
-        n = ::epoll_wait(epfd_, evs, 64, ms);
+        n = ::epoll_wait(epfd_, evs, sched_constants::kPollBatch, ms);
         if (n < 0) return handled;
       } else {
         std::fprintf(stderr, "switchyard: epoll_pwait2: %s\n", std::strerror(errno));
@@ -274,13 +278,12 @@ int Poller::wait_epoll(std::int64_t timeout_ns) {
       if (fd == evfd_) {
         std::uint64_t v;
         [[maybe_unused]] ssize_t r = ::read(evfd_, &v, sizeof v);
-        ++stats.kicks_seen;
         continue;
       }
       dispatch(fd, evs[i].events);
       ++handled;
     }
-    if (n < 64) return handled;
+    if (n < sched_constants::kPollBatch) return handled;
   }
   return handled;
 }
@@ -302,7 +305,6 @@ int Poller::wait_poll(std::int64_t timeout_ns) {
     if (p.fd == evfd_) {
       std::uint64_t v;
       [[maybe_unused]] ssize_t r = ::read(evfd_, &v, sizeof v);
-      ++stats.kicks_seen;
       continue;
     }
     std::uint32_t ev = 0;
@@ -317,7 +319,6 @@ int Poller::wait_poll(std::int64_t timeout_ns) {
 }
 
 void Poller::dispatch(int fd, std::uint32_t revents) {
-  ++stats.events;
   FdEntry* e = entry(fd, false);
   if (!e) return;
   std::lock_guard<SpinLock> g(e->lock);
@@ -432,7 +433,7 @@ IoResult io_end_wait(int fd, FdWaiter& w, WakeReason why) {
   std::lock_guard<SpinLock> g(e->lock);
   if (!w.linked) return w.result;  // a dispatcher (or close_fd) got there first
   e->waiters.unlink(&w);
-  g_waiters.fetch_sub(1, std::memory_order_relaxed);
+  g_waiters.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a polling hint
   // oneshot: the registration is still armed, but the fd may be closed behind our back
   // before the next wait; re-arming then (MOD, ENOENT -> ADD) is what notices.
   if (e->waiters.empty()) e->armed = false;

@@ -152,6 +152,7 @@ void install_runtime_diagnostics() {
 }  // namespace detail
 
 // ---- fiber-local storage
+// relaxed: keys only need to be unique.
 FiberLocalBase::FiberLocalBase() noexcept : key_(next_fls_key.fetch_add(1, std::memory_order_relaxed)) {}
 
 void FiberBase::fls_set(unsigned key, void* value, void (*destroy)(void*)) {

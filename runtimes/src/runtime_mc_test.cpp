@@ -247,14 +247,14 @@ void unpark_and_hold(FiberBase* p) {
   if (p != g_target.load() || g_fired.exchange(1) != 0) return;
   // Claim the fiber that was just armed, then keep this carrier inside publish() until the
   // other carrier has taken it and run it out of its wait: suspend() has returned and
-  // cleared p->post by the time the fiber sets g_resumed.
+  // cleared p->on_saved by the time the fiber sets g_resumed.
   EXPECT_TRUE(Rt::unpark(p));
   g_hook_saw_it = eventually([] { return g_resumed.load(); }, 10s);
 }
 
-// A wait's post-switch action (here: release the wait queue's lock) must survive a wake
+// A wait's on-saved action (here: release the wait queue's lock) must survive a wake
 // that runs the fiber on another carrier before the publishing carrier gets to it.
-TYPED_TEST(Races, PublishKeepsThePostSwitchActionOfAFiberWokenAtOnce) {
+TYPED_TEST(Races, PublishKeepsTheOnSavedActionOfAFiberWokenAtOnce) {
   using Rt = Runtime<TypeParam>;
   Options o;
   o.carriers = 2;

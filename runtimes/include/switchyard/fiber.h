@@ -1,6 +1,6 @@
 // The parts of a fiber that do not depend on the variant: identity, state, wait metadata,
 // per-fiber C++ state, join bookkeeping. A variant's Fiber<V> adds its switch context and
-// its stack (runtime.h).
+// its stack (handles.h).
 #pragma once
 
 #include <atomic>
@@ -118,9 +118,10 @@ class FiberLocalBase {
 // (the fiber is published only after its context is saved: see Carrier::after_switch).
 enum class Action : std::uint8_t { none, yield, wait, dead };
 
-// Post-switch hook of a wait: runs on the carrier after the waiting fiber's context is
-// saved, typically to release the wait queue lock taken before switching.
-struct PostSwitch {
+// A wait's hook that runs on the carrier once the waiting fiber's context is saved (before
+// that, a waker must not see the fiber), typically to release the wait queue's lock taken
+// before switching.
+struct OnSaved {
   void (*fn)(void*) = nullptr;
   void* arg = nullptr;
 };
@@ -132,7 +133,9 @@ struct FiberBase {
   // ---- identity and state
   std::uint64_t id = 0;
   char name[40] = {};
-  // relaxed everywhere: state is for introspection and assertions; the switch itself
+  // relaxed everywhere: state is for introspection, and for one decision,
+  // Carrier::maintenance's spawned-or-claimed test on a fiber from its pending list, where
+  // the post's release and the drain's acquire make the value visible. The switch itself
   // and the run queues provide the happens-before edges between owners.
   std::atomic<FiberState> state{FiberState::created};
   // relaxed: introspection only; written by whichever carrier resumes the fiber.
@@ -145,8 +148,9 @@ struct FiberBase {
   void (*body)(FiberBase*) = nullptr;     // runs the user function, captures result/exception
   void (*destroy_block)(FiberBase*) = nullptr;  // destroys the control block in place
   std::exception_ptr error;
-  // Owners: 1 for the runtime until death, +1 per JoinHandle. The stack (holding this
-  // object) is released when it drops to 0.
+  // Owners: 1 for the runtime until death, +1 per JoinHandle or FiberRef. The stack
+  // (holding this object) is released when it drops to 0. Drops are acq_rel
+  // (RuntimeState::drop_ref_on), new references from a held one relaxed (FiberRef).
   std::atomic<std::uint32_t> refs{1};
   detail::SpinLock join_lock;
   bool finished = false;  // guarded by join_lock
@@ -166,7 +170,7 @@ struct FiberBase {
   std::atomic<std::uint32_t> wait_word{0};
   WakeReason wake_reason = WakeReason::none;
   Action action = Action::none;  // set by the fiber just before it switches away
-  PostSwitch post;
+  OnSaved on_saved;
   std::int64_t deadline_ns = -1;  // steady_clock ns; -1 = none
   std::int32_t heap_index = -1;   // position in its carrier's deadline heap; -1 = absent
   unsigned wait_carrier = 0;      // carrier whose structures hold it while waiting
@@ -201,9 +205,13 @@ struct FiberBase {
     std::uint32_t expected = 1;
     // acq_rel: acquire pairs with arm(); release publishes wake_reason (written by the
     // winner right after) no earlier than the run queue push that hands the fiber over.
+    // relaxed on failure: a loser reads nothing of the fiber and leaves it alone.
     return wait_word.compare_exchange_strong(expected, 2, std::memory_order_acq_rel,
                                              std::memory_order_relaxed);
   }
+  // By the fiber itself once it resumed from its wait. relaxed: every waker that could see
+  // 1 has already won (that is what resumed it) or lost; a late one reads 2 or 0 and fails
+  // either way, and the next arm() (release) publishes the next wait.
   void disarm() noexcept { wait_word.store(0, std::memory_order_relaxed); }
 
   void* fls_get(unsigned key) const noexcept { return key < fls_size ? fls[key].value : nullptr; }

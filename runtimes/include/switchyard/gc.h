@@ -147,7 +147,7 @@ void push_runtime(Source& s) {
   }
   const bool skip = skip_suspended_for_test();
   for (unsigned i = 0; i < n; ++i) {
-    // Lock-free walk: the owner may be stopped inside register/unregister (runtime.h).
+    // Lock-free walk: the owner may be stopped inside register/unregister (carrier.h).
     for (FiberBase* fb = rt.carrier(i).registry_head_unlocked(); fb; fb = fb->all_next) {
       F* f = static_cast<F*>(fb);
       const char* lo = static_cast<const char*>(f->stack.lo);

@@ -1,6 +1,6 @@
-// The variant-independent half of fiber I/O: each carrier's readiness source (a Poller:
-// epoll, or poll(2) for comparison) and the process-wide fd-indexed waiter table. The
-// variant-specific half (Runtime<V>::wait_fd) parks the fiber; io.h has the socket helpers.
+// Fiber I/O's core: each carrier's readiness source (a Poller: epoll, or poll(2) for
+// comparison), the process-wide fd-indexed waiter table, and the wait itself
+// (wait_fd_until, which Runtime<V>::wait_fd calls); io.h has the socket helpers.
 //
 // How a wait works (DESIGN section 8):
 //   1. wait_fd locks the fd's table entry, registers interest with the waiting fiber's
@@ -87,8 +87,9 @@ class Poller {
   // Wakes the owner if it blocks in wait_and_dispatch (or makes its next block return).
   void kick() noexcept;
   // Blocks up to timeout_ns (-1: forever, 0: just look), then wakes the waiters of every
-  // ready fd. Drains with a 64-event buffer: the first call with the timeout, then 0,
-  // until a call returns fewer than 64. Returns the number of fd events handled.
+  // ready fd. Drains with a sched_constants::kPollBatch-event buffer: the first call with
+  // the timeout, then 0, until a call returns a short batch (at most kPollDrainRounds
+  // calls). Returns the number of fd events handled.
   int wait_and_dispatch(std::int64_t timeout_ns);
 
   IoBackend backend() const noexcept { return backend_; }
@@ -98,11 +99,6 @@ class Poller {
   int add(int fd, std::uint32_t events) noexcept;
   int modify(int fd, std::uint32_t events) noexcept;
   int remove(int fd) noexcept;
-
-  struct Stats {
-    std::uint64_t waits = 0, events = 0, kicks_seen = 0;  // owner thread only
-    std::atomic<std::uint64_t> ctl_calls{0};             // relaxed: a counter
-  } stats;
 
  private:
   void dispatch(int fd, std::uint32_t revents);
@@ -131,8 +127,34 @@ IoResult io_end_wait(int fd, FdWaiter& w, WakeReason why);
 IoResult io_block_thread(int fd, IoEvent ev, std::int64_t deadline_ns) noexcept;
 // Forgets any registration of fd (a new fd whose number may have been used before).
 void io_forget(int fd) noexcept;
-// Fibers currently waiting on fds, all runtimes (relaxed: a hint for polling while busy).
+// Fibers currently waiting on fds, all runtimes. relaxed (io.cpp): a hint for polling
+// while busy (Carrier::maintenance); a stale value delays or adds one non-blocking poll.
 std::int64_t io_waiters() noexcept;
+// Runtime<V>::wait_fd_until: waits until fd is ready for ev, the deadline passes (-1:
+// none), or close_fd closes it. A fiber of Rt parks (the wait-queue protocol of
+// detail/wait_queue.h on the fd's entry: io_begin_wait links it under the entry lock,
+// Rt::wait_locked releases the lock once its context is saved); an OS thread, or a pinned
+// fiber (per Options::pinned_policy), blocks in poll(2).
+template <class Rt>
+IoResult wait_fd_until(int fd, IoEvent ev, std::int64_t deadline_ns) {
+  auto* self = Rt::current();
+  if (!self) return io_block_thread(fd, ev, deadline_ns);
+  if (self->pins) [[unlikely]] {
+    Rt::pinned_block("wait_fd");
+    return io_block_thread(fd, ev, deadline_ns);
+  }
+  FdWaiter w;
+  w.fiber = self;
+  w.events = static_cast<std::uint8_t>(ev);
+  w.wake = &Rt::wake;
+  IoResult now;
+  SpinLock* lock = io_begin_wait(fd, w, Rt::current_poller(), now);
+  if (!lock) return now;
+  const WakeReason r = Rt::wait_locked(*lock, deadline_ns);
+  if (r == WakeReason::ready) return w.result;
+  return io_end_wait(fd, w, r);
+}
+
 // Test only (io_test): called by close_fd after it woke the fd's waiters, just before
 // close(2). nullptr otherwise; close_fd is no hot path, so the check costs nothing there.
 extern void (*close_fd_test_hook)(int fd);

@@ -7,24 +7,8 @@
 // ThreadEvent; a pinned fiber first applies Options::pinned_policy). Wakers may run on any
 // carrier or thread.
 //
-// The one protocol all four share (park_on / wake_one below):
-//  - A waiter links a Waiter (on its own stack) into the queue under the primitive's lock
-//    and sleeps; for a fiber the lock is released only after its context is saved.
-//  - A waker pops waiters under the lock until one wake succeeds. A fiber's wake can fail
-//    (it timed out or was unparked first: Rt::wake lost the claim); the waker then moves on
-//    to the next, so a notify_one or a hand-off is never spent on a waiter that will not
-//    see it. An OS thread's wake cannot fail: popped under the lock means woken.
-//  - Whatever a waker hands over (mutex ownership, a semaphore unit, a channel value) is
-//    written under the lock after the wake succeeded. A woken fiber waits until the lock
-//    is released (SpinLock::wait_unlocked: one acquire load, no second lock round trip)
-//    before it looks, so the Waiter the waker writes lives on a stack that is still
-//    waiting, and the waker has stopped touching the primitive by the time the woken side
-//    may destroy it (POSIX's rule: lock, unlock, destroy, while the unlock that handed the
-//    mutex over has not returned). Not covered: a woken fiber still reads the lock after
-//    its waker returned, so destroying a primitive while any call on it (a blocked send
-//    that was just received from) has not returned is a use after free.
-//  - Wakes happen under the lock: a waiter that timed out must re-take the lock to unlink
-//    itself, so it (and its stack) cannot go away while a waker still holds its Waiter.
+// They share one wait-queue protocol with join and fd waits: detail/wait_queue.h
+// (park_on, wake_one).
 //
 // Lock order: CondVar's lock before the user's lock's internals (CondVar::wait releases the
 // user lock while holding its own). Nothing else nests. Spin-locked sections hold no
@@ -54,94 +38,6 @@ class ChannelClosed : public std::runtime_error {
 };
 
 namespace detail {
-
-using SpinGuard = std::unique_lock<SpinLock>;
-
-template <class Rt>
-[[noreturn, gnu::cold, gnu::noinline]] inline void foreign_fiber(const char* what) {
-  throw FiberError(std::string(what) + ": called from a fiber of another runtime variant than the primitive's (" +
-                   Rt::variant_name() + ")");
-}
-
-// How a park_on ended.
-enum class Parked : std::uint8_t {
-  handed,     // a waker popped the Waiter and woke it
-  timed_out,  // the deadline passed
-  spurious,   // Rt::unpark woke it (fibers only)
-};
-
-// Blocks the caller on q until a waker pops it or the deadline passes. On entry g holds the
-// queue's lock and w is not linked; on return w is not linked. after_link() runs once w is
-// linked, still under the lock (CondVar releases the user's lock there). Returns handed
-// when a waker popped w and woke it: whatever it handed over is visible and the waker has
-// released the lock; g no longer owns the lock then (re-lock it to go on), and the caller
-// reads its own Waiter. Returns timed_out or spurious (an unpark) with g holding the lock.
-// Throws FiberError (before linking, so nothing changes) when a pinned fiber blocks under
-// pinned_policy=error, or when called from a fiber of another variant.
-template <class Rt, class AfterLink>
-Parked park_on(SpinGuard& g, WaiterList& q, Waiter& w, std::int64_t deadline_ns, const char* what,
-             AfterLink&& after_link) {
-  auto* self = Rt::current();
-  if (!self && current_fiber()) foreign_fiber<Rt>(what);  // would block a carrier of another runtime
-  if (self && self->pins == 0) {
-    w.fiber = self;
-    w.thread = nullptr;
-    q.push_back(&w);
-    after_link();
-    // The lock is released after the switch (post-switch hook), and reacquired here.
-    const WakeReason r = Rt::wait_locked(*g.mutex(), deadline_ns);
-    if (r == WakeReason::ready) {  // the waker popped w (only our wakers say ready)
-      // It woke us under the lock and hands over before releasing it: wait for that
-      // release instead of taking the lock (saves an atomic RMW per hand-off).
-      g.mutex()->wait_unlocked();
-      (void)g.release();  // not ours: nothing to unlock
-      return Parked::handed;
-    }
-    g.mutex()->lock();
-    // Timed out or unparked: we won the claim, so any waker that popped w lost it and moved
-    // on; unlink is a no-op in that case.
-    q.unlink(&w);
-    return r == WakeReason::timeout ? Parked::timed_out : Parked::spurious;
-  }
-  if (self) pinned_blocking(self->rt->options().pinned_policy, what);  // may throw; w unlinked
-  ThreadEvent ev;
-  w.fiber = nullptr;
-  w.thread = &ev;
-  q.push_back(&w);
-  after_link();
-  g.unlock();
-  if (self) Rt::will_block();  // what this fiber made runnable here may run elsewhere
-  const bool signalled = ev.wait(deadline_ns < 0 ? -1 : std::max<std::int64_t>(0, deadline_ns - now_ns()));
-  g.lock();
-  if (signalled) return Parked::handed;
-  // Timed out, but a waker may have popped and signalled us meanwhile: it did so under the
-  // lock we now hold, so the signal (flag and futex wake) is complete and ev may die.
-  if (!w.linked) return Parked::handed;
-  q.unlink(&w);
-  return Parked::timed_out;
-}
-
-template <class Rt>
-Parked park_on(SpinGuard& g, WaiterList& q, Waiter& w, std::int64_t deadline_ns, const char* what) {
-  return park_on<Rt>(g, q, w, deadline_ns, what, [] {});
-}
-
-// Pops waiters (caller holds the lock) until one is woken; returns it, or nullptr if none
-// could be. The returned Waiter stays valid while the caller holds the lock.
-template <class Rt>
-Waiter* wake_one(WaiterList& q) {
-  while (Waiter* w = q.pop_front()) {
-    if (w->fiber) {
-      if (Rt::wake(w->fiber, WakeReason::ready)) return w;
-      // Lost the claim: it timed out or was unparked and will not look at what we hand
-      // over. Try the next one.
-    } else {
-      w->thread->signal();
-      return w;
-    }
-  }
-  return nullptr;
-}
 
 template <class Clk, class Dur>
 std::int64_t to_deadline_ns(const std::chrono::time_point<Clk, Dur>& t) {

@@ -1,6 +1,6 @@
 // Small synchronization pieces the runtime builds on: a spin lock for short critical
-// sections on wait queues, a futex word for blocking OS threads and parked carriers,
-// and intrusive queues that allocate nothing.
+// sections on wait queues, a futex-based one-shot event for blocking OS threads (carriers
+// block in their poller instead, io_core.h), and intrusive queues that allocate nothing.
 #pragma once
 
 #include <linux/futex.h>
@@ -26,7 +26,8 @@ inline void cpu_relax() noexcept { asm volatile("yield" ::: "memory"); }
 #endif
 
 // Test-and-test-and-set lock. Held only for a handful of instructions (linking a waiter),
-// never across a switch except where a post-switch action releases it (see Carrier).
+// never across a switch except where a wait's OnSaved hook releases it once the waiting
+// fiber's context is saved (Carrier::publish).
 class SpinLock {
  public:
   void lock() noexcept {
@@ -37,6 +38,7 @@ class SpinLock {
       while (locked_.load(std::memory_order_relaxed)) cpu_relax();
     }
   }
+  // acquire: as in lock().
   bool try_lock() noexcept { return !locked_.exchange(true, std::memory_order_acquire); }
   // release: publishes the critical section to the next acquirer.
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
@@ -138,15 +140,18 @@ class MpscStack {
       x->*Next = old;
       // release on success: pairs with the acquire exchange in drain(), so the consumer
       // sees everything written to x (and x->*Next) before the push. seq_cst rather than
-      // release alone: the waker then checks the consumer's `sleeping` flag (Dekker pair
-      // with Carrier::park, which stores sleeping then reads head_).
+      // release alone: the waker then checks the consumer's `sleeping_` flag (Dekker pair
+      // with Carrier::idle, which stores sleeping_ then reads head_; MEMORY_ORDER.md
+      // section 3). relaxed on failure: the retry only needs the fresh value of head_.
     } while (!head_.compare_exchange_weak(old, x, std::memory_order_seq_cst,
                                           std::memory_order_relaxed));
     return old == nullptr;
   }
   // Consumer only. Returns the items in push order (oldest first), linked through Next.
   T* drain() noexcept {
-    // relaxed pre-check keeps the common empty case to one plain load.
+    // relaxed: a pre-check that keeps the common empty case to one plain load. A push it
+    // misses is drained at the next maintenance, and Carrier::idle looks again with
+    // empty_seq_cst() before it sleeps.
     if (head_.load(std::memory_order_relaxed) == nullptr) return nullptr;
     // acquire: pairs with the release part of push()'s CAS.
     T* lifo = head_.exchange(nullptr, std::memory_order_acquire);
@@ -161,7 +166,6 @@ class MpscStack {
   }
   // seq_cst: the consumer's side of the Dekker pair described in push().
   bool empty_seq_cst() const noexcept { return head_.load(std::memory_order_seq_cst) == nullptr; }
-  bool empty_relaxed() const noexcept { return head_.load(std::memory_order_relaxed) == nullptr; }
 
  private:
   std::atomic<T*> head_{nullptr};

@@ -1,0 +1,870 @@
+// A carrier: one OS thread running the scheduler loop over its run queue, pending list,
+// deadline heap, predicate list and poller (runtimes/SCHEDULER.md walks through it).
+// runtime.h includes this; include runtime.h.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "switchyard/deadline_heap.h"
+#include "switchyard/detail/sync.h"
+#include "switchyard/detail/wait_queue.h"
+#include "switchyard/fiber.h"
+#include "switchyard/handles.h"
+#include "switchyard/io_core.h"
+#include "switchyard/sched.h"
+#include "switchyard/sched_constants.h"
+#include "switchyard/stack.h"
+#include "switchyard/switch.h"
+
+// Test-only injection points: a test translation unit that defines SY_TEST_HOOKS before
+// including this header gets a call through sy::test_hooks at each point (nullptr unless
+// the test sets it), so a test can hold a carrier inside a race window. Without the macro
+// SY_TEST_POINT is nothing: no production build pays for them. (The templates that use it
+// are instantiated only in the including translation unit, so the two never mix.)
+#if defined(SY_TEST_HOOKS)
+namespace sy::test_hooks {
+inline void (*after_arm)(sy::FiberBase*) = nullptr;            // Carrier::publish, the fiber just armed
+inline void (*after_finish_unlock)(sy::FiberBase*) = nullptr;  // RuntimeState::entry, the join lock released
+}  // namespace sy::test_hooks
+#define SY_TEST_POINT(name, arg)                                      \
+  do {                                                                \
+    if (::sy::test_hooks::name) [[unlikely]] ::sy::test_hooks::name(arg); \
+  } while (0)
+#else
+#define SY_TEST_POINT(name, arg) \
+  do {                           \
+  } while (0)
+#endif
+
+namespace sy {
+
+template <class V>
+class Carrier;
+
+// ---------------------------------------------------------------------------------------
+// What a runtime's carriers share, and the one interface through which Carrier and Runtime
+// use it: neither reads the other's fields. The Runtime owns it; every Carrier and every
+// fiber (Fiber<V>::rt) holds a pointer to it. It also holds the fiber lifecycle (create,
+// entry, retire, the reference drops), which touches the live count, the carriers'
+// registries and the orphan list. Configuration (options, carrier count, run mode) is
+// written before any carrier thread starts, and std::thread's start orders it before
+// everything the carriers do.
+template <class V>
+class RuntimeState {
+ public:
+  using Sw = typename V::Switch;
+  using Sched = typename V::Sched;
+  using F = Fiber<V>;
+  using C = Carrier<V>;
+
+  explicit RuntimeState(Options o) : opts_(std::move(o)) {
+    ncarriers_ = opts_.carriers ? opts_.carriers : available_cpus();
+    multi_ = ncarriers_ > 1;
+    sched_.multi = multi_;
+    for (unsigned i = 0; i < ncarriers_; ++i) carriers_.push_back(std::make_unique<C>(*this, i));
+  }
+  RuntimeState(const RuntimeState&) = delete;
+  RuntimeState& operator=(const RuntimeState&) = delete;
+  ~RuntimeState() {
+    std::lock_guard<std::mutex> g(orphan_mu_);
+    for (FiberBase* f : orphan_list_) release_memory(static_cast<F*>(f), carriers_[0]->stacks());
+    orphan_list_.clear();
+  }
+
+  // Identifies this variant's carriers (CarrierBase::variant_tag).
+  static const void* tag() noexcept {
+    static const char t = 0;
+    return &t;
+  }
+
+  // ---- configuration (read-only once the carriers run)
+  const Options& options() const noexcept { return opts_; }
+  unsigned carrier_count() const noexcept { return ncarriers_; }
+  bool multi() const noexcept { return multi_; }
+  C& carrier(unsigned i) noexcept { return *carriers_[i]; }
+  typename Sched::Shared& sched() noexcept { return sched_; }
+  // Before the carriers start: run() (exit when no fiber is live) or start() (exit at finish()).
+  void set_run_mode(bool run) noexcept { mode_run_ = run; }
+
+  // True if c is one of this runtime's carriers.
+  bool is_mine(const CarrierBase* c) const noexcept {
+    return c->variant_tag == tag() && c->index < ncarriers_ && carriers_[c->index].get() == c;
+  }
+  // The carrier running this code, known to be one of this runtime's: with a single
+  // carrier no thread_local needs reading (fibers cannot migrate).
+  C* current_carrier() noexcept { return multi_ ? static_cast<C*>(detail::current_carrier()) : carriers_[0].get(); }
+
+  // ---- live fibers and the carriers' exit
+  std::int64_t live() const noexcept {
+    // relaxed: a snapshot for introspection and tests; nothing is read through it.
+    return live_.load(std::memory_order_relaxed);
+  }
+  // A submission from outside counts itself before it checks that the runtime is open.
+  // seq_cst: a Dekker pair with finish() (Runtime::submit has the argument).
+  void count_submission() noexcept { live_.fetch_add(1, std::memory_order_seq_cst); }
+  // One live fiber less (ended, or a submission withdrawn); the last one kicks every
+  // carrier so that they see should_exit(). acq_rel: release, so the fiber's end happens
+  // before a carrier's seq_cst load that sees the count reach 0 (and exits); acquire, so
+  // the thread that takes it to 0 has seen every other fiber's end (it kicks after them).
+  void uncount() {
+    if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) kick_all();
+  }
+  // finish() raises it once no submission can come any more; start() and finish() clear it.
+  // seq_cst: closing_ then live_ in should_exit(), closed_ then closing_ in finish(): see there.
+  void set_closing(bool v) noexcept { closing_.store(v, std::memory_order_seq_cst); }
+  // seq_cst, closing_ before live_: pairs with submit() (live_ then closed_) and finish()
+  // (closed_ then closing_). A carrier that sees closing_ also sees every submission that
+  // saw closed_ == false, so it cannot exit with that fiber still on its way.
+  bool should_exit() const noexcept {
+    if (!mode_run_ && !closing_.load(std::memory_order_seq_cst)) return false;
+    return live_.load(std::memory_order_seq_cst) == 0;
+  }
+  void kick_all() {
+    for (auto& c : carriers_) c->kick();
+  }
+
+  // ---- idle carriers (the sleep handshake: MEMORY_ORDER.md section 3, Carrier::idle)
+  // relaxed: a hint for the lone-yield check; a stale read only delays or skips one chance
+  // for a lone yielder to migrate.
+  bool any_idle_hint() const noexcept { return idle_.load(std::memory_order_relaxed) != 0; }
+  // acquire: pairs with enter_idle()'s seq_cst increment, so a sleeper's sleeping_ flag,
+  // stored before that increment, is seen by the kick_a_sleeper() that follows.
+  bool any_idle() const noexcept { return idle_.load(std::memory_order_acquire) != 0; }
+  // seq_cst: the sleeper's half of the Dekker pair with maybe_wake_idle() (with the
+  // seq_cst fence that Carrier::idle issues right after it).
+  void enter_idle() noexcept { idle_.fetch_add(1, std::memory_order_seq_cst); }
+  // relaxed: idle_ is a hint for pushers; a stale high value costs one needless kick.
+  void leave_idle() noexcept { idle_.fetch_sub(1, std::memory_order_relaxed); }
+
+  // Wakes a parked carrier when there is work it could take: one that can steal it
+  // (chaselev) or share it (fifo). Go's wakep: at most one, and only if one is idle.
+  void maybe_wake_idle(C* self) {
+    if (!multi_) return;
+    // The other half of idle()'s pair (the litmus argument is there): the fence orders
+    // the push just made (plain or release stores) before this load; idle() increments
+    // idle_, fences, then re-checks.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!any_idle()) return;
+    kick_a_sleeper(self);
+  }
+  // Wakes one sleeping carrier other than self, claiming it so that the next call picks
+  // another one (a burst of pushes wakes as many carriers as it has pushes). Out of line:
+  // it ends in a system call anyway, and inlined it pushed after_switch (the yield path)
+  // out of line too (callgrind: +10 instructions per yield).
+  [[gnu::noinline]] void kick_a_sleeper(C* self) {
+    for (auto& c : carriers_)
+      if (c.get() != self && c->claim_sleeper()) {
+        c->kick();
+        return;
+      }
+  }
+  bool any_stealable(C* self) const noexcept {
+    for (auto& c : carriers_)
+      if (c.get() != self && c->stealable()) return true;
+    return false;
+  }
+
+  // ---- fiber lifecycle
+  // Builds a fiber whose control block (Fiber, callable, result) sits at the top of its
+  // own stack: spawning allocates nothing but the stack. counted: the caller already
+  // counted it live (a submission); otherwise it is counted here.
+  template <class Fn>
+  auto create(typename V::Stacks& stacks, Fn&& fn, const SpawnOptions& so, bool counted = false) {
+    using Func = std::decay_t<Fn>;
+    using R = std::invoke_result_t<Func&>;
+    // The callable is destroyed at the end of the body, on the fiber's own stack, so its
+    // captures' destructors see this fiber (current_fiber(), fiber-locals) and may block;
+    // only a fiber that never ran has it destroyed with the block.
+    struct Block : F, ResultSlot<R> {
+      explicit Block(Fn&& f) : func(std::in_place, std::forward<Fn>(f)) {}
+      std::optional<Func> func;
+    };
+    Stack s;
+    try {
+      s = stacks.acquire(so.stack_size);
+    } catch (...) {
+      if (counted) uncount();
+      throw;
+    }
+    char* top = s.hi();
+    static_assert(alignof(Block) <= sched_constants::kCacheLine);
+    // Cache colouring (sched_constants::kCacheColours): stack tops are page-aligned at
+    // large strides, so every fiber's control block and first frames would fall in the
+    // same L1 sets. A per-fiber offset of a few cache lines spreads them.
+    const std::uint64_t id = detail::next_fiber_id();
+    const std::uintptr_t colour = (id % sched_constants::kCacheColours) * sched_constants::kCacheLine;
+    auto addr = (reinterpret_cast<std::uintptr_t>(top) - sizeof(Block) - colour) &
+                ~std::uintptr_t(sched_constants::kCacheLine - 1);
+    Block* b;
+    try {
+      b = new (reinterpret_cast<void*>(addr)) Block(std::forward<Fn>(fn));
+    } catch (...) {
+      stacks.release(s);
+      if (counted) uncount();
+      throw;
+    }
+    F* f = b;
+    f->stack = s;
+    f->rt = this;
+    f->id = id;
+    if (!so.name.empty()) f->set_name(so.name);  // unnamed: shown as "fiber-<id>"
+    // relaxed: f is not shared yet; the run-queue push or pending-list post that hands it
+    // to a carrier publishes it (and the handle travels with this thread).
+    f->refs.store(2, std::memory_order_relaxed);  // the runtime's and the handle's
+    f->body = [](FiberBase* fb) {
+      Block* self = static_cast<Block*>(static_cast<F*>(fb));
+      try {
+        if constexpr (std::is_void_v<R>) (*self->func)();
+        else self->value.emplace((*self->func)());
+      } catch (...) {
+        fb->error = std::current_exception();
+      }
+      try {
+        self->func.reset();
+      } catch (...) {
+        if (!fb->error) fb->error = std::current_exception();
+      }
+    };
+    f->destroy_block = [](FiberBase* fb) { static_cast<Block*>(static_cast<F*>(fb))->~Block(); };
+    try {
+      for (const FlsInit& init : so.locals) f->fls_set(init.key, init.make(init.src.get()), init.destroy);
+    } catch (...) {  // a fiber-local's copy threw: undo everything, lose nothing
+      b->~Block();
+      stacks.release(s);
+      if (counted) uncount();
+      throw;
+    }
+    StackRange usable{s.lo, static_cast<std::size_t>(reinterpret_cast<char*>(addr) - static_cast<char*>(s.lo))};
+    Sw::make(f->ctx, usable, &RuntimeState::entry, f);
+    // relaxed: the spawner is a live fiber of this runtime (or run() before the carriers
+    // start), so the count cannot reach 0 before this increment; and the spawner's own
+    // decrement at its end comes after it in live_'s modification order (it is sequenced
+    // before the spawner's end, which the switch and run queue order before its retire),
+    // so no carrier can read 0 while f is still to run.
+    if (!counted) live_.fetch_add(1, std::memory_order_relaxed);
+    CarrierBase* cb = detail::current_carrier();
+    carriers_[cb && is_mine(cb) ? cb->index : 0]->register_fiber(f);
+    return JoinHandle<R>(f, static_cast<ResultSlot<R>*>(b), &join_ops());
+  }
+  static const JoinOps& join_ops() noexcept {
+    static const JoinOps ops{&RuntimeState::join_wait, &RuntimeState::drop_ref};
+    return ops;
+  }
+
+  // First code a new fiber runs (through the switch backend's trampoline).
+  static void entry(void* arg) {
+    F* f = static_cast<F*>(arg);
+    f->rt->current_carrier()->resumed();
+    f->body(f);
+    C* c = f->rt->current_carrier();  // it may have migrated
+    f->join_lock.lock();
+    f->finished = true;
+    detail::wake_all<Runtime<V>>(f->joiners);  // the wait-queue protocol: under the lock
+    f->join_lock.unlock();
+    // From here a joiner may take f->error at any time. Whether nobody joins is decided at
+    // the last reference's drop (release_memory), when nobody can any more.
+    SY_TEST_POINT(after_finish_unlock, f);
+    c->switch_out_final(f);
+  }
+
+  // A dead fiber, after its last switch (so its stack is no longer in use). On carrier c's
+  // thread only (its stack allocator takes the stack if this was the last reference).
+  void retire(F* f, C& c) {
+    // relaxed: introspection only (FiberBase::state).
+    f->state.store(FiberState::dead, std::memory_order_relaxed);
+    carriers_[f->registry]->unregister_fiber(f);
+    drop_ref_on(f, c);
+    uncount();
+  }
+
+  // ---- references (FiberRef, JoinHandle) and the stacks' return
+  static void drop_ref(FiberBase* fb) {
+    F* f = static_cast<F*>(fb);
+    CarrierBase* cb = detail::current_carrier();
+    RuntimeState* rt = f->rt;
+    if (cb && rt->is_mine(cb)) rt->drop_ref_on(f, *static_cast<C*>(cb));
+    else rt->drop_ref_foreign(f);
+  }
+  // On carrier c's thread only.
+  void drop_ref_on(F* f, C& c) {
+    // acq_rel: release, so each owner's writes (a joiner's take of the result) happen
+    // before the free; acquire, so the last owner, which frees, has seen them all.
+    if (f->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) release_memory(f, c.stacks());
+  }
+  // Not on one of this runtime's carriers: the stack allocators are per carrier, so the
+  // last reference hands the fiber to the orphan list, which a carrier frees.
+  void drop_ref_foreign(F* f) {
+    // acq_rel: as in drop_ref_on.
+    if (f->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    std::lock_guard<std::mutex> g(orphan_mu_);
+    orphan_list_.push_back(f);
+    // relaxed: a hint read by maintenance; the mutex orders the list itself.
+    orphans_.store(orphan_list_.size(), std::memory_order_relaxed);
+  }
+  // relaxed: a hint (see drop_ref_foreign); one missed now is freed at a later maintenance.
+  bool has_orphans() const noexcept { return orphans_.load(std::memory_order_relaxed) != 0; }
+  // On a carrier's thread only, into that carrier's allocator.
+  void free_orphans(typename V::Stacks& stacks) {
+    std::vector<FiberBase*> list;
+    {
+      std::lock_guard<std::mutex> g(orphan_mu_);
+      list.swap(orphan_list_);
+      // relaxed: the mutex orders the list; see drop_ref_foreign.
+      orphans_.store(0, std::memory_order_relaxed);
+    }
+    for (FiberBase* f : list) release_memory(static_cast<F*>(f), stacks);
+  }
+  static void release_memory(F* f, typename V::Stacks& stacks) {
+    // The last reference is gone (the runtime's went at death, every handle's after it), so
+    // nobody can join any more: an exception still here was never taken.
+    if (f->error) [[unlikely]] detail::report_unjoined_exception(*f);
+    Stack s = f->stack;
+    Sw::destroy(f->ctx);
+    f->destroy_block(f);
+    stacks.release(s);
+  }
+
+  // The allocator's constructor argument: PoolOptions for pooled, StackOptions for fresh.
+  auto stack_config() const {
+    StackOptions so;
+    so.size = opts_.stack_size;
+    so.guard = opts_.guard;
+    if constexpr (std::is_constructible_v<typename V::Stacks, PoolOptions>) {
+      PoolOptions p;
+      p.cap = opts_.pool_cap;
+      p.stack = so;
+      return p;
+    } else {
+      return so;
+    }
+  }
+
+ private:
+  // JoinOps::wait: the wait-queue protocol (detail/wait_queue.h) on the joinee's joiners.
+  static bool join_wait(FiberBase* child, std::int64_t deadline_ns) {
+    F* self = Runtime<V>::current();  // nullptr from an OS thread or another variant's fiber
+    if (self == child) throw FiberError("join: a fiber cannot join itself");
+    detail::SpinGuard g(child->join_lock);
+    if (child->finished) return true;
+    Waiter w;
+    // A join from another variant's fiber blocks its thread, as from any OS thread; the
+    // joinee writes its result before it wakes its joiners (entry).
+    const detail::Parked how = detail::park_as<Runtime<V>>(self, g, child->joiners, w, deadline_ns, "join", [] {},
+                                                           detail::Foreign::block_thread,
+                                                           detail::Handoff::before_wake);
+    if (how == detail::Parked::handed) return true;  // woken by the joinee's end
+    return child->finished;                          // timed out or unparked; g holds the lock
+  }
+
+  Options opts_;
+  unsigned ncarriers_ = 1;
+  bool multi_ = false;
+  bool mode_run_ = true;
+  typename Sched::Shared sched_;
+  std::vector<std::unique_ptr<C>> carriers_;
+  alignas(64) std::atomic<std::int64_t> live_{0};
+  alignas(64) std::atomic<unsigned> idle_{0};
+  std::atomic<bool> closing_{false};
+  std::mutex orphan_mu_;
+  std::vector<FiberBase*> orphan_list_;
+  std::atomic<std::size_t> orphans_{0};
+};
+
+// ---------------------------------------------------------------------------------------
+template <class V>
+class Carrier : public CarrierBase {
+ public:
+  using Sw = typename V::Switch;
+  using Sched = typename V::Sched;
+  using F = Fiber<V>;
+
+  Carrier(RuntimeState<V>& rt, unsigned idx)
+      : rt_(rt), stacks_(rt.stack_config()), poller_(rt.options().io_backend, rt.options().io_registration) {
+    variant_tag = RuntimeState<V>::tag();
+    index = idx;
+    rng_ = 0x9E3779B97F4A7C15ull * (idx + 1);
+    hooks_ = rt.options().hooks;
+    switch_hooks_ = hooks_ && hooks_->before_switch ? hooks_ : nullptr;
+  }
+
+  // The state this carrier shares with the others and its runtime.
+  RuntimeState<V>& state() noexcept { return rt_; }
+
+  // ---- called by the running fiber to give up the carrier (self->action says why);
+  // on this carrier's thread only, like everything below that does not say otherwise.
+  void switch_out(F* self) {
+    F* next = next_runnable();
+    if (!next && self->action == Action::yield) {
+      // Nothing else to run here. Keep going, unless another carrier is idle: then
+      // publish this fiber (through the scheduler loop, after its context is saved) so an
+      // idle carrier may take it, as Go's Gosched does through the global run queue;
+      // otherwise a lone yielder could never spread to an idle carrier.
+      // Every kLoneYieldInterval-th lone yield only, and the idle carrier is woken once the
+      // fiber is published (after_switch), so this costs a wake per that many yields.
+      if (!rt_.multi() || (++lone_yields_ & (sched_constants::kLoneYieldInterval - 1)) != 0 ||
+          !rt_.any_idle_hint()) {
+        self->action = Action::none;
+        return;
+      }
+      wake_after_publish_ = true;
+    }
+    save_eh(self);
+    if (!self->stack.guarded && !canary_intact(self->stack)) [[unlikely]]
+      report_stack_corruption(self->stack, self->name[0] ? self->name : nullptr);
+    prev_ = self;
+    if (next) {
+      enter(next);
+      switch_to<Sw>(self->ctx, next->ctx);
+    } else {
+      current_ = nullptr;
+      current_base = nullptr;
+      set_current_stack(nullptr);
+      if (switch_hooks_) [[unlikely]] hook_before_switch(nullptr);
+      switch_to<Sw>(self->ctx, sched_ctx_);
+    }
+    // Resumed. With several carriers it may be another one: find it again through the
+    // opaque accessor (never a cached thread_local address). With one, it is this one.
+    Carrier* c = rt_.multi() ? rt_.current_carrier() : this;
+    c->resumed();
+    c->restore_eh(self);
+  }
+
+  // The dying fiber's last switch (never returns).
+  [[noreturn]] void switch_out_final(F* self) {
+    self->action = Action::dead;
+    F* next = next_runnable();
+    prev_ = self;
+    if (next) {
+      enter(next);
+      switch_to_final<Sw>(self->ctx, next->ctx);
+    } else {
+      current_ = nullptr;
+      current_base = nullptr;
+      set_current_stack(nullptr);
+      if (switch_hooks_) [[unlikely]] hook_before_switch(nullptr);
+      switch_to_final<Sw>(self->ctx, sched_ctx_);
+    }
+    __builtin_unreachable();
+  }
+
+  // ---- the scheduler loop on the carrier thread's own stack
+  void loop() {
+    detail::set_current_carrier(this);
+    eh_ = detail::eh_globals();
+    // The thread's own exception state (run() may be called inside a catch block) is not
+    // the fibers': set it aside for the loop and give it back at the end.
+    const detail::EhGlobals thread_eh = *eh_;
+    eh_->caught = nullptr;
+    eh_->uncaught = 0;
+    ensure_signal_altstack();
+    if (hooks_ && hooks_->start) hooks_->start(*this, hooks_->arg);
+    for (;;) {
+      resumed();
+      if (F* f = next_runnable()) {
+        enter(f);
+        switch_to<Sw>(sched_ctx_, f->ctx);
+        continue;
+      }
+      if (rt_.should_exit()) break;
+      idle();
+    }
+    if (hooks_ && hooks_->stop) hooks_->stop(*this, hooks_->arg);
+    *eh_ = thread_eh;
+    detail::set_current_carrier(nullptr);
+  }
+
+  // First thing on whatever resumes on this carrier after a switch (a fiber, a new
+  // fiber's entry, the scheduler loop): the switch hooks, then publishing the fiber that
+  // switched away. (The hook call is out of line and cold so that after_switch stays inlined.)
+  // always_inline: it is on every switch's resume (the yield path).
+  [[gnu::always_inline]] void resumed() {
+    if (switch_hooks_) [[unlikely]] hook_after_switch();
+    after_switch();
+  }
+
+  // ---- run queue
+  void push(FiberBase* f, PushKind kind) {
+    // A woken fiber wakes an idle carrier only if this one already has other work: the
+    // waker usually blocks soon and runs it here (Go's runnext). Waking a sleeping carrier
+    // for it would cost a kick and a cross-carrier hand-off per wake (a channel ping-pong
+    // over two carriers: tens of microseconds per hand-off instead of ~100 ns).
+    const bool spread = kind == PushKind::spawned ||
+                        (kind == PushKind::woken && rt_.multi() && maybe_work());
+    // relaxed: introspection only (FiberBase::state); the push publishes f.
+    f->state.store(FiberState::runnable, std::memory_order_relaxed);
+    Sched::push(rt_.sched(), local_, f, kind);
+    if (spread) rt_.maybe_wake_idle(this);
+  }
+
+  // Runnable work for this carrier in the scheduler's queues (a hint, maybe stale).
+  bool maybe_work() const noexcept { return Sched::maybe_work(rt_.sched(), local_); }
+  // Work another carrier could steal from this one (a hint). Any thread.
+  bool stealable() const noexcept { return Sched::stealable(local_); }
+
+  // A claimed wake of a fiber that waits in this carrier's structures, from this carrier.
+  void wake_local(FiberBase* f) {
+    heap_.remove(f);
+    unlink_pred(f);
+    push(f, PushKind::woken);
+  }
+
+  // Any thread: hand f (a submission or a claimed wake) to this carrier's pending list.
+  // "Post" means this and only this.
+  void post(FiberBase* f) {
+    pending_.push(f);
+    notify();
+  }
+
+  // Any thread. Wakes the carrier if it sleeps. Dekker pair with idle(): the push above
+  // is seq_cst, this load is seq_cst, and idle() stores sleeping_ (seq_cst) before
+  // re-checking (MEMORY_ORDER.md section 3).
+  void notify() noexcept {
+    if (sleeping_.load(std::memory_order_seq_cst)) kick();
+  }
+  // The carrier's one wake mechanism, whatever it blocks in: an eventfd in its poller's
+  // set. A kick sent before the carrier blocks stays pending (the counter is non-zero), so
+  // it cannot be lost between the last look for work and the block. Any thread.
+  void kick() noexcept { poller_.kick(); }
+  detail::Poller& poller() noexcept { return poller_; }
+  // Any thread. relaxed: a snapshot for tests and introspection; nothing is read through it.
+  bool is_sleeping() const noexcept { return sleeping_.load(std::memory_order_relaxed); }
+  // Takes the right to wake this carrier: true for one caller per sleep, which then kicks
+  // it. The flag is cleared here, not when the carrier wakes, so the next wake in a burst
+  // goes to another sleeper instead of kicking this one again. A post() that finds it
+  // cleared sends no kick: none is needed, the claimer's kick wakes it, and a woken
+  // carrier drains its pending list before it can sleep again. Any thread.
+  bool claim_sleeper() noexcept {
+    // relaxed: which waker wins does not order anything; the kick (a write(2) the carrier
+    // reads in its block) carries the wake itself.
+    return sleeping_.load(std::memory_order_relaxed) && sleeping_.exchange(false, std::memory_order_relaxed);
+  }
+
+  // ---- waiting structures
+  void link_pred(FiberBase* f) noexcept {
+    f->pred_prev = nullptr;
+    f->pred_next = pred_head_;
+    if (pred_head_) pred_head_->pred_prev = f;
+    pred_head_ = f;
+    f->in_pred_list = true;
+  }
+  void unlink_pred(FiberBase* f) noexcept {
+    if (!f->in_pred_list) return;
+    if (f->pred_prev) f->pred_prev->pred_next = f->pred_next; else pred_head_ = f->pred_next;
+    if (f->pred_next) f->pred_next->pred_prev = f->pred_prev;
+    f->in_pred_list = false;
+  }
+
+  F* current() const noexcept { return current_; }
+  // For a reader that runs while this carrier's thread is stopped by a signal (gc.h): no
+  // lock, so it cannot wait for one the stopped thread holds. The registry's forward links
+  // are written in an order such a reader may follow (register_fiber, unregister_fiber).
+  FiberBase* registry_head_unlocked() const noexcept { return reg_head_; }
+  F* switching_out() const noexcept { return prev_; }  // from just before a switch to after_switch
+  const typename Sw::Context& scheduler_context() const noexcept { return sched_ctx_; }
+  typename V::Stacks& stacks() noexcept { return stacks_; }  // this carrier's thread only
+
+  // Introspection registry (locked: listed from other threads). register_fiber: on the
+  // creating thread; unregister_fiber: on the retiring carrier; for_each_fiber: any thread.
+  void register_fiber(FiberBase* f) noexcept {
+    reg_lock_.lock();
+    f->registry = index;
+    f->all_prev = nullptr;
+    f->all_next = reg_head_;
+    if (reg_head_) reg_head_->all_prev = f;
+    // f's forward link before f becomes reachable: a reader on another thread while this
+    // one is stopped by a signal (gc.h, lock-free) sees either list, both whole.
+    std::atomic_signal_fence(std::memory_order_release);
+    reg_head_ = f;
+    reg_lock_.unlock();
+  }
+  void unregister_fiber(FiberBase* f) noexcept {
+    reg_lock_.lock();
+    if (f->all_prev) f->all_prev->all_next = f->all_next; else reg_head_ = f->all_next;
+    if (f->all_next) f->all_next->all_prev = f->all_prev;
+    reg_lock_.unlock();
+  }
+  template <class Fn>
+  void for_each_fiber(Fn&& fn) {
+    std::lock_guard<detail::SpinLock> g(reg_lock_);
+    for (FiberBase* f = reg_head_; f; f = f->all_next) fn(static_cast<F*>(f));
+  }
+
+ private:
+  // Out of line and cold, so that the switch path's code and registers do not pay for them.
+  [[gnu::noinline, gnu::cold]] void hook_before_switch(const Stack* next) noexcept {
+    switch_hooks_->before_switch(*this, next, switch_hooks_->arg);
+  }
+  [[gnu::noinline, gnu::cold]] void hook_after_switch() noexcept { switch_hooks_->after_switch(*this, switch_hooks_->arg); }
+
+  void enter(F* f) noexcept {
+    if (switch_hooks_) [[unlikely]] hook_before_switch(&f->stack);
+    current_ = f;
+    current_base = f;
+    set_current_stack(&f->stack);  // for the overflow handler: one inline TLS store
+    // relaxed, both: introspection only (FiberBase::state, FiberBase::carrier).
+    f->state.store(FiberState::running, std::memory_order_relaxed);
+    f->carrier.store(index, std::memory_order_relaxed);
+  }
+
+  // Next fiber to run, or nullptr. Maintenance is skipped on the fast path and forced
+  // after sched_constants::kBackstopRuns runs (the backstop) so a busy queue cannot starve
+  // timers and wakes.
+  F* next_runnable() {
+    bool backstop = ++since_maintenance_ >= sched_constants::kBackstopRuns;
+    if (backstop) maintenance();
+    FiberBase* f = Sched::pop(rt_.sched(), local_, backstop);
+    if (!f) {
+      if (!backstop) maintenance();
+      f = Sched::pop(rt_.sched(), local_, false);
+      if (!f && rt_.multi()) f = steal();
+    }
+    return static_cast<F*>(f);
+  }
+
+  // Maintenance, in the design's order: submissions and remote wakes, I/O, deadlines,
+  // predicates. Reads the clock only with a deadline pending, and makes a system call only
+  // while fibers wait on fds, on every kIoPollInterval-th maintenance (a carrier that never
+  // idles must still see its fds; one that idles collects them in its block).
+  void maintenance() {
+    since_maintenance_ = 0;
+    for (FiberBase* f = pending_.drain(); f;) {
+      FiberBase* next = f->next_post;
+      // A submission (never run: state still `created`) or a claimed wake (`suspended`,
+      // stored by publish() before it armed the fiber). relaxed: the value was written
+      // before the post that brought f here, and drain()'s acquire exchange pairs with
+      // that post's release CAS, so this load sees it; nobody else writes state while f
+      // sits on the pending list.
+      if (f->state.load(std::memory_order_relaxed) == FiberState::created) push(f, PushKind::spawned);
+      else wake_local(f);  // claimed by a waker on another thread
+      f = next;
+    }
+    // Not while the fiber switching out holds a wait-queue lock for after its switch: that
+    // may be the very fd entry a dispatch would lock.
+    if ((++io_tick_ & (sched_constants::kIoPollInterval - 1)) == 0 && detail::io_waiters() != 0 &&
+        !(current_ && current_->on_saved.fn)) [[unlikely]] {
+      poller_.wait_and_dispatch(0);
+    }
+    if (!heap_.empty()) {
+      const std::int64_t now = detail::now_ns();
+      while (!heap_.empty() && heap_.earliest() <= now) {
+        FiberBase* f = heap_.pop();
+        if (f->try_claim()) {
+          f->wake_reason = WakeReason::timeout;
+          unlink_pred(f);
+          push(f, PushKind::woken);
+        }  // else: claimed elsewhere; it arrives through pending_
+      }
+    }
+    for (FiberBase* f = pred_head_; f;) {
+      FiberBase* next = f->pred_next;
+      if (f->pred(f->pred_arg) && f->try_claim()) {
+        f->wake_reason = WakeReason::ready;
+        wake_local(f);
+      }
+      f = next;
+    }
+    if (rt_.has_orphans()) [[unlikely]] rt_.free_orphans(stacks_);
+  }
+
+  // Thief side: a random victim, then round all the others once.
+  FiberBase* steal() {
+    const unsigned n = rt_.carrier_count();
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    const unsigned start = static_cast<unsigned>(rng_ % n);
+    for (unsigned k = 0; k < n; ++k) {
+      unsigned v = (start + k) % n;
+      if (v == index) continue;
+      Carrier& victim = rt_.carrier(v);
+      if (FiberBase* f = Sched::steal(rt_.sched(), victim.local_)) {
+        // Go's rule: a carrier that found work wakes another while work is left, so a
+        // burst pushed on one carrier spreads over every idle one, not only the one its
+        // pusher woke. any_idle() is an acquire load (see there). A hint: a missed wake
+        // only delays the spreading.
+        if (rt_.any_idle() && victim.stealable()) [[unlikely]]
+          rt_.kick_a_sleeper(this);
+        return f;
+      }
+    }
+    return nullptr;
+  }
+
+  // Runs on whatever was resumed after a switch on this carrier (through resumed()):
+  // publishes the fiber that switched away, now that its context is saved.
+  void after_switch() {
+    F* p = prev_;
+    if (!p) return;
+    prev_ = nullptr;
+    if (p->action == Action::yield) [[likely]] {
+      p->action = Action::none;
+      // The yield fast path: no wake decision to make (a yield never wakes a carrier here),
+      // and small enough to stay inlined into every switch's resume. relaxed: introspection
+      // only (FiberBase::state).
+      p->state.store(FiberState::runnable, std::memory_order_relaxed);
+      Sched::push(rt_.sched(), local_, p, PushKind::yielded);
+      if (wake_after_publish_) [[unlikely]] {
+        wake_after_publish_ = false;
+        rt_.maybe_wake_idle(this);
+      }
+      return;
+    }
+    publish(p);
+  }
+  [[gnu::noinline]] void publish(F* p) {
+    switch (p->action) {
+      case Action::yield:
+        break;
+      case Action::wait: {
+        p->action = Action::none;
+        // relaxed: introspection, and maintenance()'s spawned-or-claimed test, which reads
+        // it through the release/acquire of arm(), try_claim() and the pending list.
+        p->state.store(FiberState::suspended, std::memory_order_relaxed);
+        p->wait_carrier = index;
+        if (p->deadline_ns >= 0) heap_.insert(p);
+        if (p->pred) link_pred(p);
+        // Copied before arming: once armed, another carrier may claim p, run it, and
+        // clear p->on_saved as p returns from suspend(), all before this line would read
+        // it (the wait queue's lock would then never be released).
+        const OnSaved on_saved = p->on_saved;
+        p->arm();  // from here on wakers may claim it
+        SY_TEST_POINT(after_arm, p);
+        if (on_saved.fn) on_saved.fn(on_saved.arg);
+        break;
+      }
+      case Action::dead:
+        rt_.retire(p, *this);
+        break;
+      case Action::none:
+        break;
+    }
+  }
+
+  // Nothing runnable. Block in the poller for a bounded time: until the nearest deadline
+  // when fibers wait on one (the default idle hook), otherwise until a ready fd, a
+  // submission or a wake (a kick), at most park_timeout.
+  void idle() {
+    std::int64_t timeout;
+    const bool waiters = !heap_.empty() || pred_head_ != nullptr;
+    const Options& opts = rt_.options();
+    if (!heap_.empty()) {
+      timeout = std::clamp<std::int64_t>(heap_.earliest() - detail::now_ns(), 0,
+                                         sched_constants::kMaxDeadlineBlockNs);
+      if (timeout == 0) return;
+    } else if (pred_head_) {
+      timeout = sched_constants::kPredicatePollNs;  // predicates are polled, not signalled
+    } else {
+      timeout = opts.park_timeout.count();
+    }
+    if (pred_head_ && timeout > sched_constants::kPredicatePollNs) timeout = sched_constants::kPredicatePollNs;
+    if (waiters && opts.idle_hook) {
+      opts.idle_hook(Duration(timeout));
+      if (detail::io_waiters() != 0) poller_.wait_and_dispatch(0);
+      return;
+    }
+    if (opts.idle_spin.count() > 0) {
+      const std::int64_t spin_start = detail::now_ns();
+      if (spin_before_block(spin_start, std::min(opts.idle_spin.count(), timeout))) return;
+      // The bound was computed before the spin: block only for what is left of it, or a
+      // timer due meanwhile would be late by the whole spin.
+      timeout = std::max<std::int64_t>(0, timeout - (detail::now_ns() - spin_start));
+      if (timeout == 0 && !heap_.empty()) return;  // a deadline is due: the loop expires it
+    }
+    // Announce the sleep before the last look for work, so that either that look sees a
+    // concurrent push, or the pusher sees us and kicks. Two pairs:
+    //  - post() (pending_ CAS, then a load of sleeping_) against the store of sleeping_ and
+    //    the load of pending_: all seq_cst, so they are in one total order and at least
+    //    one side sees the other's write (store buffering is forbidden).
+    //  - A run-queue push (the deque's bottom_ store, the FIFO's size store: relaxed or
+    //    release) followed by maybe_wake_idle()'s seq_cst fence and load of idle_, against
+    //    the increment of idle_ below (enter_idle), the seq_cst fence after it, and work_visible()'s
+    //    relaxed loads of bottom_/top_/size/ysize. The RMW alone would not do: later
+    //    relaxed loads may be performed before a seq_cst RMW's store is visible (AArch64's
+    //    ldaxr/stlxr lets them pass; x86's locked instruction happens to forbid it). With
+    //    the two fences ordered in S, either ours comes first, and the pusher's load after
+    //    its fence sees our increment (and kicks), or its comes first, and our loads after
+    //    ours see its push. Forbidden outcome: the pusher reads idle_ == 0 and we read the
+    //    queues empty, i.e. a runnable fiber and every carrier asleep.
+    sleeping_.store(true, std::memory_order_seq_cst);
+    rt_.enter_idle();
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (work_visible()) {
+      rt_.leave_idle();
+      // relaxed: a hint for claim_sleeper(); a waker that still sees true sends one kick
+      // too many, which the next block consumes.
+      sleeping_.store(false, std::memory_order_relaxed);
+      return;
+    }
+    poller_.wait_and_dispatch(timeout);
+    rt_.leave_idle();
+    sleeping_.store(false, std::memory_order_relaxed);  // relaxed: as above
+  }
+
+  // A submission or remote wake, runnable work, the runtime's exit, or (several carriers) a
+  // deque to steal from: the look an idle carrier takes before it blocks.
+  bool work_visible() {
+    return !pending_.empty_seq_cst() || maybe_work() || rt_.should_exit() || (rt_.multi() && rt_.any_stealable(this));
+  }
+
+  // True when work turned up within spin_ns: a ready fd (dispatched here) or work_visible().
+  // Nobody kicks us meanwhile (sleeping_ is false), which is why each round looks at both.
+  bool spin_before_block(std::int64_t start_ns, std::int64_t spin_ns) {
+    const std::int64_t until = start_ns + spin_ns;
+    do {
+      if (poller_.wait_and_dispatch(0) > 0 || work_visible()) return true;
+    } while (detail::now_ns() < until);
+    return false;
+  }
+
+  void save_eh(F* self) noexcept {
+    detail::EhGlobals* g = eh_;
+    if (g->caught || g->uncaught) [[unlikely]] {
+      self->eh_caught = g->caught;
+      self->eh_uncaught = g->uncaught;
+      self->eh_saved = true;
+      g->caught = nullptr;
+      g->uncaught = 0;
+    }
+  }
+  void restore_eh(F* self) noexcept {
+    if (self->eh_saved) [[unlikely]] {
+      eh_->caught = self->eh_caught;
+      eh_->uncaught = self->eh_uncaught;
+      self->eh_saved = false;
+    }
+  }
+
+  RuntimeState<V>& rt_;
+  typename Sw::Context sched_ctx_;
+  F* current_ = nullptr;
+  F* prev_ = nullptr;
+  unsigned since_maintenance_ = 0;
+  unsigned lone_yields_ = 0;
+  unsigned io_tick_ = 0;
+  bool wake_after_publish_ = false;
+  typename Sched::Local local_;
+  detail::DeadlineHeap heap_;
+  FiberBase* pred_head_ = nullptr;
+  detail::EhGlobals* eh_ = nullptr;
+  typename V::Stacks stacks_;
+  std::uint64_t rng_;
+  detail::MpscStack<FiberBase, &FiberBase::next_post> pending_;
+  detail::Poller poller_;
+  // Set (seq_cst) by idle() before its last look for work, cleared when it wakes or by a
+  // waker's claim_sleeper(); see notify() and claim_sleeper() for the pairs.
+  alignas(64) std::atomic<bool> sleeping_{false};
+  detail::SpinLock reg_lock_;
+  FiberBase* reg_head_ = nullptr;
+  const CarrierHooks* hooks_ = nullptr;         // Options::hooks
+  const CarrierHooks* switch_hooks_ = nullptr;  // hooks_ if it has switch hooks, else null
+};
+
+}  // namespace sy
