@@ -8,35 +8,28 @@
 // The protocol is the Go peer's (scenarios/peers/go/http.go): "LISTENING <port>" on stdout once listening;
 // serve until SIGTERM or SIGINT; stop accepting, let in-flight requests finish (at most
 // --shutdown-grace-ms), close the rest; print one JSON line; exit 0. A bad command line
-// (unknown taskmaster or variant included): a message on stderr, exit code 2.
+// (unknown taskmaster or variant included): a message on stderr, exit code 2. --help
+// describes every flag (exit 0). The command line is CLI11's.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
+#include "../cli_integer.h"
 #include "switchyard/runtime.h"  // available_cpus()
 #include "taskmaster.h"
 
 namespace {
 
 using sy::http::UsageError;
-
-long parse_int(std::string_view flag, std::string_view v, long lo, long hi) {
-  long x = 0;
-  const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-  if (ec != std::errc() || p != v.data() + v.size() || x < lo || x > hi)
-    throw UsageError(std::string(flag) + " " + std::string(v) + ": expected an integer in [" + std::to_string(lo) +
-                     ", " + std::to_string(hi) + "]");
-  return x;
-}
 
 struct Cli {
   sy::http::TaskmasterOptions tm;
@@ -46,42 +39,66 @@ struct Cli {
   int backlog = 16384;
 };
 
-Cli parse_cli(int argc, char** argv) {
-  Cli c;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i], v;
-    bool inline_value = false;
-    if (const auto eq = a.find('='); a.substr(0, 2) == "--" && eq != std::string_view::npos) {
-      v = a.substr(eq + 1);
-      a = a.substr(0, eq);
-      inline_value = true;
-    }
-    auto value = [&]() -> std::string_view {
-      if (inline_value) return v;
-      if (i + 1 >= argc) throw UsageError(std::string(a) + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--taskmaster") c.tm.name = value();
-    else if (a == "--variant") c.tm.variant = value();
-    else if (a == "--carriers") c.tm.carriers = static_cast<unsigned>(parse_int(a, value(), 1, 1024));
-    else if (a == "--registration") c.tm.registration = value();
-    else if (a == "--io-backend") c.tm.io_backend = value();
-    else if (a == "--backlog") c.backlog = static_cast<int>(parse_int(a, value(), 1, 1 << 20));
-    else if (a == "--max-conns") c.cfg.max_conns = parse_int(a, value(), 0, 1 << 24);
-    else if (a == "--idle-timeout-ms") c.cfg.idle_timeout_ms = static_cast<int>(parse_int(a, value(), 0, 86'400'000));
-    else if (a == "--request-timeout-ms") c.cfg.request_timeout_ms = static_cast<int>(parse_int(a, value(), 0, 86'400'000));
-    else if (a == "--shutdown-grace-ms") c.cfg.shutdown_grace_ms = static_cast<int>(parse_int(a, value(), 0, 600'000));
-    else if (a == "--listen") {
-      const std::string_view l = value();
-      const auto colon = l.rfind(':');
-      if (colon == std::string_view::npos) throw UsageError("--listen " + std::string(l) + ": expected HOST:PORT");
-      c.host = std::string(l.substr(0, colon));
-      c.port = static_cast<unsigned>(parse_int("--listen port", l.substr(colon + 1), 0, 65535));
-    } else {
-      throw UsageError("unknown argument " + std::string(a));
-    }
+// Reads the command line into `c`. Returns -1 to go on serving, or the exit code: 0 after
+// --help (the help on stdout), 2 for a malformed command line (CLI11's own codes differ per
+// error; every one is a usage error here). Names (taskmaster, variant, registration, I/O
+// backend) are checked by make_taskmaster, which knows them.
+int parse_cli(int argc, char** argv, Cli& c) {
+  CLI::App app("switchyard_http_server: the HTTP \"Hello, World!\" server under a chosen taskmaster. Prints "
+               "\"LISTENING <port>\" once listening, serves until SIGTERM or SIGINT, then prints one JSON line.");
+  app.add_option("--taskmaster", c.tm.name, "Who runs the connections: threads | eventloop | fibers")
+      ->capture_default_str();
+  app.add_option("--variant", c.tm.variant, "The fiber runtime variant (fibers only)")->capture_default_str();
+  app.add_option("--carriers", c.tm.carriers, "Carriers (fibers) or event loops (eventloop); default: the CPUs")
+      ->check(sy::cli::integer_in(1, 1024))
+      ->type_name("N");
+  app.add_option("--registration", c.tm.registration, "How fibers register with the poller: oneshot | persistent | level")
+      ->capture_default_str();
+  app.add_option("--io-backend", c.tm.io_backend, "The fibers' poller: epoll | poll")->capture_default_str();
+  std::string listen = "127.0.0.1:0";
+  app.add_option("--listen", listen, "Where to listen; port 0 picks one (printed on the LISTENING line)")
+      ->capture_default_str()
+      ->type_name("HOST:PORT");
+  app.add_option("--backlog", c.backlog, "listen(2) backlog (capped by net.core.somaxconn)")
+      ->check(sy::cli::integer_in(1, 1 << 20))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--max-conns", c.cfg.max_conns, "Cap on live connections (accepting waits); 0 = none")
+      ->check(sy::cli::integer_in(0, 1 << 24))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--idle-timeout-ms", c.cfg.idle_timeout_ms, "Close a connection idle this long; 0 = never")
+      ->check(sy::cli::integer_in(0, 86'400'000))
+      ->capture_default_str()
+      ->type_name("MS");
+  app.add_option("--request-timeout-ms", c.cfg.request_timeout_ms,
+                 "A request must arrive whole within this from its first byte (else 408); 0 = no limit")
+      ->check(sy::cli::integer_in(0, 86'400'000))
+      ->capture_default_str()
+      ->type_name("MS");
+  app.add_option("--shutdown-grace-ms", c.cfg.shutdown_grace_ms,
+                 "After SIGTERM, in-flight requests may finish within this; the rest are closed")
+      ->check(sy::cli::integer_in(0, 600'000))
+      ->capture_default_str()
+      ->type_name("MS");
+  try {
+    app.parse(argc, argv);
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos) throw UsageError("--listen " + listen + ": expected HOST:PORT");
+    c.host = listen.substr(0, colon);
+    const std::string port = listen.substr(colon + 1);
+    std::string checked = port;
+    if (const std::string why = sy::cli::integer_in(0, 65535)(checked); !why.empty())
+      throw UsageError("--listen port " + why);
+    c.port = static_cast<unsigned>(std::stoul(port));
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "switchyard_http_server: %s\nRun 'switchyard_http_server --help' for the options.\n",
+                 e.what());
+    return 2;
   }
-  return c;
+  return -1;
 }
 
 // Connection counts in the tens of thousands need as many fds: take the hard limit.
@@ -110,7 +127,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<sy::http::Taskmaster> tm;
   std::unique_ptr<sy::http::Server> srv;
   try {
-    cli = parse_cli(argc, argv);
+    if (const int code = parse_cli(argc, argv, cli); code >= 0) return code;
     srv = std::make_unique<sy::http::Server>(cli.cfg);
     tm = sy::http::make_taskmaster(*srv, cli.tm);
   } catch (const UsageError& e) {

@@ -329,6 +329,17 @@ def main():
                 ["--taskmaster", "fibers", "--registration", "nope"], ["--carriers", "0"], ["--bogus"]):
         p = subprocess.run([binary, *bad], capture_output=True, timeout=10)
         assert p.returncode == 2 and p.stdout == b"" and p.stderr, (bad, p)
+    # A malformed value (a fraction, a port out of range) is refused too, not truncated.
+    for bad in (["--backlog", "2.5"], ["--listen", "127.0.0.1:70000"], ["--listen", "nowhere"],
+                ["--idle-timeout-ms"], ["stray"]):
+        p = subprocess.run([binary, *bad], capture_output=True, timeout=10)
+        assert p.returncode == 2 and p.stdout == b"" and p.stderr, (bad, p)
+    # --help: exit 0, every flag described on stdout.
+    p = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0, p
+    flags = ["--taskmaster", "--variant", "--carriers", "--registration", "--io-backend", "--listen",
+             "--backlog", "--max-conns", "--idle-timeout-ms", "--request-timeout-ms", "--shutdown-grace-ms"]
+    assert not [f for f in flags if f not in p.stdout], p.stdout
     failures = 0
     for name, args in CONFIGS.items():
         if only and only != name:

@@ -373,8 +373,10 @@ int main(int argc, char** argv) {
   std::vector<char*> rest = {argv[0]};
   std::string listen;
   bool http_scenario = false;
+  bool help = false;  // --help goes to run_peer, whatever else is on the line
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    help |= a == "--help" || a == "-h";
     if (a == "--listen" || a.rfind("--listen=", 0) == 0) {
       if (a == "--listen") {
         if (i + 1 >= argc) {
@@ -391,7 +393,7 @@ int main(int argc, char** argv) {
       http_scenario = true;
     rest.push_back(argv[i]);
   }
-  if (http_scenario) {
+  if (http_scenario && !help) {
     std::map<std::string, std::string> given;
     for (std::size_t i = 1; i < rest.size(); ++i) {
       const std::string a = rest[i];
@@ -423,7 +425,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (!listen.empty()) {
+  if (!listen.empty() && !help) {
     std::cerr << "asio: --listen is only for the http scenario\n";
     return 2;
   }
@@ -439,5 +441,9 @@ int main(int argc, char** argv) {
       {"switch", "Asio has no context switch of its own: yield measures a post through the handler queue",
        nullptr},
   };
-  return run_peer(int(rest.size()), rest.data(), "asio", scenarios);
+  return run_peer(int(rest.size()), rest.data(), "asio", scenarios,
+                  "The http scenario is a server: --scenario http --listen ADDRESS:PORT "
+                  "[--param carriers=N] prints \"LISTENING <port>\" (port 0 picks one) and serves until "
+                  "SIGTERM or SIGINT.\n  --listen ADDRESS:PORT  where the http scenario listens (only with "
+                  "--scenario http)");
 }

@@ -5,6 +5,10 @@
 //   prog --list                      (scenarios and their parameters, as JSON)
 //   prog --scenario NAME [--param key=value]... --check
 //                                    (validates the parameters, runs nothing)
+//   prog --help                      (every flag, on stdout; exit 0)
+//
+// The command line is CLI11's: an unknown flag, a missing or malformed value
+// ("--repetitions 2.5") or a stray argument is a usage error (exit 2).
 //
 // --list prints {"peer": P, "scenarios": [{"name", "summary", "params": {key: default},
 // "spec": {key: {"default", "min", "max"} or {"default", "choices"}}, "notes": [...]}]}:
@@ -28,13 +32,13 @@
 
 #include <sys/resource.h>
 
-#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
@@ -43,6 +47,7 @@
 #include <utility>
 #include <vector>
 
+#include "../cli_integer.h"
 #include "../param_text.h"  // the registry's parser: one grammar for --param values
 
 namespace switchyard::peers {
@@ -187,51 +192,54 @@ inline void print_json(const nlohmann::json& j) {
   std::cout.flush();
 }
 
+// `extra_help`: what a peer reads before run_peer sees the command line (asio_peer's
+// --listen), so that --help describes every flag the program accepts.
 inline int run_peer(int argc, char** argv, const char* peer,
-                    const std::vector<Scenario>& scenarios) {
+                    const std::vector<Scenario>& scenarios, const std::string& extra_help = "") {
   std::string scenario_name;
   std::map<std::string, std::string> given;
   long repetitions = 5;
   bool list = false;
   bool check = false;
+  std::string names;
+  for (const auto& n : suite_scenarios()) names += (names.empty() ? "" : ", ") + n;
+  CLI::App app(std::string(peer) +
+               " peer: measures one of the suite's scenarios in this process and prints one JSON "
+               "object (the harness's peer protocol)");
+  app.add_option("--scenario", scenario_name, "The scenario to measure: one of " + names)
+      ->type_name("NAME");
+  std::vector<std::string> param_texts;
+  // One key=value per --param (the value may hold commas); repeated for several keys.
+  app.add_option("--param", param_texts,
+                 "A scenario parameter, repeatable; --list gives each scenario's keys, "
+                 "defaults and ranges")
+      ->allow_extra_args(false)
+      ->type_name("KEY=VALUE");
+  app.add_option("--repetitions", repetitions,
+                 "Timed repetitions, one sample each (one untimed warm-up runs first)")
+      ->check(sy::cli::integer_in(1, 1000))
+      ->default_val(5)
+      ->type_name("N");
+  app.add_flag("--list", list, "Print the scenarios, their parameters and defaults as JSON");
+  app.add_flag("--check", check, "Validate --scenario and its --param values; measure nothing");
+  if (!extra_help.empty()) app.footer(extra_help);
   try {
-    for (int i = 1; i < argc; ++i) {
-      std::string arg = argv[i];
-      std::string value;
-      bool has_inline = false;
-      if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-        value = arg.substr(eq + 1);
-        arg = arg.substr(0, eq);
-        has_inline = true;
-      }
-      auto next = [&]() -> std::string {
-        if (has_inline) return value;
-        if (i + 1 >= argc) throw UsageError(arg + " needs a value");
-        return argv[++i];
-      };
-      if (arg == "--scenario") {
-        scenario_name = next();
-      } else if (arg == "--param") {
-        std::string kv = next();
-        auto eq = kv.find('=');
-        if (eq == std::string::npos || eq == 0)
-          throw UsageError("--param " + kv + ": expected key=value");
-        std::string key = kv.substr(0, eq);
-        if (given.count(key)) throw UsageError("--param " + key + " given twice");
-        given[key] = kv.substr(eq + 1);
-      } else if (arg == "--repetitions") {
-        std::string text = next();
-        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), repetitions);
-        if (ec != std::errc{} || end != text.data() + text.size() || repetitions < 1 ||
-            repetitions > 1000)
-          throw UsageError("--repetitions " + text + ": expected an integer in [1, 1000]");
-      } else if (arg == "--list") {
-        list = true;
-      } else if (arg == "--check") {
-        check = true;
-      } else {
-        throw UsageError("unknown argument " + arg);
-      }
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);  // the help on stdout, exit 0
+  } catch (const CLI::ParseError& e) {
+    // Every malformed command line exits 2 (CLI11's own codes differ per error).
+    std::cerr << peer << ": " << e.what() << "\nRun '" << argv[0] << " --help' for the options.\n";
+    return 2;
+  }
+  try {
+    for (const std::string& kv : param_texts) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw UsageError("--param " + kv + ": expected key=value");
+      std::string key = kv.substr(0, eq);
+      if (given.count(key)) throw UsageError("--param " + key + " given twice");
+      given[key] = kv.substr(eq + 1);
     }
     if (list) {
       nlohmann::json out = nlohmann::json::array();
@@ -272,8 +280,6 @@ inline int run_peer(int argc, char** argv, const char* peer,
   bool in_suite = false;
   for (const auto& n : suite_scenarios()) in_suite |= (n == scenario_name);
   if (!in_suite) {
-    std::string names;
-    for (const auto& n : suite_scenarios()) names += (names.empty() ? "" : ", ") + n;
     std::cerr << peer << ": unknown scenario " << scenario_name << " (valid: " << names << ")\n";
     return 2;
   }

@@ -84,3 +84,27 @@ def check_listed_scenarios(listing):
     """A peer's --list names only scenarios the harness has."""
     unknown = [s["name"] for s in listing["scenarios"] if s["name"] not in SCENARIOS]
     assert not unknown, f"scenarios unknown to harness/catalog.json: {unknown}"
+
+
+# Every flag of the peers' common command line, which --help must describe.
+PEER_FLAGS = ["--scenario", "--param", "--repetitions", "--list", "--check"]
+
+
+def check_command_line_conventions(peer, flags=PEER_FLAGS):
+    """--help (and -h) exits 0 with every flag described on stdout; an unknown flag and a
+    malformed value exit 2 with a message on stderr and nothing on stdout."""
+    for help_flag in ("--help", "-h"):
+        proc = run(peer, [help_flag])
+        assert proc.returncode == 0, (help_flag, proc.stdout, proc.stderr)
+        # Go's flag package writes "-flag"; CLI11 "--flag": either names the flag.
+        missing = [f for f in flags if f[1:] not in proc.stdout]
+        assert not missing, f"{peer} {help_flag} does not describe {missing}: {proc.stdout}"
+    for args, message in [(["--bogus"], "bogus"),
+                          (["--scenario", "yield", "--repetitions", "2.5"], "2.5"),
+                          (["--scenario", "yield", "--repetitions", "0"], "expected an integer in [1, 1000]"),
+                          (["--scenario", "yield", "stray"], "stray"),
+                          (["--scenario"], "scenario")]:
+        proc = run(peer, args)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert proc.stdout == "", (args, proc.stdout)
+        assert message in proc.stderr, (args, proc.stderr)

@@ -95,6 +95,11 @@ def test_scenario_skipped(peer, scenario, params):
 
 
 @pytest.mark.parametrize("peer", ["threads_peer", "boost_fiber_peer", "go_peer"])
+def test_command_line_conventions(peer):
+    peer_protocol.check_command_line_conventions(peer, peer_protocol.PEER_FLAGS + (["--listen"] if peer == "go_peer" else []))
+
+
+@pytest.mark.parametrize("peer", ["threads_peer", "boost_fiber_peer", "go_peer"])
 @pytest.mark.parametrize("args", USAGE_CASES)
 def test_bad_command_line(peer, args):
     if peer == "boost_fiber_peer" and "yield" in args and len(args) > 2:

@@ -132,6 +132,11 @@ def test_scenario_skipped(peer, scenario, params):
 
 
 @pytest.mark.parametrize("peer", ["coro_peer", "asio_peer"])
+def test_command_line_conventions(peer):
+    peer_protocol.check_command_line_conventions(peer, peer_protocol.PEER_FLAGS + (["--listen"] if peer == "asio_peer" else []))
+
+
+@pytest.mark.parametrize("peer", ["coro_peer", "asio_peer"])
 @pytest.mark.parametrize("args", USAGE_CASES)
 def test_bad_command_line(peer, args):
     proc = run(peer, args)

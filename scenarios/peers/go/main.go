@@ -13,13 +13,16 @@
 // --list gives each scenario's defaults as resolved on this machine ("params"), their
 // ranges ("spec") and notes on defaults derived from the machine; a default that its own
 // validation rejects makes --list exit 2. --check validates the parameters without
-// running anything: {"status": "valid", "params": {...}, "notes": [...]}.
+// running anything: {"status": "valid", "params": {...}, "notes": [...]}. The command line
+// follows Go's flag package: -h or --help prints the usage on stdout and exits 0.
 package main
 
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"sort"
@@ -212,71 +215,81 @@ func peakRSSKiB() int64 {
 	return -1
 }
 
-func parseArgs(args []string) (name string, given map[string]string, reps int, list, check bool, err error) {
-	given = map[string]string{}
-	reps = 5
-	for i := 0; i < len(args); i++ {
-		arg := args[i]
-		value, inline := "", false
-		if strings.HasPrefix(arg, "--") {
-			if eq := strings.IndexByte(arg, '='); eq >= 0 {
-				arg, value, inline = arg[:eq], arg[eq+1:], true
-			}
-		}
-		next := func() (string, error) {
-			if inline {
-				return value, nil
-			}
-			if i+1 >= len(args) {
-				return "", usageError{arg + " needs a value"}
-			}
-			i++
-			return args[i], nil
-		}
-		var v string
-		switch arg {
-		case "--scenario":
-			if name, err = next(); err != nil {
-				return
-			}
-		case "--param":
-			if v, err = next(); err != nil {
-				return
-			}
-			eq := strings.IndexByte(v, '=')
-			if eq <= 0 {
-				err = usageError{"--param " + v + ": expected key=value"}
-				return
-			}
-			if _, dup := given[v[:eq]]; dup {
-				err = usageError{"--param " + v[:eq] + " given twice"}
-				return
-			}
-			given[v[:eq]] = v[eq+1:]
-		case "--repetitions":
-			if v, err = next(); err != nil {
-				return
-			}
-			n, perr := strconv.Atoi(v)
-			if perr != nil || n < 1 || n > 1000 {
-				err = usageError{"--repetitions " + v + ": expected an integer in [1, 1000]"}
-				return
-			}
-			reps = n
-		case "--listen":
-			if opts.listen, err = next(); err != nil {
-				return
-			}
-		case "--list":
-			list = true
-		case "--check":
-			check = true
-		default:
-			err = usageError{"unknown argument " + arg}
-			return
-		}
+// paramFlag collects the repeatable --param key=value.
+type paramFlag map[string]string
+
+func (p paramFlag) String() string { return "" }
+func (p paramFlag) Set(v string) error {
+	eq := strings.IndexByte(v, '=')
+	if eq <= 0 {
+		return errors.New("expected key=value")
 	}
-	return
+	if _, dup := p[v[:eq]]; dup {
+		return errors.New(v[:eq] + " given twice")
+	}
+	p[v[:eq]] = v[eq+1:]
+	return nil
+}
+
+// repetitionsFlag is --repetitions: a decimal integer in [1, 1000] ("2.5" is refused).
+type repetitionsFlag int
+
+func (r *repetitionsFlag) String() string { return strconv.Itoa(int(*r)) }
+func (r *repetitionsFlag) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return errors.New("expected an integer in [1, 1000]")
+	}
+	*r = repetitionsFlag(n)
+	return nil
+}
+
+// newFlagSet declares the command line with Go's flag package (its conventions: -flag and
+// --flag alike, -h/--help for the usage, any other undefined flag an error). The caller
+// reports errors: the set's own output goes to a buffer nobody reads.
+func newFlagSet(name *string, given paramFlag, reps *repetitionsFlag, list, check *bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("go_peer", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(name, "scenario", "", "the scenario to measure: one of "+strings.Join(suiteScenarios, ", "))
+	fs.Var(given, "param", "a scenario parameter as `key=value`, repeatable; --list gives the keys, defaults and ranges")
+	fs.Var(reps, "repetitions", "timed repetitions (`N` in [1, 1000]), one sample each; one untimed warm-up runs first")
+	fs.StringVar(&opts.listen, "listen", "", "where the http scenario listens, `ADDRESS:PORT` (port 0 picks one)")
+	fs.BoolVar(list, "list", false, "print the scenarios, their parameters and defaults as JSON")
+	fs.BoolVar(check, "check", false, "validate --scenario and its --param values; measure nothing")
+	return fs
+}
+
+// parseArgs returns flag.ErrHelp for -h/--help; any other error is a usageError.
+func parseArgs(args []string) (name string, given map[string]string, reps int, list, check bool, err error) {
+	params := paramFlag{}
+	r := repetitionsFlag(5)
+	fs := newFlagSet(&name, params, &r, &list, &check)
+	if perr := fs.Parse(args); perr != nil {
+		if errors.Is(perr, flag.ErrHelp) {
+			return "", nil, 0, false, false, perr
+		}
+		return "", nil, 0, false, false, usageError{perr.Error()}
+	}
+	if fs.NArg() > 0 {
+		return "", nil, 0, false, false, usageError{"unexpected argument " + fs.Arg(0)}
+	}
+	return name, params, int(r), list, check, nil
+}
+
+// printUsage writes the help to stdout (it was asked for: exit 0).
+func printUsage() {
+	var name string
+	var r repetitionsFlag = 5
+	var list, check bool
+	fs := newFlagSet(&name, paramFlag{}, &r, &list, &check)
+	fs.SetOutput(os.Stdout)
+	fmt.Println("go_peer: measures one of the suite's scenarios with goroutines and prints one JSON object")
+	fmt.Println("(the harness's peer protocol). Usage:")
+	fmt.Println("  go_peer --scenario NAME [--param key=value]... [--repetitions N] [--check]")
+	fmt.Println("  go_peer --scenario http --listen 127.0.0.1:0 [--param carriers=N]")
+	fmt.Println("  go_peer --list")
+	fs.PrintDefaults()
 }
 
 func main() {
@@ -285,6 +298,10 @@ func main() {
 
 func run(args []string) int {
 	name, given, reps, list, check, err := parseArgs(args)
+	if errors.Is(err, flag.ErrHelp) {
+		printUsage()
+		return 0
+	}
 	if err == nil && !list && name == "" {
 		err = usageError{"--scenario NAME is required"}
 	}
