@@ -48,6 +48,20 @@ func sampleLive() {
 	}
 }
 
+// timedSkynet runs one tree of `leaves` leaves and checks its sum (the skynet and steal
+// scenarios' repetition).
+func timedSkynet(leaves int64) (time.Duration, error) {
+	c := make(chan int64)
+	start := time.Now()
+	go skynet(c, 0, leaves, 10)
+	result := <-c
+	elapsed := time.Since(start)
+	if want := leaves * (leaves - 1) / 2; result != want {
+		return 0, fmt.Errorf("skynet result %d, expected %d", result, want)
+	}
+	return elapsed, nil
+}
+
 func prepareSkynet(p *params) (*plan, error) {
 	carriers := p.integer("carriers", p.defaultCarriers(1024), 1, 1024)
 	leaves := p.integer("fibers", 1_000_000, 1, 100_000_000)
@@ -65,13 +79,9 @@ func prepareSkynet(p *params) (*plan, error) {
 	}}
 	pl.repetition = func(r *report) error {
 		livePeak.Store(0)
-		c := make(chan int64)
-		start := time.Now()
-		go skynet(c, 0, leaves, 10)
-		result := <-c
-		elapsed := time.Since(start)
-		if want := leaves * (leaves - 1) / 2; result != want {
-			return fmt.Errorf("skynet result %d, expected %d", result, want)
+		elapsed, err := timedSkynet(leaves)
+		if err != nil {
+			return err
 		}
 		r.metric("time_s", "s", elapsed.Seconds())
 		r.metric("peak_live_fibers", "count", livePeak.Load())
