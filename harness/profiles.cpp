@@ -56,7 +56,7 @@ const std::vector<ProfileItem> kQuick = {
     {"skynet",       kSkyQuick, "boost_fiber,go,coro", {{"fibers", "10000"}, {"carriers", "1,2"}}, 3, 60, 0, false},
     {"steal",        kSkyQuick, "go",  {{"workload", "skynet,fib"}, {"fibers", "10000"}, {"fib_n", "25"},
                                         {"carriers", "1,2"}},                3,   60,   0,      false},
-    // issue 6. channel: every variant, Go and Boost.Fiber on 1 carrier; on 2 carriers (cross-
+    // channel: every variant, Go and Boost.Fiber on 1 carrier; on 2 carriers (cross-
     // carrier wakes, tens of us each when the fibers split) one variant per scheduler.
     {"channel",      "all",    "go,boost_fiber,coro", {{"ops", "200000"}, {"carriers", "1"}}, 3, 20, 0, false},
     {"channel",      kSkyQuick, "go,coro", {{"ops", "20000"}, {"carriers", "2"}}, 3, 20,  0,      false},
@@ -89,8 +89,8 @@ const std::vector<ProfileItem> kAll = {
                      {"idle_spin_us", "50"}},                              7,   300,  0,      false},
     {"steal",        "all",    "go",   {{"workload", "skynet,fib"}, {"fibers", "100000"}, {"carriers", "1,2"}},
                                                                              5,   900,  0,      false},
-    // issue 6 (measured budgets on the loaded 2-core machine: FIFO on 2 carriers with 1000
-    // fibers contending costs ~45 us per lock; poll with 9,000 idle pairs ~1 ms per round trip).
+    // Measured budgets on the loaded 2-core machine: FIFO on 2 carriers with 1000
+    // fibers contending costs ~45 us per lock; poll with 9,000 idle pairs ~1 ms per round trip.
     {"channel",      "all",    "go,boost_fiber,coro", {{"ops", "1000000"}, {"carriers", "1"}}, 9, 120, 0, false},
     {"channel",      "all",    "go,coro", {{"ops", "20000"}, {"carriers", "2"}}, 5, 300,  0,      false},
     {"mutex",        "all",    "threads,go,coro", {{"fibers", "2,10,100,1000"}, {"ops", "200000"}}, 5, 300, 0, false},

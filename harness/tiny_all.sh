@@ -36,7 +36,7 @@ run gc_scan run --scenario gc_scan --variant asm-pooled-fifo,ucontext-pooled-fif
     --param fibers=50 --param depth_kib=1,16 --param stack_kib=16 --param scan=used,whole --repetitions 2 --timeout 120
 run gc_switch run --scenario gc_scan --variant asm-pooled-fifo --param measure=switch \
     --param design=off,sp,locked --repetitions 2 --timeout 120
-# channel, mutex, io_pingpong (issue 6): every variant and each peer at tiny size, plus the
+# channel, mutex, io_pingpong: every variant and each peer at tiny size, plus the
 # I/O knobs (registration x backend x carriers x active) on one variant.
 run channel run --scenario channel --variant all --peer all --param ops=2000 --param carriers=1,2 \
     --repetitions 2 --timeout 120
@@ -136,7 +136,7 @@ for path in sys.argv[1:]:
                     print(f"FAIL {path}: http {e['label']}: missing {missing} or wrong params {e['params']}"); bad += 1
                 elif e["params"]["mode"] == "load" and not e["metrics"]["requests_per_s"]["median"] > 0:
                     print(f"FAIL {path}: http {e['label']}: no requests/s"); bad += 1
-    # issue 6: every variant ran ok (a wrong echo, count or lost update is `failed`).
+    # every variant ran ok (a wrong echo, count or lost update is `failed`).
     want_ok = {"channel.json": 24, "mutex.json": 24, "io_pingpong.json": 24, "io_knobs.json": 24}
     for name, want in want_ok.items():
         if path.endswith("/" + name):

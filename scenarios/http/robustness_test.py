@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Robustness of switchyard_http_server under every taskmaster (issue 7).
+"""Robustness of switchyard_http_server under every taskmaster.
 
   robustness_test.py PATH/TO/switchyard_http_server [--only NAME]
 

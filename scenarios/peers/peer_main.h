@@ -172,7 +172,7 @@ struct Scenario {
   Plan (*prepare)(Params&);
 };
 
-// Scenario names of the suite (issue 4). A name outside this list is a usage error; a
+// Scenario names of the suite. A name outside this list is a usage error; a
 // name in it that a peer does not implement is reported as skipped.
 inline const std::vector<std::string>& suite_scenarios() {
   static const std::vector<std::string> names = {"switch",      "yield",   "spawn_join", "skynet",

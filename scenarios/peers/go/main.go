@@ -175,7 +175,7 @@ var scenarios = []scenario{
 	{"switch", "Go exposes no raw context switch; yield measures runtime.Gosched", nil},
 }
 
-// The suite's scenario names (issue 4). Anything else is a usage error; a suite name
+// The suite's scenario names. Anything else is a usage error; a suite name
 // this peer does not implement is reported as skipped.
 var suiteScenarios = []string{"switch", "yield", "spawn_join", "skynet", "io_pingpong",
 	"channel", "mutex", "timers", "steal", "http", "gc_scan"}
