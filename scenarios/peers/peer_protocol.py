@@ -86,6 +86,46 @@ def check_listed_scenarios(listing):
     assert not unknown, f"scenarios unknown to harness/catalog.json: {unknown}"
 
 
+def check_scenario_ok(peer, scenario, params, metrics, reps=3):
+    """One scenario run to the end: exactly the expected metrics, each with `reps` samples in
+    the catalogue's unit, and the parameters given returned as used (defaults beside them)."""
+    proc = run(peer, ["--scenario", scenario, "--repetitions", str(reps)] + param_args(params))
+    assert proc.returncode == 0, proc.stderr
+    obj = one_json_object(proc.stdout)
+    assert obj["status"] == "ok", obj
+    extra = {"distributions"} if scenario == "timers" else set()
+    assert set(obj) == {"status", "metrics", "peak_rss_kib", "notes", "params"} | extra
+    assert sorted(obj["metrics"]) == sorted(metrics)
+    for name, series in obj["metrics"].items():
+        check_metric(name, series)
+        assert len(series["samples"]) == reps
+        positive = name not in ("lateness_p50_us",)  # a sleeper may wake on time to the microsecond
+        assert all(isinstance(v, (int, float)) and (v > 0 if positive else v >= 0)
+                   for v in series["samples"]), series
+    assert isinstance(obj["peak_rss_kib"], int) and obj["peak_rss_kib"] > 0
+    assert all(isinstance(n, str) for n in obj["notes"]) and obj["notes"]
+    for key, value in params.items():
+        assert obj["params"][key] == (int(value) if value.isdigit() else value)
+    if scenario in ("skynet", "mutex", "channel"):
+        assert "carriers" in obj["params"]
+
+
+def check_skipped(peer, scenario, params):
+    """A scenario the peer cannot run: exit 0 and a `skipped` object with its reason."""
+    proc = run(peer, ["--scenario", scenario] + param_args(params))
+    assert proc.returncode == 0, proc.stderr
+    obj = one_json_object(proc.stdout)
+    assert obj["status"] == "skipped" and obj["reason"], obj
+
+
+def check_usage_error(peer, args):
+    """A bad command line: exit 2, a message on stderr, nothing on stdout."""
+    proc = run(peer, args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stdout == ""
+    assert proc.stderr.strip()
+
+
 # Every flag of the peers' common command line, which --help must describe.
 PEER_FLAGS = ["--scenario", "--param", "--repetitions", "--list", "--check"]
 

@@ -66,32 +66,12 @@ USAGE_CASES = peer_protocol.USAGE_CASES
 
 @pytest.mark.parametrize("peer,scenario,params,metrics", OK_CASES)
 def test_scenario_ok(peer, scenario, params, metrics):
-    reps = 3
-    proc = run(peer, ["--scenario", scenario, "--repetitions", str(reps)] + param_args(params))
-    assert proc.returncode == 0, proc.stderr
-    obj = one_json_object(proc.stdout)
-    assert obj["status"] == "ok", obj
-    assert set(obj) == {"status", "metrics", "peak_rss_kib", "notes", "params"}
-    assert sorted(obj["metrics"]) == sorted(metrics)
-    for name, series in obj["metrics"].items():
-        peer_protocol.check_metric(name, series)
-        assert len(series["samples"]) == reps
-        assert all(isinstance(v, (int, float)) and v > 0 for v in series["samples"]), series
-    assert isinstance(obj["peak_rss_kib"], int) and obj["peak_rss_kib"] > 0
-    assert all(isinstance(n, str) for n in obj["notes"]) and obj["notes"]
-    # Given parameters come back as used; defaults are filled in beside them.
-    for key, value in params.items():
-        assert obj["params"][key] == (int(value) if value.isdigit() else value)
-    if scenario in ("skynet", "mutex", "channel"):
-        assert "carriers" in obj["params"]
+    peer_protocol.check_scenario_ok(peer, scenario, params, metrics)
 
 
 @pytest.mark.parametrize("peer,scenario,params", SKIP_CASES)
 def test_scenario_skipped(peer, scenario, params):
-    proc = run(peer, ["--scenario", scenario] + param_args(params))
-    assert proc.returncode == 0, proc.stderr
-    obj = one_json_object(proc.stdout)
-    assert obj["status"] == "skipped" and obj["reason"], obj
+    peer_protocol.check_skipped(peer, scenario, params)
 
 
 @pytest.mark.parametrize("peer", ["threads_peer", "boost_fiber_peer", "go_peer"])
@@ -104,10 +84,7 @@ def test_command_line_conventions(peer):
 def test_bad_command_line(peer, args):
     if peer == "boost_fiber_peer" and "yield" in args and len(args) > 2:
         args = [a.replace("yield", "channel") for a in args]
-    proc = run(peer, args)
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert proc.stdout == ""
-    assert proc.stderr.strip()
+    peer_protocol.check_usage_error(peer, args)
 
 
 @pytest.mark.parametrize("peer", ["threads_peer", "boost_fiber_peer", "go_peer"])

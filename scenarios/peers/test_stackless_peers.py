@@ -72,26 +72,7 @@ USAGE_CASES = peer_protocol.USAGE_CASES + [
 
 @pytest.mark.parametrize("peer,scenario,params,metrics", OK_CASES)
 def test_scenario_ok(peer, scenario, params, metrics):
-    reps = 3
-    proc = run(peer, ["--scenario", scenario, "--repetitions", str(reps)] + param_args(params))
-    assert proc.returncode == 0, proc.stderr
-    obj = one_json_object(proc.stdout)
-    assert obj["status"] == "ok", obj
-    extra = {"distributions"} if scenario == "timers" else set()
-    assert set(obj) == {"status", "metrics", "peak_rss_kib", "notes", "params"} | extra
-    assert sorted(obj["metrics"]) == sorted(metrics)
-    for name, series in obj["metrics"].items():
-        peer_protocol.check_metric(name, series)
-        assert len(series["samples"]) == reps
-        positive = name not in ("lateness_p50_us",)  # a sleeper may wake on time to the microsecond
-        assert all(isinstance(v, (int, float)) and (v > 0 if positive else v >= 0)
-                   for v in series["samples"]), series
-    assert isinstance(obj["peak_rss_kib"], int) and obj["peak_rss_kib"] > 0
-    assert all(isinstance(n, str) for n in obj["notes"]) and obj["notes"]
-    for key, value in params.items():
-        assert obj["params"][key] == (int(value) if value.isdigit() else value)
-    if scenario in ("skynet", "mutex", "channel"):
-        assert "carriers" in obj["params"]
+    peer_protocol.check_scenario_ok(peer, scenario, params, metrics)
 
 
 def test_coro_frames_are_small_and_counted():
@@ -125,10 +106,7 @@ def test_coro_timers_record_the_lateness_distribution():
 
 @pytest.mark.parametrize("peer,scenario,params", SKIP_CASES)
 def test_scenario_skipped(peer, scenario, params):
-    proc = run(peer, ["--scenario", scenario] + param_args(params))
-    assert proc.returncode == 0, proc.stderr
-    obj = one_json_object(proc.stdout)
-    assert obj["status"] == "skipped" and obj["reason"], obj
+    peer_protocol.check_skipped(peer, scenario, params)
 
 
 @pytest.mark.parametrize("peer", ["coro_peer", "asio_peer"])
@@ -139,10 +117,7 @@ def test_command_line_conventions(peer):
 @pytest.mark.parametrize("peer", ["coro_peer", "asio_peer"])
 @pytest.mark.parametrize("args", USAGE_CASES)
 def test_bad_command_line(peer, args):
-    proc = run(peer, args)
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert proc.stdout == ""
-    assert proc.stderr.strip()
+    peer_protocol.check_usage_error(peer, args)
 
 
 def test_coro_rejects_bad_parameters():
