@@ -22,7 +22,7 @@ DEB_PACKAGES_CROSS := g++-aarch64-linux-gnu qemu-user ccache ninja-build
 DEB_PACKAGES_ARM64 := libc6:arm64 libstdc++6:arm64 libgtest-dev:arm64 libbenchmark-dev:arm64 libboost-context-dev:arm64 \
   libboost-fiber-dev:arm64 libunwind-dev:arm64 libgc-dev:arm64
 
-.PHONY: all deps build check test stress test-asan test-tsan bench-quick bench-all figures compare catalog clean
+.PHONY: all deps build check test stress test-asan test-tsan bench-quick bench-all figures compare study catalog clean
 
 all: build
 
@@ -108,6 +108,12 @@ catalog: $(BUILD)/CMakeCache.txt
 
 compare:
 	$(PYTHON) analysis/compare.py $(BASE) $(NEW)
+
+# The studies over rounds (scaling against Go, HTTP against the event loop, the two modes)
+# of one or more results folders: `make study RESULTS="DIR [DIR...]" [STUDY_FLAGS=--check]`.
+# The two-mode figures go to the first folder's figures/.
+study:
+	$(PYTHON) analysis/study.py $(RESULTS) --plots $(firstword $(RESULTS))/figures $(STUDY_FLAGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

@@ -98,6 +98,8 @@ def split_by_host(rs):
             machines=[(p, m) for p, m in rs.machines if rs.host_of_file.get(p) == i],
             entries=[replace(e, host=0) for e in rs.entries if e.host == i], hosts=[rs.hosts[i]],
             host_of_file={p: 0 for p in files}, builds={p: rs.builds[p] for p in files},
+            designs={p: rs.designs.get(p) for p in files},
+            noise_floors={p: rs.noise_floors.get(p) for p in files},
             bad_files=list(rs.bad_files) if i == 0 else [], warnings=[]))
     # A loading warning goes with the host(s) whose files it names; one naming no file
     # (or a bad file's) stays with the first, as do the bad files, so each is said once.

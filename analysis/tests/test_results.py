@@ -46,7 +46,7 @@ def test_truncated_file_names_file_and_problem():
 
 @pytest.mark.parametrize("mutate, expect", [
     (lambda d: d.update(schema="something-else"), "not a Switchyard results file"),
-    (lambda d: d.update(schema_version=2), "schema_version 2 is not supported"),
+    (lambda d: d.update(schema_version=3), "schema_version 3 is not supported"),
     (lambda d: d.pop("machine"), "missing field 'machine'"),
     (lambda d: d["entries"][0]["metrics"]["ns_per_yield"].pop("median"),
      "entries[0].metrics.ns_per_yield: missing field 'median'"),
