@@ -63,6 +63,12 @@ const std::vector<MetricInfo>& metrics() {
       {"kstack_kib_per_conn", "KiB", "kernel stacks per connection", kUndefined},
       // coro peer (skynet, timers): the coroutine frame a suspended task holds.
       {"frame_kib_per_task", "KiB", "coroutine frame per task", kUndefined},
+      // stacks: a live parked fiber's share of the process's resident and mapped size and of
+      // its memory mappings, and the spawn that made it.
+      {"rss_kib_per_fiber", "KiB", "resident memory per fiber", kLower},
+      {"mapped_kib_per_fiber", "KiB", "mapped address space per fiber", kLower},
+      {"mappings_per_fiber", "count", "memory mappings per fiber", kLower},
+      {"ns_per_spawn", "ns", "time per spawn", kLower},
       // Derived by the analysis (figures): never in a results file.
       {"kib_per_fiber", "KiB", "resident memory per fiber", kLower, true},
       {"speedup", "x", "speedup", kUndefined, true},

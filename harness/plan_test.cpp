@@ -184,6 +184,12 @@ TEST(Plan, ParametersMustApplyAndParse) {
   // A combination its scenario rejects: skynet's leaves must be a power of 10.
   EXPECT_NE(with("skynet", "fibers", "15"), "");
   EXPECT_EQ(with("skynet", "fibers", "100"), "");
+  // stacks: each range, and sizes that are not whole pages (the allocator would round them).
+  EXPECT_NE(with("stacks", "stack_kib", "4").find("stack_kib=4: must be in [8, 1024]"), std::string::npos);
+  EXPECT_NE(with("stacks", "fibers", "0").find("fibers=0: must be in [1, 1000000]"), std::string::npos);
+  EXPECT_NE(with("stacks", "stack_kib", "18").find("stack_kib=18 is not a whole number of 4 KiB pages"),
+            std::string::npos);
+  EXPECT_EQ(with("stacks", "stack_kib", "16,64,256"), "");
 }
 
 TEST(Plan, AParameterOfOneOfSeveralScenariosIsAccepted) {

@@ -122,6 +122,13 @@ const std::vector<ProfileItem> kAll = {
     {"gc_scan",      "asm-pooled-fifo", "", {{"design", "locked"}, {"fibers", "0,1000,10000,30000"},
                      {"depth_kib", "1,16,64"}, {"stack_kib", "16,256"}},   5,   600,  0,      false},
     {"gc_scan",      "all",    "",     {{"measure", "switch"}, {"design", "off,sp,locked"}}, 9, 600, 0, false},
+    // ---- stacks: memory per live fiber by stack size and guard (figure memory_fiber) ----
+    // Pooled and fresh stacks on one switch and scheduler (asm, FIFO). 20,000 fibers: the
+    // guarded runs need 2 mappings per stack, 41,000 with the process's own, under Linux's
+    // default vm.max_map_count (65,530), so no sysctl is needed. 3-7 s per run (measured, loaded).
+    {"stacks",       variants_where({.switch_name = "asm", .scheduler = "fifo"}), "",
+                     {{"fibers", "20000"}, {"stack_kib", "16,64,256"}, {"guard", "on,off"}}, 5, 120, 0, false},
+    // ---- end stacks ----
 };
 }  // namespace
 

@@ -30,6 +30,9 @@ for args in "--scenario skynet --param fibers=1234" "--scenario steal --param wo
     echo "FAIL: switchyard run $args: exit $rc, want 2 and 'must be a power of 10' ($msg)"; status=1
   fi
 done
+# stacks: every variant, both guard settings, two sizes, a few hundred parked fibers.
+run stacks run --scenario stacks --variant all --param fibers=200 --param stack_kib=16,64 --param guard=on,off \
+    --repetitions 2 --timeout 120
 # gc_scan: a pause cell per switch backend (sp design, used and whole scans, one cell too
 # deep for its stack: skipped) and the per-yield cost with the collector off and each design.
 run gc_scan run --scenario gc_scan --variant asm-pooled-fifo,ucontext-pooled-fifo,boost-pooled-fifo \

@@ -9,13 +9,14 @@ namespace sy::scenarios {
 
 // The switch benchmark's entries: every switch backend of variants.def (switch_bench
 // registers BM_Switch/<name> for the same lists), then the primitives without the
-// interface, which switch_bench writes by hand for the built-in backends.
+// interface, which switch_bench writes by hand for the built-in backends, and the system
+// call ucontext's switch makes (sigprocmask: no switch, ucontext's share measured apart).
 static std::vector<std::string_view> switch_entries() {
   std::vector<std::string_view> v;  // names with static storage: B::name, literals
   auto add = [&]<class B>() { v.push_back(B::name); };
   sy::tl::for_each(sy::AllSwitches{}, add);
   sy::tl::for_each(sy::BenchSwitches{}, add);
-  for (const char* d : {"asm_direct", "asm_nofpu_direct", "ucontext_direct", "boost_direct"}) v.push_back(d);
+  for (const char* d : {"asm_direct", "asm_nofpu_direct", "ucontext_direct", "boost_direct", "sigprocmask"}) v.push_back(d);
   return v;
 }
 
@@ -28,7 +29,8 @@ static std::vector<ParamSpec> two_fibers_one_carrier() {
 extern const Scenario kSwitch{
     .name = "switch",
     .summary = "one-way context switch per backend (switch_bench BM_Switch, thread CPU time); "
-               "*_direct = the backend's primitive without the runtime's interface",
+               "*_direct = the backend's primitive without the runtime's interface; sigprocmask = "
+               "ucontext's system call alone",
     .params = {},
     .peers = {},
     .gbench_peers = {},

@@ -21,6 +21,7 @@ namespace sy::scenarios {
   X(kChannel)                   \
   X(kMutex)                     \
   X(kTimers)                    \
+  X(kStacks)                    \
   X(kHttp)                      \
   X(kGcScan)
 

@@ -152,6 +152,8 @@ class Step:
     interval: object        # interval of end_ns - start_ns, or None
     instructions: object    # instructions at the end of the step (callgrind), or None
     source: str
+    path: str = "asm"       # "asm": the asm switch and the runtime around it; "ucontext":
+                            # what ucontext adds from the asm switch
 
 
 def _entry(rs, scenario, label, **params):
@@ -171,8 +173,9 @@ def _diff_ci(a, b):
 def switch_steps(rs):
     """The waterfall: bare switch (asm without the FP control save), + the FP control save,
     + the runtime's yield around it, + the GC hooks (locked design over off), and, from the
-    asm switch, ucontext's extra (its signal-mask system call and larger save, which this
-    baseline does not measure apart). Steps whose data is absent are left out."""
+    asm switch, ucontext's extra: its signal-mask system call measured on its own (the
+    switch scenario's `sigprocmask` entry) and the rest of ucontext's switch, or, without
+    that entry, the two together. Steps whose data is absent are left out."""
     steps = []
     bare, asm, uc = (_entry(rs, "switch", n) for n in ("asm_nofpu", "asm", "ucontext"))
 
@@ -204,11 +207,28 @@ def switch_steps(rs):
             steps.append(Step("+ GC hooks (locked design over off)", base, base + d,
                               _diff_ci(m(on, "ns_per_yield").samples, m(off, "ns_per_yield").samples),
                               None, "gc_scan measure=switch"))
-    if m(uc) and m(asm):
+    sig = _entry(rs, "switch", "sigprocmask")
+    if m(uc) and m(asm) and m(sig):
+        a, u, g = m(asm).median, m(uc).median, m(sig).median
+        steps.append(Step("ucontext: + signal-mask system call (sigprocmask, measured alone)",
+                          a, a + g, stats.median_ci(m(sig).samples), None, "switch sigprocmask",
+                          "ucontext"))
+        steps.append(Step("ucontext: + the rest of its switch (larger save)", a + g, u,
+                          _rest_ci(m(uc).samples, m(asm).samples, m(sig).samples),
+                          ins(uc), "switch ucontext", "ucontext"))
+    elif m(uc) and m(asm):
         steps.append(Step("ucontext instead of asm (signal-mask system call, larger save)",
                           m(asm).median, m(uc).median, _diff_ci(m(uc).samples, m(asm).samples),
-                          ins(uc), "switch ucontext"))
+                          ins(uc), "switch ucontext", "ucontext"))
     return steps
+
+
+def _rest_ci(uc, asm, sig):
+    """Interval of median(uc) - median(asm) - median(sig) by the bootstrap, or None."""
+    if min(len(uc), len(asm), len(sig)) < stats.BOOTSTRAP_MIN_N:
+        return None
+    return stats.percentile_interval(stats.bootstrap_medians(uc, seed=3) - stats.bootstrap_medians(asm, seed=4)
+                                     - stats.bootstrap_medians(sig, seed=5))
 
 
 # ---- speedup ---------------------------------------------------------------------------------
@@ -396,6 +416,55 @@ def _ef_text(ef):
     return f"{ef.level}/{ef.base} {ef.ratio.text()}"
 
 
+def stack_memory_sentence(rs):
+    """Memory per parked fiber at the smallest and largest stack size the stacks scenario
+    ran, and what a guard page adds (address space, mappings); None without that data."""
+    es = [e for e in rs.ok("stacks") if "rss_kib_per_fiber" in e.metrics
+          and _num(e.params.get("stack_kib")) is not None]
+    sizes = sorted({_num(e.params["stack_kib"]) for e in es})
+    if len(sizes) < 2:
+        return None
+
+    def at(size, metric, guard=None):
+        return [e.metrics[metric].median for e in es if _num(e.params["stack_kib"]) == size
+                and metric in e.metrics and (guard is None or str(e.params.get("guard")) == guard)]
+    lo, hi = sizes[0], sizes[-1]
+    rlo, rhi = at(lo, "rss_kib_per_fiber"), at(hi, "rss_kib_per_fiber")
+    grows = stats.median(rhi) > 1.5 * stats.median(rlo)
+    guards = sorted({str(e.params.get("guard")) for e in es})
+
+    def rss(size, g):
+        v = at(size, "rss_kib_per_fiber", g)
+        return fmt3(stats.median(v)) + (f" ({fmt3(min(v))}–{fmt3(max(v))})"
+                                        if fmt3(min(v)) != fmt3(max(v)) else "")
+    parts = [f"guard={g} {rss(lo, g)} KiB at a {lo:g} KiB stack and {rss(hi, g)} KiB at {hi:g} KiB"
+             for g in guards if at(lo, "rss_kib_per_fiber", g) and at(hi, "rss_kib_per_fiber", g)]
+    if not parts:
+        return None
+    text = ("Resident memory per parked fiber (medians over stack strategies): " + "; ".join(parts)
+            + ", so it " + ("grows with the stack size" if grows else
+                            "follows the pages a fiber touches, not its stack size"))
+    m_on, m_off = at(hi, "mappings_per_fiber", "on"), at(hi, "mappings_per_fiber", "off")
+    v_on, v_off = at(hi, "mapped_kib_per_fiber", "on"), at(hi, "mapped_kib_per_fiber", "off")
+    if m_on and m_off:
+        text += (f"; guard pages take {fmt3(stats.median(m_on))} memory mappings per fiber against "
+                 f"{fmt3(stats.median(m_off))} without"
+                 + (f" and {fmt3(stats.median(v_on))} against {fmt3(stats.median(v_off))} KiB of "
+                    f"address space at {hi:g} KiB" if v_on and v_off else ""))
+        limit = (rs.machine.get("limits") or {}).get("vm.max_map_count")
+        mem = rs.machine.get("memory_kib")
+        per = stats.median(m_on)
+        r_on = at(hi, "rss_kib_per_fiber", "on")
+        if limit and mem and per >= 1 and r_on:
+            most = limit / per
+            need_mib = most * stats.median(r_on) / 1024
+            if need_mib * 1024 < mem:
+                text += (f"; with vm.max_map_count {limit:,} the mappings stop guarded fibers at "
+                         f"about {fmt3(most)}, which hold only {fmt3(need_mib)} MiB of this "
+                         f"machine's {fmt3(mem / 1024 / 1024)} GiB")
+    return text
+
+
 def sentences(rs, figures=()):
     """5-10 sentences, each with its numbers, interval and figure; a sentence whose data is
     absent is left out. `figures`: names of the figures drawn (a sentence names one only
@@ -437,9 +506,14 @@ def sentences(rs, figures=()):
         ins = f", {first.instructions:.3g} instructions" if first.instructions is not None else ""
         text = f"A {first.name} costs {fmt3(first.end_ns)} ns{iv(first)}{ins}"
         for st in steps[1:]:
-            if st.name.startswith("ucontext"):
+            if st.source == "switch sigprocmask":
+                own = f" [{fmt3(st.interval[0])}–{fmt3(st.interval[1])}]" if st.interval else ""
+                text += (f"; ucontext's signal-mask system call alone costs "
+                         f"{fmt3(st.end_ns - st.start_ns)} ns{own}")
+            elif st.path == "ucontext":
+                base = next(x.start_ns for x in steps if x.path == "ucontext")
                 text += (f"; ucontext's switch costs {fmt3(st.end_ns)} ns{iv(st)}, "
-                         f"{st.end_ns / st.start_ns:.3g}x asm's, with "
+                         f"{st.end_ns / base:.3g}x asm's, with "
                          + (f"{st.instructions:.3g} user-mode instructions" if st.instructions else
                             "its system call") )
             else:
@@ -501,6 +575,9 @@ def sentences(rs, figures=()):
         out.append(f"The collection pause follows the stack bytes pushed to the collector: "
                    f"one line fits {fit.points} cells at {fit.mib_per_ms:.3g} MiB per ms{iv} "
                    f"plus {fit.intercept_ms:.3g} ms{fig('gc_scan_rate')}.")
+    mem = stack_memory_sentence(rs)
+    if mem:
+        out.append(mem + fig("memory_fiber") + ".")
     idle = [e for e in rs.ok("http") if "kib_per_conn" in e.metrics and not http_load(e)]
     if idle:
         c = max(_num(e.params.get("connections")) or 0 for e in idle)

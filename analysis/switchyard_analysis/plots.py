@@ -29,6 +29,7 @@ FIGURES_OF = {"switch": ["switch_cost", "switch_decomposition"], "yield": ["yiel
               "spawn_join": ["spawn_join"], "skynet": ["skynet", "speedup"],
               "steal": ["speedup"], "io_pingpong": ["io_pingpong"], "channel": ["channel"],
               "mutex": ["mutex"], "timers": ["timers_cdf", "memory_fiber"],
+              "stacks": ["memory_fiber"],
               "http": ["http_ratio", "http_rps", "http_latency", "memory_connection"],
               "gc_scan": ["gc_scan_rate", "gc_switch"]}
 # Figures of several scenarios, and names of earlier versions removed when redrawing.

@@ -69,11 +69,12 @@ def fig_http_latency(sets, out):
     q = [m.split("_")[1] for m in metrics]
     fig = line_figure(
         sets, out, "http_latency", "http", metrics, "connections",
-        "How does HTTP latency grow with connections?",
+        "How does closed-loop (wrk) HTTP latency grow with connections?",
         f"Request latency ({' and '.join(q)}) reported by wrk against connections "
-        "(mode=load). wrk is closed-loop: a slow response delays the next request, so "
-        "these latencies understate what an open-loop client would see (coordinated "
-        "omission)", select=findings.http_load, drop=HTTP_DROP, merge=HTTP_MERGE,
+        "(mode=load). Closed-loop (wrk): latency subject to coordinated omission: a slow "
+        "response delays the next request on its connection, so these latencies understate "
+        "what an open-loop client would see (no packaged load generator measures open-loop "
+        "HTTP/1.1 latency: the report's \"Not measured here\" says why)", select=findings.http_load, drop=HTTP_DROP, merge=HTTP_MERGE,
         xlabel="connections", decorate=_mark_errors)
     if fig is not None:
         fig.claims["quantiles"] = [int(x[1:]) for x in q]

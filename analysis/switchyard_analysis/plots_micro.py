@@ -10,11 +10,16 @@ from .results import label_sort_key
 
 
 def fig_switch_cost(sets, out):
+    sig = any(e.label == "sigprocmask" for rs in sets for e in rs.ok("switch"))
+    instr = any("instructions_per_op" in e.metrics for rs in sets for e in rs.ok("switch"))
     return dot_figure(
         sets, out, "switch_cost", "switch", ["ns_per_switch", "instructions_per_op"],
         "How much does one context switch cost per backend?",
-        "One-way switch (round trip / 2) per switch backend, and instructions per switch "
-        "(callgrind: user-mode instructions only, deterministic within a build, n = 1)")
+        "One-way switch (round trip / 2) per switch backend"
+        + (", and instructions per switch (callgrind: user-mode instructions only, "
+           "deterministic within a build, n = 1)" if instr else "")
+        + ("; sigprocmask (grey) is no switch but the system call ucontext's switch makes, alone, "
+           "timed only" if sig else ""))
 
 
 def fig_yield(sets, out):
@@ -57,8 +62,7 @@ def fig_switch_decomposition(sets, out):
     for ax, (rs, steps) in zip(axes, per):
         for i, st in enumerate(steps):
             y = len(steps) - 1 - i
-            col = (style.SWITCH_COLOUR["ucontext"] if st.name.startswith("ucontext")
-                   else style.SWITCH_COLOUR["asm"])
+            col = style.SWITCH_COLOUR[st.path]
             left = max(st.start_ns, 0.5)
             ax.annotate("", xy=(st.end_ns, y), xytext=(left, y),
                         arrowprops=dict(arrowstyle="-|>", color=col, lw=1.6, shrinkA=0, shrinkB=0))
@@ -85,18 +89,30 @@ def fig_switch_decomposition(sets, out):
         if len(sets) > 1:
             ax.set_title(rs.name, loc="left")
         ns += [len(e.metrics["ns_per_switch"].samples) for e in rs.ok("switch")
-               if e.label in ("asm", "asm_nofpu", "ucontext") and "ns_per_switch" in e.metrics]
+               if e.label in ("asm", "asm_nofpu", "ucontext", "sigprocmask")
+               and "ns_per_switch" in e.metrics]
     groups = {"step": [(Line2D([], [], color=style.SWITCH_COLOUR["asm"], lw=1.6), "asm path"),
                        (Line2D([], [], color=style.SWITCH_COLOUR["ucontext"], lw=1.6),
                         "ucontext instead of asm")]}
     title = "Where does the time of a switch go?"
     rec = layout.finish(fig, axes, out, "switch_decomposition", title, groups, dpi())
+    apart = [any(st.source == "switch sigprocmask" for st in steps) for _, steps in per]
+    if all(apart):
+        uc_text = ("what ucontext adds: its signal-mask system call, measured on its own "
+                   "(rt_sigprocmask with the current mask, as swapcontext makes it, once per "
+                   "one-way switch), then the rest of ucontext's switch (its larger save)")
+    elif any(apart):
+        uc_text = ("what ucontext adds: its signal-mask system call measured on its own where "
+                   "the data has it (the sigprocmask entry), else ucontext's switch minus "
+                   "asm's, which bounds the system call")
+    else:
+        uc_text = ("what ucontext adds (its sigprocmask system call and larger save: not "
+                   "measured apart in this data, so the difference bounds the system call)")
     cap = captions.build(
         "Each arrow adds one part to the cost of a switch: the bare assembly switch, the "
         "save of the FP control words, the runtime's yield around it, the collector hooks "
-        "(locked design over off, where gc_scan ran), and, from the asm switch, what "
-        "ucontext adds (its sigprocmask system call and larger save: not measured apart in "
-        "this data, so the difference bounds the system call). Medians; the thin line under "
+        "(locked design over off, where gc_scan ran), and, from the asm switch, "
+        + uc_text + ". Medians; the thin line under "
         "an arrow is the 95 % bootstrap interval of that step. Instruction counts from "
         "callgrind count user-mode instructions only: the system call's kernel work is not "
         "in them", sets, ns, interval=False)

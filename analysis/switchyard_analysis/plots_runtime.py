@@ -1,6 +1,6 @@
 """Figures of the runtime under load: skynet, channels, mutexes, speedup against carriers."""
 
-from . import findings
+from . import findings, style
 from .plot_engine import derived, dot_figure, line_figure
 
 
@@ -31,6 +31,21 @@ def fig_mutex(sets, out):
 
 # ---- speedup against carriers -------------------------------------------------------------
 
+def _speedup_peer_text(per_set):
+    """Which peers the speedup figure draws, on which workloads, from the data: each peer
+    against its own 1-carrier time."""
+    on = {}
+    for sps in per_set:
+        for sp in sps:
+            if sp.series.is_peer:
+                on.setdefault(sp.series.peer, set()).add(sp.workload)
+    if not on:
+        return "only our variants have a 1-carrier and a multi-carrier run here"
+    parts = [f"{style.peer_name(p)} on {', '.join(sorted(w))}"
+             + (" with GOMAXPROCS = carriers" if p == "go" else "") for p, w in sorted(on.items())]
+    return "each peer against its own 1-carrier time: " + "; ".join(parts)
+
+
 def fig_speedup(sets, out):
     per = {id(rs): findings.speedups(rs) for rs in sets}
     if not any(per.values()):
@@ -58,8 +73,8 @@ def fig_speedup(sets, out):
     fig = line_figure(
         sets, out, "speedup", "steal", ["speedup"], "carriers",
         "Do more carriers make fan-out work faster?",
-        "Speedup = the series' own 1-carrier wall time / its time on c carriers (each peer "
-        "against itself: Go with GOMAXPROCS = carriers); dashed: ideal. One panel per "
+        "Speedup = the series' own 1-carrier wall time / its time on c carriers ("
+        + _speedup_peer_text(per.values()) + "); dashed: ideal. One panel per "
         "workload, faceted by switch backend; the 1-carrier base times are in the report's "
         "speedup table. Carriers stop at this machine's CPUs", entries_of=entries_of,
         facet=("workload",), xlabel="carriers (OS threads)", extra=extra, ylog=False,

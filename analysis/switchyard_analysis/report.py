@@ -281,7 +281,8 @@ HTTP_IDLE_METRICS = ["kib_per_conn", "rss_kib_per_conn", "pte_kib_per_conn",
 # parameters left out of the params column). None = one table of every metric.
 TABLES = {
     "http": [
-        ("Under load (mode=load); errors = wrk's connect/read/write/timeout/status counts",
+        ("Under load (mode=load); latency closed-loop (wrk): subject to coordinated omission; "
+         "errors = wrk's connect/read/write/timeout/status counts",
          findings.http_load, HTTP_LOAD_METRICS, [("errors c/r/w/t/s", _wrk_errors)],
          HTTP_DROP),
         ("Idle connections (mode=idle)", lambda e: http_mode(e) == "idle",
@@ -534,6 +535,17 @@ def _speedup_blocks(sets):
              ["workload", "series", "1-carrier time (s)", "carriers", "speedup [95 % CI]"], rows)]
 
 
+# Why the HTTP latency stays closed-loop: what Debian packages (bookworm) offer. A fact about
+# the tools, not a measurement.
+OPEN_LOOP_WHY = (
+    "No Debian package offers an open-loop HTTP/1.1 load generator: wrk2, vegeta and k6 are "
+    "not packaged; h2load (nghttp2-client) has a fixed rate per client (--rps) and HTTP/1.1 "
+    "(--h1), but a request that falls due while its connection's one HTTP/1.1 request is in "
+    "flight waits unsent and is timed from when it is sent, not from when it was due (h2load's "
+    "rps_cb keeps it pending), so a stall still goes uncounted, and it reports request time as "
+    "min, max, mean and deviation only; ab (apache2-utils) and siege are closed-loop too")
+
+
 def not_measured(sets):
     """What this data cannot show, derived from what is absent."""
     out = []
@@ -544,7 +556,7 @@ def not_measured(sets):
             out.append(f"{pre}scaling past {cores} carriers: the machine has {cores} CPUs, "
                        f"so speedups stop there and say nothing of {seed.CORES} cores (the seed's machine)")
         stacks = {(str(e.params.get("stack_kib")), str(e.params.get("guard")))
-                  for s in ("timers", "skynet") for e in rs.ok(s) if "stack_kib" in e.params}
+                  for s in ("stacks", "timers", "skynet") for e in rs.ok(s) if "stack_kib" in e.params}
         if len(stacks) <= 1:
             which = ", ".join(f"stack_kib={a} guard={b}" for a, b in sorted(stacks)) or "none"
             out.append(f"{pre}memory per fiber across stack sizes and guard settings: only "
@@ -561,7 +573,7 @@ def not_measured(sets):
             out.append(f"{pre}a peer in the steal scenario: its speedups have no Go beside them")
         if any(findings.http_load(e) for e in rs.ok("http")):
             out.append(f"{pre}open-loop HTTP latency: wrk is closed-loop (coordinated "
-                       "omission), so its latencies understate the tail")
+                       "omission), so its latencies understate the tail. " + OPEN_LOOP_WHY)
             nofile = open_files_limit(rs)
             if nofile:
                 out.append(f"{pre}more than {nofile - HTTP_FD_MARGIN:,} connections "

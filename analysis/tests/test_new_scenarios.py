@@ -122,7 +122,8 @@ def test_report_tables_for_the_new_scenarios(rendered):
     md = open(os.path.join(rendered, "report.md")).read()
     html = open(os.path.join(rendered, "report.html")).read()
     # http: a load table and an idle table, with only the parameters that vary per row
-    assert "**Under load (mode=load); errors = wrk's connect/read/write/timeout/status counts.**" in md
+    assert ("**Under load (mode=load); latency closed-loop (wrk): subject to coordinated omission; "
+            "errors = wrk's connect/read/write/timeout/status counts.**") in md
     assert "<strong>Idle connections (mode=idle).</strong>" in html
     assert re.search(r"\| threads \| connections=5000 duration_s=10 \| 3 \| [\d,]+ .*\| 0/0/0/40/0 \|", md)
     assert "Every row (that has the parameter): carriers=2 connections=9000 io_backend=epoll." in md

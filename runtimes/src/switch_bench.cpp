@@ -9,10 +9,19 @@
 //   BM_Switch/<b>_direct the backend's primitive called directly (sy_switch_*,
 //                        swapcontext, jump_fcontext), no interface: shows the interface is free
 //   BM_Switch/asm_ret, asm_nofpu_ret: the `ret` continuation the .S file rejects
+//   BM_Switch/sigprocmask  no switch: the one system call glibc's swapcontext makes per
+//                        switch, rt_sigprocmask(SIG_SETMASK, new, old), with the thread's
+//                        current mask as new (so nothing changes). The ucontext step of the
+//                        switch-cost decomposition, measured on its own (ns_per_switch:
+//                        one call per one-way switch, as swapcontext makes it)
 //   BM_Call              a plain non-inlined call and return, as a reference (ns_per_call)
 // main() comes from benchmark_main; this binary also holds BM_Stack (stack_bench.cpp).
 #include <benchmark/benchmark.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <ctime>
 #include <cstdint>
@@ -157,6 +166,28 @@ void BM_BoostDirect(benchmark::State& state) {
   // The fiber stays suspended in boost_entry; it owns nothing but its stack.
 }
 
+// ------------------------------------------------------------------ ucontext's system call
+
+// The raw system call, as swapcontext issues it (sysdeps/unix/sysv/linux/x86_64/
+// swapcontext.S: rt_sigprocmask(SIG_SETMASK, &ucp->uc_sigmask, &oucp->uc_sigmask, _NSIG/8)),
+// not pthread_sigmask, whose user-space filtering of glibc's internal signals swapcontext
+// does not do. The kernel's sigset is _NSIG/8 = 8 bytes on Linux.
+constexpr long kKernelSigsetBytes = 8;
+
+void BM_Sigprocmask(benchmark::State& state) {
+  sigset_t cur, old;
+  if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, nullptr, &cur, kKernelSigsetBytes) != 0) {
+    state.SkipWithError("rt_sigprocmask: cannot read the current mask");
+    return;
+  }
+  const double t0 = thread_cpu_ns();
+  for (auto _ : state) {
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &cur, &old, kKernelSigsetBytes);
+    benchmark::DoNotOptimize(old);
+  }
+  report(state, t0, "ns_per_switch", 1);
+}
+
 // ------------------------------------------------------------------ reference
 
 [[gnu::noinline]] void plain_call(int* p) {
@@ -181,6 +212,7 @@ void BM_Call(benchmark::State& state) {
   benchmark::RegisterBenchmark("BM_Switch/asm_nofpu_direct", &BM_AsmDirect<&sy_switch_nofpu_jmp>);
   benchmark::RegisterBenchmark("BM_Switch/ucontext_direct", &BM_UcontextDirect);
   benchmark::RegisterBenchmark("BM_Switch/boost_direct", &BM_BoostDirect);
+  benchmark::RegisterBenchmark("BM_Switch/sigprocmask", &BM_Sigprocmask);
   benchmark::RegisterBenchmark("BM_Call", &BM_Call);
   return true;
 }();
