@@ -104,6 +104,35 @@ def run_indices(rs):
     return out
 
 
+def noise_floors(rs):
+    """[(file, NoiseFloor)] for the files of rs that measured one (schema 2's top-level
+    `noise_floor`; v1 files and null have none). The loader keeps no top-level fields
+    beyond machine and build, so the raw files are read again. Malformed: ResultsError."""
+    out = []
+    for path in rs.files:
+        try:
+            with open(path, "rb") as f:
+                doc = json.load(f)
+        except (OSError, ValueError):
+            continue        # already validated by the loader
+        try:
+            nf = inference.noise_floor(doc.get("noise_floor") if isinstance(doc, dict) else None)
+        except ValueError as err:
+            raise ResultsError(f"{path}: {err}") from None
+        if nf is not None:
+            out.append((path, nf))
+    return out
+
+
+def noise_text(floors):
+    """'floor 1.2%, drift +0.4% (3 files)' for the widest margin among floors, or None."""
+    if not floors:
+        return None
+    _, nf = max(floors, key=lambda pf: pf[1].margin)
+    more = f", widest of {len(floors)} files" if len(floors) > 1 else ""
+    return f"floor {nf.floor * 100:.1f}%, drift {nf.drift * 100:+.1f}%{more}"
+
+
 def _machine_of(rs):
     by_file = dict(rs.machines)
     return lambda e: by_file.get(e.source, rs.machine)
