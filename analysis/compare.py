@@ -8,8 +8,9 @@
 
 BASE and NEW are each a results folder or a single results file. Per (scenario, label,
 params, metric): old and new medians, delta with the 95% bootstrap interval of the ratio of
-medians (paired by run when the data carries run indices), the two-sided Mann-Whitney U
-p-value (scipy) and n. A difference is claimed only when p < --alpha and the interval
+medians (by round when the data carries round ids; paired only within one file), the
+two-sided p-value (scipy: Mann-Whitney U of the samples, or, when both sides have rounds,
+a t-test of the log round medians, the round being the independent unit) and n. A difference is claimed only when p < --alpha and the interval
 excludes 1; otherwise "~" (benchstat's convention), with a note when the samples are too
 few for the test to reach --alpha at all. A change no larger than the noise floor is "~"
 "within the noise floor": the floor is the widest margin (max of floor and |drift| of the

@@ -126,6 +126,8 @@ def test_runs_resample_by_run_and_pair_within_one_invocation(make_folder):
     rc, out, _ = run(base, new, "--metric", "ns_per_yield", "--format", "json")
     rows = json.loads(out)["rows"]
     assert rows and all(r["ci_method"] == "runs" and r["runs_base"] == 3 for r in rows)
+    # the rounds are the unit of the test too: a rank test of the samples would not be
+    assert all(r["test"] == "Welch t, rounds" for r in rows)
     rc, out, _ = run(base, new, "--metric", "ns_per_yield")
     assert "9/9 (3/3 runs)" in out
     # within one folder the variants of a round share its drift: the ratio is paired

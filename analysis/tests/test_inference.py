@@ -239,3 +239,44 @@ def test_ratio_with_resampled_zero_medians_stays_ordered():
         warnings.simplefilter("error")
         r = inference.ratio_ci([0, 0, 0, 1, 1, 2, 3], [0, 0, 1, 1, 1, 2, 5])
     assert r.estimate == 1.0 and r.low == 0.0 and r.high == float("inf")
+
+
+def rounds_side(seed, scale=1.0, rounds=3, n=5, between=0.03, within=0.01):
+    """Samples of `rounds` fresh processes, each at its own level (run-to-run spread
+    `between`), and their round ids."""
+    rng = random.Random(seed)
+    samples, runs = [], []
+    for r in range(rounds):
+        level = rng.lognormvariate(0, between)
+        for _ in range(n):
+            samples.append(100 * scale * level * rng.lognormvariate(0, within))
+            runs.append(r)
+    return samples, runs
+
+
+def claims(base, new, paired=False):
+    """compare's rule: a difference is claimed when the test rejects and the interval of
+    the ratio excludes 1."""
+    (a, ra), (b, rb) = base, new
+    t = inference.two_sample_test(a, b, ra, rb, paired=paired)
+    return t.p < ALPHA and inference.ratio_ci(a, b, ra, rb, paired=paired).excludes(1.0), t
+
+
+def test_rounds_are_the_unit_of_the_test():
+    # Two invocations of 3 rounds x 5 samples, 3 % between rounds, no shift: a rank test of
+    # the 15 samples (each round's 5 move together) claims a difference in 12 of 100 seeds;
+    # the t-test of round medians stays within alpha + 5 points.
+    calls = 0
+    for seed in range(100):
+        claimed, t = claims(rounds_side(seed), rounds_side(5000 + seed))
+        assert t.method == "Welch t, rounds" and (t.n_base, t.n_new) == (3, 3)
+        calls += claimed
+    assert calls <= (ALPHA + 0.05) * 100, calls
+    # A 20 % shift is still found every time.
+    assert all(claims(rounds_side(s), rounds_side(5000 + s, scale=1.2))[0] for s in range(20))
+    # One invocation, rounds paired: the paired t-test; without rounds, Mann-Whitney.
+    a, ra = rounds_side(1)
+    b = [v * 1.1 for v in a]
+    claimed, t = claims((a, ra), (b, ra), paired=None)
+    assert claimed and t.method == "paired t, rounds" and t.p == 0.0
+    assert inference.two_sample_test(a, b).method == "MWU"
