@@ -407,6 +407,13 @@ class NoiseFloor:
         or the drift when the machine moved more than that between a round's start and end."""
         return max(self.floor, abs(self.drift))
 
+    def describe(self):
+        """One line for a report's method section."""
+        n = f"{self.samples} samples" if self.samples else "the file's stated values"
+        return (f"noise floor {self.floor * 100:.1f}% (reference workload {self.workload}, "
+                f"{n}), drift {self.drift * 100:+.1f}% from the start to the end of the rounds; "
+                f"differences within {self.margin * 100:.1f}% are within the noise")
+
 
 def _floor_and_drift(starts, ends):
     allv = np.concatenate([starts, ends])
@@ -453,6 +460,12 @@ def combined_margin(*floors):
     two files, a difference is only real if it clears the noise of both."""
     ms = [f.margin for f in floors if f is not None]
     return max(ms) if ms else None
+
+
+def within_noise(ratio, margin):
+    """below_noise_floor for a ratio (new / base, or a ratio of ratios): |ratio - 1| no
+    larger than the margin."""
+    return ratio is not None and below_noise_floor(ratio - 1.0, margin)
 
 
 def below_noise_floor(change, margin):

@@ -1,8 +1,9 @@
 """Small statistics for the figures and findings: the geometric mean, the median, and the
-seeded bootstrap intervals the figures' whiskers and the findings draw.
+bootstrap intervals the figures' whiskers and the findings draw (a median's and a ratio's
+come from inference.py, so a figure and compare.py show the same interval).
 
-The two-sample test (scipy's Mann-Whitney U) and the comparison's intervals (scipy's
-bootstrap, by round and paired where the data allows) are in inference.py.
+The two-sample test (scipy's Mann-Whitney U, or a t-test of round medians) and the
+intervals by round and paired are in inference.py.
 """
 
 import math
@@ -52,21 +53,25 @@ def percentile_interval(replicates, level=0.95):
 
 
 def median_ci(samples, level=0.95):
-    """95 % percentile-bootstrap interval of the median, or None with fewer than
-    BOOTSTRAP_MIN_N samples."""
+    """95 % bootstrap interval of the median (inference.median_ci: scipy's percentile
+    bootstrap, the comparison's interval), or None with fewer than BOOTSTRAP_MIN_N samples."""
+    from . import inference
     if len(samples) < BOOTSTRAP_MIN_N:
         return None
-    return percentile_interval(bootstrap_medians(samples), level)
+    ci = inference.median_ci(samples, level=level)
+    return ci.low, ci.high
 
 
 def ratio_ci(num, den, level=0.95):
-    """median(num) / median(den) and its bootstrap interval (each sample resampled on its
-    own). The interval is None when either side has fewer than BOOTSTRAP_MIN_N samples."""
+    """median(num) / median(den) and its bootstrap interval (inference.ratio_ci, each side
+    resampled on its own). The interval is None when either side has fewer than
+    BOOTSTRAP_MIN_N samples or a median that is not positive."""
+    from . import inference
     r = median(num) / median(den)
-    if len(num) < BOOTSTRAP_MIN_N or len(den) < BOOTSTRAP_MIN_N:
+    if len(num) < BOOTSTRAP_MIN_N or len(den) < BOOTSTRAP_MIN_N or median(num) <= 0 or r <= 0:
         return r, None
-    reps = bootstrap_medians(num, seed=1) / bootstrap_medians(den, seed=2)
-    return r, percentile_interval(reps, level)
+    ci = inference.ratio_ci(den, num, paired=False, level=level)
+    return r, (ci.low, ci.high)
 
 
 def geomean_ratio_ci(pairs, level=0.95):

@@ -129,7 +129,8 @@ def test_runs_resample_by_run_and_pair_within_one_invocation(make_folder):
     # the rounds are the unit of the test too: a rank test of the samples would not be
     assert all(r["test"] == "Welch t, rounds" for r in rows)
     rc, out, _ = run(base, new, "--metric", "ns_per_yield")
-    assert "9/9 (3/3 runs)" in out
+    assert "9/9 (3/3 runs)" in out and "p (Welch t, rounds)" in out
+    assert max(len(ln) for ln in out.splitlines()) <= 120
     # within one folder the variants of a round share its drift: the ratio is paired
     folder = make_folder("drift", scenarios={"yield"})
     _edit(folder, "yield.json", lambda d: _add_runs(d, shared_level=(0.8, 1.0, 1.25)))

@@ -142,6 +142,9 @@ def test_noise_floor_from_a_schema_2_object():
     nf = inference.noise_floor({"workload": "ref", "rounds": [], "floor": 0.01, "drift": -0.03})
     assert (nf.floor, nf.drift, nf.margin, nf.samples) == (0.01, -0.03, 0.03, 0)
     assert inference.noise_floor(None) is None
+    assert nf.describe().startswith("noise floor 1.0% (reference workload ref, the file's stated")
+    assert "differences within 3.0% are within the noise" in nf.describe()
+    assert inference.within_noise(0.975, nf.margin) and not inference.within_noise(1.04, nf.margin)
     assert inference.combined_margin(None, nf) == 0.03 and inference.combined_margin() is None
     for bad in ([1, 2], {"rounds": [{"start": [1.0]}]}, {"rounds": [], "floor": "x", "drift": 0},
                 {"rounds": [{"start": [1.0, float("nan")], "end": [1.0]}]}):
