@@ -170,21 +170,25 @@ def _positive_median(side, what):
 
 
 def _round_logs(sides, signs):
-    """Per round: sum of sign * log(median of that side in the round)."""
-    rounds = [g for g in sides[0][1]]
+    """Per round: sum of sign * log(median of that side in the round); None when a round's
+    median is not positive (a mostly-zero counter), which has no log."""
+    rounds = list(sides[0][1])
     out = np.zeros(len(rounds))
     for (samples, groups), sign in zip(sides, signs):
         meds = np.array([np.median(groups[r]) for r in rounds])
         if np.any(meds <= 0):
-            raise ValueError("a ratio of per-round medians needs positive medians")
+            return None
         out += sign * np.log(meds)
     return out
 
 
 def _paired(groups_list, signs, level, resamples, seed):
     """Geometric mean over rounds of the per-round product of median ratios, with a
-    bootstrap over rounds."""
+    bootstrap over rounds; None when a round's median is not positive (the caller then
+    compares unpaired)."""
     logs = _round_logs(groups_list, signs)
+    if logs is None:
+        return None
     est = float(np.exp(logs.mean()))
     if np.all(logs == logs[0]):
         return Interval(est, est, est, level, "paired-runs")
@@ -206,7 +210,8 @@ def ratio_ci(base, new, runs_base=None, runs_new=None, paired=None, level=LEVEL,
     come from different invocations (their round numbers name different processes); True
     asks for pairing and falls back to unpaired when the rounds do not allow it. Paired,
     the estimate is the geometric mean over rounds of median(new in r) / median(base in r)
-    and rounds are resampled (method "paired-runs"); unpaired, the estimate is the ratio of
+    and rounds are resampled (method "paired-runs"; a round whose median is 0 has no ratio,
+    and the sides are then compared unpaired); unpaired, the estimate is the ratio of
     the pooled medians and each side is resampled on its own ("runs" when a side is
     resampled by round, else "bootstrap")."""
     sa, sb = _Side(base, runs_base, "ratio_ci base"), _Side(new, runs_new, "ratio_ci new")
@@ -214,7 +219,9 @@ def ratio_ci(base, new, runs_base=None, runs_new=None, paired=None, level=LEVEL,
     if _pairing(paired, (runs_base, runs_new)):
         ga = _groups(sa.samples, runs_base, "ratio_ci base")
         gb = _groups(sb.samples, runs_new, "ratio_ci new")
-        return _paired([(sb.samples, gb), (sa.samples, ga)], (1, -1), level, resamples, seed)
+        ci = _paired([(sb.samples, gb), (sa.samples, ga)], (1, -1), level, resamples, seed)
+        if ci is not None:
+            return ci
     est = mn / mb
     if sa.constant and sb.constant:
         return Interval(est, est, est, level, "degenerate")
@@ -246,7 +253,9 @@ def ratio_of_ratios(a_num, a_den, b_num, b_den, runs=None, paired=None, level=LE
     meds = [_positive_median(s, "ratio_of_ratios") for s in sides]
     if _pairing(paired, runs):
         groups = [(s.samples, _groups(s.samples, r, "ratio_of_ratios")) for s, r in zip(sides, runs)]
-        return _paired(groups, (1, -1, -1, 1), level, resamples, seed)
+        ci = _paired(groups, (1, -1, -1, 1), level, resamples, seed)
+        if ci is not None:
+            return ci
     est = (meds[0] / meds[1]) / (meds[2] / meds[3])
     if all(s.constant for s in sides):
         return Interval(est, est, est, level, "degenerate")

@@ -283,3 +283,7 @@ def test_rounds_are_the_unit_of_the_test():
     claimed, t = claims((a, ra), (b, ra), paired=None)
     assert claimed and t.method == "paired t, rounds" and t.p == 0.0
     assert inference.two_sample_test(a, b).method == "MWU"
+    # Paired by round, a round whose median is 0 has no ratio: compared unpaired instead.
+    r = inference.ratio_ci([0, 0, 1, 2, 3, 4], [0, 0, 2, 2, 4, 4], [0, 0, 1, 1, 2, 2],
+                           [0, 0, 1, 1, 2, 2])
+    assert r.method == "runs" and r.estimate == pytest.approx(2 / 1.5)
