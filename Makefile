@@ -106,6 +106,11 @@ catalog: $(BUILD)/CMakeCache.txt
 	$(BUILD)/bin/switchyard list --json --portable > harness/catalog.json.tmp
 	mv harness/catalog.json.tmp harness/catalog.json
 
+# make compare: the last bench-quick (NEW, default $(RESULTS)) against the committed baseline
+# (BASE): old, new, delta with its 95% interval, p, n per measurement both measured. Another
+# host's baseline is shown, never counted as a regression (compare.py --cross-host).
+BASE ?= results/vm-20261128
+NEW ?= $(RESULTS)
 compare:
 	$(PYTHON) analysis/compare.py $(BASE) $(NEW)
 

@@ -8,10 +8,14 @@
 
 BASE and NEW are each a results folder or a single results file. Per (scenario, label,
 params, metric): old and new medians, delta with the 95% bootstrap interval of the ratio of
-medians (paired by run when the data carries run indices), the two-sided Mann-Whitney U
-p-value (scipy) and n. A difference is claimed only when p < --alpha and the interval
+medians (by round when the data carries round ids; paired only within one file), the
+two-sided p-value (scipy: Mann-Whitney U of the samples, or, when both sides have rounds,
+a t-test of the log round medians, the round being the independent unit) and n. A difference is claimed only when p < --alpha and the interval
 excludes 1; otherwise "~" (benchstat's convention), with a note when the samples are too
-few for the test to reach --alpha at all.
+few for the test to reach --alpha at all. A change no larger than the noise floor is "~"
+"within the noise floor": the floor is the widest margin (max of floor and |drift| of the
+fixed reference workload each round measures, schema 2's `noise_floor`) of either side's
+files, or --noise-floor if that is larger.
 
 With --fail-on-regression the exit code is 1 when a chosen metric got worse by more than
 --threshold percent and the statistics claim it. Not counted unless asked: rows whose
@@ -70,7 +74,8 @@ def main(argv=None):
     ap.add_argument("--alpha", type=float, default=0.05)
     ap.add_argument("--instr-tolerance", type=float, default=1.0, metavar="PCT")
     ap.add_argument("--noise-floor", type=float, default=0.0, metavar="PCT",
-                    help="changes no larger than this are reported as within the noise")
+                    help="changes no larger than this are reported as within the noise "
+                         "(the files' own noise floor applies when larger)")
     ap.add_argument("--fail-on-regression", action="store_true")
     ap.add_argument("--small-samples-by-threshold", action="store_true",
                     help="count a change past --threshold as a regression even when the "
@@ -109,6 +114,7 @@ def main(argv=None):
         # nothing would print an empty comparison and pass the gate.
         check_names("scenario", scenarios, names["scenario"])
         check_names("variant", labels, names["label"])
+        floors = {"base": comparison.noise_floors(base), "new": comparison.noise_floors(new)}
     except ResultsError as err:
         print(f"compare.py: bad results input:\n{err}", file=sys.stderr)
         return 2
@@ -116,9 +122,10 @@ def main(argv=None):
         print(wrap(f"compare.py: {err}", a.width), file=sys.stderr)
         return 2
     tol = a.instr_tolerance / 100.0
+    margin = max([a.noise_floor / 100.0] + [nf.margin for fs in floors.values() for _, nf in fs])
     rows, only_b, only_n = comparison.compare_sets(
-        base, new, metrics or None, a.alpha, tol, a.noise_floor / 100.0 or None,
-        labels or None, scenarios or None)
+        base, new, metrics or None, a.alpha, tol, margin or None, labels or None,
+        scenarios or None)
     regs, held = comparison.gate(rows, a.threshold, metrics or None, tol,
                                  a.small_samples_by_threshold, a.cross_host)
     failing = bool(regs) and a.fail_on_regression
@@ -126,24 +133,36 @@ def main(argv=None):
     if a.format == "json":
         ctx = {"base": _side("base", a.inputs[0], base), "new": _side("new", a.inputs[1], new),
                "hosts_differ": diff, "alpha": a.alpha, "threshold_pct": a.threshold,
+               "noise_margin": margin or None,
+               "noise_floor": {side: [dict(file=p, floor=nf.floor, drift=nf.drift,
+                                           workload=nf.workload) for p, nf in fs]
+                               for side, fs in floors.items()},
                "exit": 1 if failing else 0}
         print(comparison.format_json(rows, only_b, only_n, regs, held, ctx))
     elif a.format == "csv":
         print(comparison.format_csv(rows, regs, held))
     elif a.format == "markdown":
-        intro = [f"{side} `{path}` (commit {rs.build.get('commit')}, {comparison.host_text(rs.machine)})"
-                 for side, path, rs in (("base:", a.inputs[0], base), ("new:", a.inputs[1], new))]
+        intro = [f"{side} `{path}` (commit {rs.build.get('commit')}, {comparison.host_text(rs.machine)}"
+                 + _noise(floors[key]) + ")"
+                 for side, key, path, rs in (("base:", "base", a.inputs[0], base),
+                                             ("new:", "new", a.inputs[1], new))]
         print(comparison.format_markdown(rows, only_b, only_n, regs, held, a.alpha, intro))
     else:
-        _print_text(a, base, new, rows, only_b, only_n, regs, held, metrics, diff)
+        _print_text(a, base, new, rows, only_b, only_n, regs, held, metrics, diff, floors)
     return 1 if failing else 0
 
 
-def _print_text(a, base, new, rows, only_b, only_n, regs, held, metrics, diff):
+def _noise(floors):
+    t = comparison.noise_text(floors)
+    return f"; noise {t}" if t else ""
+
+
+def _print_text(a, base, new, rows, only_b, only_n, regs, held, metrics, diff, floors):
     w = a.width
-    for side, path, rs in (("base:", a.inputs[0], base), ("new: ", a.inputs[1], new)):
+    for side, key, path, rs in (("base:", "base", a.inputs[0], base),
+                                ("new: ", "new", a.inputs[1], new)):
         print(wrap(f"{side} {path} (commit {rs.build.get('commit')}, "
-                   f"{comparison.host_text(rs.machine)})", w))
+                   f"{comparison.host_text(rs.machine)}{_noise(floors[key])})", w))
     if diff:
         print(wrap(f"note: different hosts ({', '.join(diff)} differ); changes mix code and "
                    "machine and count as regressions only with --cross-host", w))

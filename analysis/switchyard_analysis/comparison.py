@@ -5,7 +5,8 @@ benchstat and Google Benchmark's tools/compare.py: per (scenario, label, params,
 the medians, the relative change (delta) with the 95 % bootstrap interval of the ratio of
 medians (by run where the data carries run indices; paired by run when both sides come
 from the same invocation, see inference.py), a
-two-sided Mann-Whitney U p-value (scipy), the sample counts, and geometric-mean rows.
+two-sided p-value (inference.two_sample_test: Mann-Whitney U of the samples, or a t-test of
+round medians when both sides have rounds), the sample counts, and geometric-mean rows.
 
 A difference is claimed ("better", "worse", "changed") only when the test rejects at
 alpha AND the interval of the ratio excludes 1; otherwise the verdict is "~" (no
@@ -104,6 +105,35 @@ def run_indices(rs):
     return out
 
 
+def noise_floors(rs):
+    """[(file, NoiseFloor)] for the files of rs that measured one (schema 2's top-level
+    `noise_floor`; v1 files and null have none). The loader keeps no top-level fields
+    beyond machine and build, so the raw files are read again. Malformed: ResultsError."""
+    out = []
+    for path in rs.files:
+        try:
+            with open(path, "rb") as f:
+                doc = json.load(f)
+        except (OSError, ValueError):
+            continue        # already validated by the loader
+        try:
+            nf = inference.noise_floor(doc.get("noise_floor") if isinstance(doc, dict) else None)
+        except ValueError as err:
+            raise ResultsError(f"{path}: {err}") from None
+        if nf is not None:
+            out.append((path, nf))
+    return out
+
+
+def noise_text(floors):
+    """'floor 1.2%, drift +0.4% (3 files)' for the widest margin among floors, or None."""
+    if not floors:
+        return None
+    _, nf = max(floors, key=lambda pf: pf[1].margin)
+    more = f", widest of {len(floors)} files" if len(floors) > 1 else ""
+    return f"floor {nf.floor * 100:.1f}%, drift {nf.drift * 100:+.1f}%{more}"
+
+
 def _machine_of(rs):
     by_file = dict(rs.machines)
     return lambda e: by_file.get(e.source, rs.machine)
@@ -166,6 +196,7 @@ class Row:
     hosts_differ: list = field(default_factory=list)
     below_noise: bool = False
     trend: str = ""        # "base: ...; new: ..." when a side drifts
+    test: str = ""         # what gave p: "MWU" (samples) or a t-test of round medians
     notes: list = field(default_factory=list)
 
     @property
@@ -210,7 +241,8 @@ def _judge_row(row, bm, nm, runs_b, runs_n, paired, alpha, instr_tolerance, nois
                 "worse" if (row.change > 0) == direction else "better")
         return
     if bm.samples and nm.samples:
-        _, row.p = inference.mann_whitney(bm.samples, nm.samples)
+        t = inference.two_sample_test(bm.samples, nm.samples, runs_b, runs_n, paired)
+        row.p, row.test = t.p, t.method
         if bm.median > 0 and nm.median > 0:
             ci = inference.ratio_ci(bm.samples, nm.samples, runs_b, runs_n, paired)
             row.ci_low, row.ci_high, row.ci_method = ci.low - 1.0, ci.high - 1.0, ci.method
@@ -228,7 +260,7 @@ def _judge_row(row, bm, nm, runs_b, runs_n, paired, alpha, instr_tolerance, nois
         row.below_noise = True
         row.notes.append(f"within the noise floor of {noise_floor * 100:.1f}%")
         return
-    smallest = inference.smallest_p(row.n_base, row.n_new)
+    smallest = inference.smallest_p(row.n_base, row.n_new) if row.test == "MWU" else 0.0
     if smallest >= alpha:
         row.notes.append(f"n={row.n_base}/{row.n_new}: too few samples for p<{alpha:g} "
                          f"(smallest possible p {smallest:.2g})")
@@ -429,13 +461,17 @@ def format_comparison(rows, only_base, only_new, regs=(), held=(), width=WIDTH, 
         for n in r.notes:
             note_no.setdefault(n, len(note_no) + 1)
     out = []
-    header = ["label params", "old", "new", "delta", "95% CI of delta", "p (MWU)", "n", "verdict"]
     align = ["<", ">", ">", ">", ">", ">", ">", "<"]
     blocks = {}
     for r in rows:
         blocks.setdefault((r.scenario, r.metric, r.unit), []).append(r)
     for (scen, metric, unit), rs in blocks.items():
         out.append(f"{scen} · {metric} ({unit})")
+        tests = {r.test for r in rs if r.test}
+        # The p column names its test: MWU over samples, or a t-test over round medians
+        # (rows whose sides both have rounds); a block mixing them says "p" and the notes.
+        p_head = f"p ({tests.pop()})" if len(tests) == 1 else "p"
+        header = ["label params", "old", "new", "delta", "95% CI of delta", p_head, "n", "verdict"]
         body = [[r.name(), _num(r.base), _num(r.new), _pct(r.change), _ci(r), _p(r.p), _n(r),
                  _verdict_cell(r, reg_ids, held_ids, note_no)] for r in rs]
         out += ["  " + ln for ln in _fitted(header, body, align, width - 2)]
@@ -466,7 +502,7 @@ def wrap(text, width=WIDTH, indent="    "):
 
 
 CSV_FIELDS = ["scenario", "label", "params", "metric", "unit", "base", "new", "change",
-              "ci_low", "ci_high", "ci_method", "p", "n_base", "n_new", "runs_base", "runs_new",
+              "ci_low", "ci_high", "ci_method", "p", "test", "n_base", "n_new", "runs_base", "runs_new",
               "verdict", "regression", "held", "cross_host", "unreliable", "below_noise", "notes"]
 
 

@@ -1,29 +1,46 @@
-"""Inference for timings: bootstrap intervals of medians and of ratios of medians, the
-Mann-Whitney U test (scipy), a trend check within a sample and a noise-floor comparison.
+"""Inference for timings: bootstrap intervals of medians, of ratios of medians and of ratios
+of ratios, the Mann-Whitney U test, a trend check within a sample, and the noise floor.
 
-Timings are skewed and often bimodal, so nothing here assumes a normal distribution:
-- Intervals are percentile bootstraps (B resamples, 95 % by default) with a FIXED seed, so
-  the same data always gives the same interval (a CI log can be diffed).
-- Samples may carry a run index (the fresh process, or round, they were taken in). Samples
-  of one run share that process's luck (its stack addresses, its CPU frequency), so they
-  are not independent: with run indices the bootstrap resamples whole runs (a cluster
-  bootstrap), and two sides measured in the same rounds of one invocation (the harness
-  interleaves variants per round) are resampled together (paired), so drift that hit both
-  sides in a round cancels in their ratio. Run k of one invocation and run k of another
-  share nothing: those sides are resampled by run, each on its own. Without run indices the
-  samples themselves are resampled, each side on its own (unpaired).
-- The two-sample test is scipy's Mann-Whitney U (two-sided; exact without ties for small
-  samples, asymptotic otherwise). With n1 = n2 = 3 its smallest attainable p is 0.1, so
-  `smallest_p` tells a caller when the test cannot reject at all.
+Everything takes plain sequences: samples, and optionally each sample's round (the fresh
+process it was measured in; schema 2's `runs` array of a metric). Nothing here reads files.
+
+Timings are skewed and often bimodal, so nothing assumes a normal distribution:
+- Intervals are scipy.stats.bootstrap's PERCENTILE intervals (95 % by default, RESAMPLES
+  resamples) with a FIXED seed, so the same data always gives the same interval and a CI
+  log can be diffed. Percentile rather than BCa: BCa's acceleration comes from the
+  jackknife, which is not consistent for the median (deleting one sample moves the median
+  by a jump or not at all), and on the small, tied samples here it returns NaN or wild
+  bounds; the percentile interval of a median is what benchstat and R's boot report.
+- Samples of one round share that process's luck (its stack addresses, its CPU frequency),
+  so they are not independent. With round ids (two rounds or more) a side is resampled by
+  whole rounds (a cluster bootstrap), never sample by sample.
+- A ratio of two sides measured in the same rounds of one invocation (the harness measures
+  every variant once per round, so drift in round r hits both) is PAIRED: the statistic is
+  the geometric mean over rounds of the per-round ratio of medians, bootstrapped over
+  rounds, so drift shared within a round cancels. Round r of one invocation and round r of
+  another share nothing: such sides must be compared unpaired (`paired=False`), each
+  resampled on its own (by round when it has rounds, else by sample). A bootstrap over
+  rounds knows only the spread of the per-round values: with 3 rounds its interval is
+  optimistic (about [second smallest, second largest] of three means); 5 rounds or more
+  make it worth quoting.
+- The two-sided test (`two_sample_test`) is scipy's Mann-Whitney U of the samples (exact
+  without ties for small samples, asymptotic otherwise) when a side has no rounds. With
+  n1 = n2 = 3 its smallest attainable p is 0.1, so `smallest_p` tells a caller when the
+  test cannot reject at all. When both sides have two or more rounds, the samples are not
+  independent and a rank test of them calls run-to-run variance a difference (12 % false
+  positives at 3 rounds of 5 with a 3 % spread between rounds, against 1 % this way):
+  the test is then Welch's t-test of the log round medians (a paired t-test of them when
+  the sides are paired), whose unit is the round.
 """
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 SEED = 20261206          # fixed: an interval is a function of the data alone
-RESAMPLES = 2000
+RESAMPLES = 2000         # enough for a 95 % percentile interval; a compare of every row stays fast
 LEVEL = 0.95
 
 
@@ -33,20 +50,17 @@ class Interval:
     low: float
     high: float
     level: float
-    method: str          # "bootstrap" | "paired-runs" | "runs" | "degenerate"
+    method: str          # "bootstrap" | "runs" | "paired-runs" | "degenerate"
 
     def excludes(self, value):
         return not (self.low <= value <= self.high)
 
 
-def _rng(seed):
-    return np.random.default_rng(SEED if seed is None else seed)
-
-
-def _quantiles(values, level):
-    tail = (1.0 - level) / 2.0
-    lo, hi = np.quantile(values, [tail, 1.0 - tail])
-    return float(lo), float(hi)
+def _scipy_stats():
+    # Imported on first use: scipy.stats takes about a second to import on a loaded 2-core
+    # machine, and the variant tables of the CI stage never need it.
+    from scipy import stats
+    return stats
 
 
 def _as_array(samples, what):
@@ -58,114 +72,259 @@ def _as_array(samples, what):
     return a
 
 
-def _groups(samples, runs):
-    """{run: array of samples}, or None without (usable) run indices."""
+def _groups(samples, runs, what):
+    """{round: array of samples} in round order, or None without round ids."""
     if runs is None:
         return None
     runs = list(runs)
     if len(runs) != len(samples):
-        raise ValueError(f"{len(runs)} run indices for {len(samples)} samples")
+        raise ValueError(f"{what}: {len(runs)} round ids for {len(samples)} samples")
     out = {}
     for s, r in zip(samples, runs):
         out.setdefault(r, []).append(s)
-    return {r: np.asarray(v, dtype=float) for r, v in out.items()}
+    return {r: np.asarray(out[r], dtype=float) for r in sorted(out, key=str)}
 
 
-def _cluster_matrix(groups, order):
-    """Runs as rows of a matrix padded with NaN (runs may hold unequal sample counts)."""
-    width = max(len(groups[r]) for r in order)
-    m = np.full((len(order), width), np.nan)
-    for i, r in enumerate(order):
-        m[i, :len(groups[r])] = groups[r]
-    return m
+class _Side:
+    """One side of a comparison as scipy.stats.bootstrap sees it: `data` is what gets
+    resampled (the samples, or the round numbers 0..R-1 when resampling by round) and
+    `medians(resampled, axis=-1)` turns resamples into medians of the pooled samples."""
+
+    def __init__(self, samples, runs, what):
+        self.samples = _as_array(samples, what)
+        groups = _groups(self.samples, runs, what)
+        self.by_round = groups is not None and len(groups) > 1
+        if self.by_round:
+            # Rounds as rows, padded with NaN: rounds may hold unequal sample counts.
+            width = max(len(v) for v in groups.values())
+            self.matrix = np.full((len(groups), width), np.nan)
+            for i, v in enumerate(groups.values()):
+                self.matrix[i, :len(v)] = v
+            self.data = np.arange(len(groups))
+        else:
+            # One sample cannot be resampled by scipy; two copies resample to itself.
+            self.data = self.samples if self.samples.size > 1 else np.repeat(self.samples, 2)
+        self.median = float(np.median(self.samples))
+        self.constant = bool(np.all(self.samples == self.samples[0]))
+
+    def medians(self, x, axis=-1):
+        if not self.by_round:
+            return np.median(x, axis=axis)
+        picked = self.matrix[np.moveaxis(x, axis, -1)]        # (..., rounds, width)
+        return np.nanmedian(picked.reshape(picked.shape[:-2] + (-1,)), axis=-1)
 
 
-def _resampled_medians(a, groups, idx_samples, idx_runs):
-    """Medians of the resamples: by run (idx_runs, B x R indices into the run order) when
-    groups are given, else by sample (idx_samples, B x n)."""
-    if groups is None:
-        return np.median(a[idx_samples], axis=1)
-    order = sorted(groups, key=str)
-    m = _cluster_matrix(groups, order)
-    picked = m[idx_runs].reshape(idx_runs.shape[0], -1)
-    return np.nanmedian(picked, axis=1)
+def _bootstrap(data, statistic, level, resamples, seed):
+    """scipy.stats.bootstrap's percentile interval of a vectorised statistic; independent
+    resampling of each array in `data`."""
+    with np.errstate(all="ignore"):     # infinite replicates: see below
+        r = _scipy_stats().bootstrap(
+            tuple(data), statistic, n_resamples=resamples, vectorized=True, paired=False,
+            confidence_level=level, method="percentile",
+            random_state=np.random.default_rng(SEED if seed is None else seed))
+    lo, hi = float(r.confidence_interval.low), float(r.confidence_interval.high)
+    if math.isnan(lo) or math.isnan(hi):
+        # A tail of infinite replicates (a ratio whose resampled denominator is 0): the
+        # interpolating percentile gives inf - inf; the nearest order statistic keeps the
+        # bound infinite, which is what the data says.
+        tail = (1.0 - level) / 2.0
+        lo, hi = (float(v) for v in np.quantile(r.bootstrap_distribution, [tail, 1.0 - tail],
+                                                 method="nearest"))
+    return lo, hi
 
 
 def median_ci(samples, runs=None, level=LEVEL, resamples=RESAMPLES, seed=None):
-    """The median with its percentile-bootstrap interval; with run indices whole runs are
-    resampled. One sample (or all equal) gives a degenerate interval [m, m]."""
-    a = _as_array(samples, "median_ci")
-    est = float(np.median(a))
-    groups = _groups(a, runs)
-    if a.size == 1 or np.all(a == a[0]):
-        return Interval(est, est, est, level, "degenerate")
-    rng = _rng(seed)
-    if groups is not None and len(groups) > 1:
-        idx = rng.integers(0, len(groups), (resamples, len(groups)))
-        meds = _resampled_medians(a, groups, None, idx)
-        method = "runs"
-    else:
-        idx = rng.integers(0, a.size, (resamples, a.size))
-        meds = _resampled_medians(a, None, idx, None)
-        method = "bootstrap"
-    lo, hi = _quantiles(meds, level)
-    return Interval(est, lo, hi, level, method)
+    """The median of `samples` with its percentile-bootstrap interval. With `runs` (each
+    sample's round, two rounds or more) whole rounds are resampled. One sample, or all
+    equal, gives the degenerate interval [m, m]."""
+    side = _Side(samples, runs, "median_ci")
+    if side.constant:
+        return Interval(side.median, side.median, side.median, level, "degenerate")
+    lo, hi = _bootstrap((side.data,), lambda x, axis=-1: side.medians(x, axis),
+                        level, resamples, seed)
+    return Interval(side.median, lo, hi, level, "runs" if side.by_round else "bootstrap")
 
 
-def can_pair(runs_a, runs_b):
-    """Two sides can be resampled together when both carry run indices over the same runs."""
-    return (runs_a is not None and runs_b is not None
-            and set(runs_a) == set(runs_b) and len(set(runs_a)) > 1)
+def can_pair(*runs):
+    """Sides can be paired when each carries round ids and all cover the same two or more
+    rounds."""
+    if any(r is None for r in runs):
+        return False
+    sets = [set(r) for r in runs]
+    return all(s == sets[0] for s in sets) and len(sets[0]) > 1
 
 
-def ratio_ci(base, new, runs_base=None, runs_new=None, paired=False, level=LEVEL,
+def _ratio(num, den):
+    """num / den of resampled medians. A resample may draw a median of 0 where the data's
+    is positive (a counter that is mostly 0): x / 0 counts as infinitely large and 0 / 0 as
+    equal, so every replicate stays ordered for the percentile interval."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0),
+                        np.where(num > 0, np.inf, 1.0))
+
+
+def _positive_median(side, what):
+    if side.median <= 0:
+        raise ValueError(f"{what}: a ratio of medians needs positive medians")
+    return side.median
+
+
+def _round_logs(sides, signs):
+    """Per round: sum of sign * log(median of that side in the round); None when a round's
+    median is not positive (a mostly-zero counter), which has no log."""
+    rounds = list(sides[0][1])
+    out = np.zeros(len(rounds))
+    for (samples, groups), sign in zip(sides, signs):
+        meds = np.array([np.median(groups[r]) for r in rounds])
+        if np.any(meds <= 0):
+            return None
+        out += sign * np.log(meds)
+    return out
+
+
+def _paired(groups_list, signs, level, resamples, seed):
+    """Geometric mean over rounds of the per-round product of median ratios, with a
+    bootstrap over rounds; None when a round's median is not positive (the caller then
+    compares unpaired)."""
+    logs = _round_logs(groups_list, signs)
+    if logs is None:
+        return None
+    est = float(np.exp(logs.mean()))
+    if np.all(logs == logs[0]):
+        return Interval(est, est, est, level, "paired-runs")
+    lo, hi = _bootstrap((logs,), lambda x, axis=-1: np.mean(x, axis=axis), level, resamples, seed)
+    return Interval(est, math.exp(lo), math.exp(hi), level, "paired-runs")
+
+
+def _pairing(paired, runs):
+    """Pair when not told otherwise (False) and the rounds allow it."""
+    return paired is not False and can_pair(*runs)
+
+
+def ratio_ci(base, new, runs_base=None, runs_new=None, paired=None, level=LEVEL,
              resamples=RESAMPLES, seed=None):
     """median(new) / median(base) with a percentile-bootstrap interval.
 
-    Paired (`paired`: the caller knows run k of both sides is the same round, and both
-    carry the same run indices): one draw of runs serves both sides. Otherwise each side is
-    resampled on its own: by run when it carries run indices, else by sample."""
-    a = _as_array(base, "ratio_ci base")
-    b = _as_array(new, "ratio_ci new")
-    mb, mn = float(np.median(a)), float(np.median(b))
-    if mb <= 0 or mn <= 0:
-        raise ValueError("a ratio of medians needs positive medians")
+    `runs_base`, `runs_new`: each sample's round, or None. `paired`: None pairs whenever
+    both sides carry round ids over the same two or more rounds; pass False when the sides
+    come from different invocations (their round numbers name different processes); True
+    asks for pairing and falls back to unpaired when the rounds do not allow it. Paired,
+    the estimate is the geometric mean over rounds of median(new in r) / median(base in r)
+    and rounds are resampled (method "paired-runs"; a round whose median is 0 has no ratio,
+    and the sides are then compared unpaired); unpaired, the estimate is the ratio of
+    the pooled medians and each side is resampled on its own ("runs" when a side is
+    resampled by round, else "bootstrap")."""
+    sa, sb = _Side(base, runs_base, "ratio_ci base"), _Side(new, runs_new, "ratio_ci new")
+    mb, mn = _positive_median(sa, "ratio_ci"), _positive_median(sb, "ratio_ci")
+    if _pairing(paired, (runs_base, runs_new)):
+        ga = _groups(sa.samples, runs_base, "ratio_ci base")
+        gb = _groups(sb.samples, runs_new, "ratio_ci new")
+        ci = _paired([(sb.samples, gb), (sa.samples, ga)], (1, -1), level, resamples, seed)
+        if ci is not None:
+            return ci
     est = mn / mb
-    if (a.size == 1 or np.all(a == a[0])) and (b.size == 1 or np.all(b == b[0])):
+    if sa.constant and sb.constant:
         return Interval(est, est, est, level, "degenerate")
-    rng = _rng(seed)
-    ga, gb = _groups(a, runs_base), _groups(b, runs_new)
-    if paired and can_pair(runs_base, runs_new):
-        idx = rng.integers(0, len(ga), (resamples, len(ga)))
-        ma = _resampled_medians(a, ga, None, idx)
-        mnew = _resampled_medians(b, gb, None, idx)
-        method = "paired-runs"
-    else:
-        def side(x, g):
-            if g is not None and len(g) > 1:
-                return _resampled_medians(x, g, None, rng.integers(0, len(g), (resamples, len(g))))
-            return _resampled_medians(x, None, rng.integers(0, x.size, (resamples, x.size)), None)
-        ma, mnew = side(a, ga), side(b, gb)
-        method = "runs" if (ga is not None and len(ga) > 1) or (gb is not None and len(gb) > 1) \
-            else "bootstrap"
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = mnew / ma
-    ratios = ratios[np.isfinite(ratios)]
-    lo, hi = _quantiles(ratios, level)
+    lo, hi = _bootstrap((sa.data, sb.data),
+                        lambda a, b, axis=-1: _ratio(sb.medians(b, axis), sa.medians(a, axis)),
+                        level, resamples, seed)
+    method = "runs" if sa.by_round or sb.by_round else "bootstrap"
     return Interval(est, lo, hi, level, method)
+
+
+def ratio_of_ratios(a_num, a_den, b_num, b_den, runs=None, paired=None, level=LEVEL,
+                    resamples=RESAMPLES, seed=None):
+    """(median(a_num) / median(a_den)) / (median(b_num) / median(b_den)) with a
+    percentile-bootstrap interval: how a speedup of one system compares with another's, e.g.
+    (t_ours(1 carrier) / t_ours(2)) / (t_go(1) / t_go(2)) > 1 when ours scales better.
+
+    `runs`: None, or a 4-tuple of round-id sequences parallel to the four samples (an
+    element may be None). `paired` as in ratio_ci: with the same two or more rounds on all
+    four sides (one invocation) the per-round ratio of ratios is formed and its geometric
+    mean bootstrapped over rounds ("paired-runs"); otherwise the four sides are resampled
+    independently (by round where a side has rounds) and the estimate is the ratio of
+    ratios of pooled medians."""
+    runs = tuple(runs) if runs is not None else (None,) * 4
+    if len(runs) != 4:
+        raise ValueError("ratio_of_ratios: runs must give four round-id sequences (or None)")
+    names = ("a_num", "a_den", "b_num", "b_den")
+    sides = [_Side(s, r, f"ratio_of_ratios {n}") for s, r, n in zip((a_num, a_den, b_num, b_den),
+                                                                      runs, names)]
+    meds = [_positive_median(s, "ratio_of_ratios") for s in sides]
+    if _pairing(paired, runs):
+        groups = [(s.samples, _groups(s.samples, r, "ratio_of_ratios")) for s, r in zip(sides, runs)]
+        ci = _paired(groups, (1, -1, -1, 1), level, resamples, seed)
+        if ci is not None:
+            return ci
+    est = (meds[0] / meds[1]) / (meds[2] / meds[3])
+    if all(s.constant for s in sides):
+        return Interval(est, est, est, level, "degenerate")
+
+    def stat(w, x, y, z, axis=-1):
+        m = [s.medians(v, axis) for s, v in zip(sides, (w, x, y, z))]
+        return _ratio(_ratio(m[0], m[1]), _ratio(m[2], m[3]))
+    lo, hi = _bootstrap([s.data for s in sides], stat, level, resamples, seed)
+    return Interval(est, lo, hi, level, "runs" if any(s.by_round for s in sides) else "bootstrap")
 
 
 def mann_whitney(x, y):
     """Two-sided Mann-Whitney U of x against y (scipy). Returns (U of x, p). All values
     equal on both sides: no evidence of a difference, p = 1."""
-    # Imported here: scipy.stats takes about a second to import on a loaded 2-core machine,
-    # and the variant tables of the CI stage never test anything.
-    from scipy import stats as sps
+    sps = _scipy_stats()
     x, y = _as_array(x, "mann_whitney x"), _as_array(y, "mann_whitney y")
     if np.all(x == x[0]) and np.all(y == x[0]):
         return float(x.size * y.size / 2.0), 1.0
     r = sps.mannwhitneyu(x, y, alternative="two-sided", method="auto")
     return float(r.statistic), float(r.pvalue)
+
+
+@dataclass
+class TestResult:
+    p: float
+    method: str          # "MWU" (samples) | "Welch t, rounds" | "paired t, rounds"
+    n_base: int          # units tested: samples, or rounds
+    n_new: int
+
+
+def _t_p(res, diffs_zero):
+    """A t-test's p, defined when every unit agrees exactly (zero variance): 1 when the
+    sides are equal, 0 when they differ."""
+    p = float(res.pvalue)
+    if math.isnan(p):
+        return 1.0 if diffs_zero else 0.0
+    return p
+
+
+def two_sample_test(base, new, runs_base=None, runs_new=None, paired=None):
+    """Is new different from base? Two-sided; returns a TestResult.
+
+    Both sides with two or more rounds: a t-test of the log per-round medians, the round
+    being the independent unit (Welch's; paired over the common rounds when `paired` is
+    not False and both cover the same rounds, as in ratio_ci). Otherwise, or when a round
+    median is not positive: Mann-Whitney U of the samples."""
+    a, b = _as_array(base, "two_sample_test base"), _as_array(new, "two_sample_test new")
+    ga = _groups(a, runs_base, "two_sample_test base")
+    gb = _groups(b, runs_new, "two_sample_test new")
+    if ga is not None and gb is not None and len(ga) > 1 and len(gb) > 1:
+        ma = {r: float(np.median(v)) for r, v in ga.items()}
+        mb = {r: float(np.median(v)) for r, v in gb.items()}
+        if min(ma.values()) > 0 and min(mb.values()) > 0:
+            sps = _scipy_stats()
+            # scipy warns when a t-test's variance is 0; _t_p defines that case.
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                if _pairing(paired, (runs_base, runs_new)):
+                    rounds = list(ma)
+                    la = np.log([ma[r] for r in rounds])
+                    lb = np.log([mb[r] for r in rounds])
+                    p = _t_p(sps.ttest_rel(lb, la), bool(np.all(lb == la)))
+                    return TestResult(p, "paired t, rounds", len(rounds), len(rounds))
+                la, lb = np.log(list(ma.values())), np.log(list(mb.values()))
+                p = _t_p(sps.ttest_ind(lb, la, equal_var=False),
+                         bool(la.mean() == lb.mean()))
+                return TestResult(p, "Welch t, rounds", len(la), len(lb))
+    _, p = mann_whitney(a, b)
+    return TestResult(p, "MWU", a.size, b.size)
 
 
 def smallest_p(n1, n2):
@@ -242,21 +401,87 @@ def trend_in_runs(samples, runs=None, alpha=0.05, min_change=0.02):
                  f"no trend in {len(tested)} of {len(by_run)} runs")
 
 
-def below_noise_floor(change, floor):
-    """True when a relative change (new/base - 1) is no larger than the noise floor (the
-    relative drift of a fixed reference workload measured at the start and end of a run;
-    None or 0 means unknown). Such a change is reported as within the noise, whatever the
-    test says: the machine moved that much on its own."""
-    if floor is None or floor <= 0 or change is None or not math.isfinite(change):
+# ---- noise floor ----------------------------------------------------------------------
+
+@dataclass
+class NoiseFloor:
+    floor: float         # relative half-width of the reference workload: (p95 - p5) / 2 / median
+    drift: float         # median of the end samples / median of the start samples - 1
+    workload: str
+    samples: int         # reference samples behind the numbers (0: the file's stated values)
+
+    @property
+    def margin(self):
+        """The relative difference below which two results are within the noise: the floor,
+        or the drift when the machine moved more than that between a round's start and end."""
+        return max(self.floor, abs(self.drift))
+
+    def describe(self):
+        """One line for a report's method section."""
+        n = f"{self.samples} samples" if self.samples else "the file's stated values"
+        return (f"noise floor {self.floor * 100:.1f}% (reference workload {self.workload}, "
+                f"{n}), drift {self.drift * 100:+.1f}% from the start to the end of the rounds; "
+                f"differences within {self.margin * 100:.1f}% are within the noise")
+
+
+def _floor_and_drift(starts, ends):
+    allv = np.concatenate([starts, ends])
+    med = float(np.median(allv))
+    if med <= 0 or float(np.median(starts)) <= 0:
+        raise ValueError("noise_floor: the reference workload's median must be positive")
+    p5, p95 = np.quantile(allv, [0.05, 0.95])
+    return float((p95 - p5) / 2.0 / med), float(np.median(ends) / np.median(starts) - 1.0)
+
+
+def noise_floor(obj):
+    """A results file's top-level `noise_floor` (schema 2) as a NoiseFloor, or None when
+    the file has none (null, or a v1 file). The floor and drift are computed from the
+    rounds' start and end samples as the schema defines them; a file that gives only the
+    numbers (no samples) is taken at its word. Malformed: ValueError saying what is wrong."""
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise ValueError(f"noise_floor: expected an object or null, got {type(obj).__name__}")
+    workload = str(obj.get("workload", "?"))
+    rounds = obj.get("rounds") or []
+    if not isinstance(rounds, list):
+        raise ValueError("noise_floor: `rounds` must be a list")
+    starts, ends = [], []
+    for i, r in enumerate(rounds):
+        if not isinstance(r, dict) or not isinstance(r.get("start"), list) \
+                or not isinstance(r.get("end"), list):
+            raise ValueError(f"noise_floor: rounds[{i}] needs `start` and `end` sample lists")
+        starts += r["start"]
+        ends += r["end"]
+    if starts and ends:
+        s, e = _as_array(starts, "noise_floor start"), _as_array(ends, "noise_floor end")
+        floor, drift = _floor_and_drift(s, e)
+        return NoiseFloor(floor, drift, workload, s.size + e.size)
+    floor, drift = obj.get("floor"), obj.get("drift")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+               for v in (floor, drift)) or floor < 0:
+        raise ValueError("noise_floor: no start/end samples and no numeric `floor` and `drift`")
+    return NoiseFloor(float(floor), float(drift), workload, 0)
+
+
+def combined_margin(*floors):
+    """The widest margin of several NoiseFloors (None entries skipped), or None: comparing
+    two files, a difference is only real if it clears the noise of both."""
+    ms = [f.margin for f in floors if f is not None]
+    return max(ms) if ms else None
+
+
+def within_noise(ratio, margin):
+    """below_noise_floor for a ratio (new / base, or a ratio of ratios): |ratio - 1| no
+    larger than the margin."""
+    return ratio is not None and below_noise_floor(ratio - 1.0, margin)
+
+
+def below_noise_floor(change, margin):
+    """True when a relative change (new/base - 1) is no larger than the noise margin (a
+    NoiseFloor's margin, or a fraction given by hand; None or 0 means unknown). Such a
+    change is reported as within the noise, whatever the test says: the machine moved that
+    much on its own."""
+    if margin is None or margin <= 0 or change is None or not math.isfinite(change):
         return False
-    return abs(change) <= floor
-
-
-def noise_floor(before, after):
-    """Relative drift of a reference workload measured before and after a run:
-    |median(after) / median(before) - 1|."""
-    b = float(np.median(_as_array(before, "noise_floor before")))
-    a = float(np.median(_as_array(after, "noise_floor after")))
-    if b <= 0:
-        raise ValueError("noise_floor: the reference's median must be positive")
-    return abs(a / b - 1.0)
+    return abs(change) <= margin

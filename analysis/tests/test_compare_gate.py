@@ -126,8 +126,11 @@ def test_runs_resample_by_run_and_pair_within_one_invocation(make_folder):
     rc, out, _ = run(base, new, "--metric", "ns_per_yield", "--format", "json")
     rows = json.loads(out)["rows"]
     assert rows and all(r["ci_method"] == "runs" and r["runs_base"] == 3 for r in rows)
+    # the rounds are the unit of the test too: a rank test of the samples would not be
+    assert all(r["test"] == "Welch t, rounds" for r in rows)
     rc, out, _ = run(base, new, "--metric", "ns_per_yield")
-    assert "9/9 (3/3 runs)" in out
+    assert "9/9 (3/3 runs)" in out and "p (Welch t, rounds)" in out
+    assert max(len(ln) for ln in out.splitlines()) <= 120
     # within one folder the variants of a round share its drift: the ratio is paired
     folder = make_folder("drift", scenarios={"yield"})
     _edit(folder, "yield.json", lambda d: _add_runs(d, shared_level=(0.8, 1.0, 1.25)))
@@ -206,3 +209,31 @@ def test_variant_intervals(make_folder):
     ucx = [ln for ln in block.splitlines() if ln.strip().startswith("ucontext-pooled-fifo")]
     assert ucx and "x [" in ucx[0]
     assert max(len(ln) for ln in block.splitlines()) <= 120
+
+
+def test_noise_floor_in_the_files_reads_within_noise(make_folder):
+    # New is 4 % slower, 9 repetitions a side: the test claims it. A noise floor of 8 % in
+    # the new file's reference workload makes it "~ within the noise floor".
+    base = make_folder("base", scenarios={"yield"})
+    new = make_folder("new", scenarios={"yield"}, seed=3, scale=1.04)
+    rc, out, _ = run(base, new, "--metric", "ns_per_yield", "--threshold", "2",
+                     "--fail-on-regression")
+    assert rc == 1 and "within the noise floor" not in out
+
+    def floor(doc):
+        doc["noise_floor"] = {"workload": "ref", "metric": "ns_per_op", "unit": "ns",
+                              "rounds": [], "floor": 0.08, "drift": 0.01}
+    _edit(new, "yield.json", floor)
+    rc, out, _ = run(base, new, "--metric", "ns_per_yield", "--threshold", "2",
+                     "--fail-on-regression")
+    assert rc == 0 and "within the noise floor of 8.0%" in out
+    assert "noise floor 8.0%, drift +1.0%" in out
+    rc, out, _ = run(base, new, "--metric", "ns_per_yield", "--format", "json")
+    doc = json.loads(out)
+    assert doc["noise_margin"] == 0.08 and doc["noise_floor"]["new"][0]["floor"] == 0.08
+    assert sum(r["below_noise"] for r in doc["rows"]) >= 6
+    assert all(r["verdict"] == "~" for r in doc["rows"])
+    # A malformed noise floor is bad input.
+    _edit(new, "yield.json", lambda d: d.__setitem__("noise_floor", {"rounds": "x"}))
+    rc, _, err = run(base, new)
+    assert rc == 2 and "noise_floor" in err

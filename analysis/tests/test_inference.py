@@ -8,7 +8,6 @@ import pytest
 
 from switchyard_analysis import comparison, inference
 from switchyard_analysis.results import Entry, Metric, ResultSet
-from switchyard_analysis.stats import mann_whitney_u
 
 ALPHA = 0.05
 MACHINE = {"hostname": "synthetic", "cpu_model": "SYNTHETIC", "cores": 2, "kernel": "k"}
@@ -71,15 +70,6 @@ def test_three_samples_are_never_a_difference():
     assert comparison.regressions([r], 5.0, small_by_threshold=True) == [r]
 
 
-def test_scipy_mann_whitney_agrees_with_the_hand_written_test():
-    for seed in range(5):
-        x, y = lognormal(seed, 9), lognormal(seed + 50, 7, scale=1.05)
-        assert inference.mann_whitney(x, y)[1] == pytest.approx(mann_whitney_u(x, y)["p"], rel=1e-9)
-    assert inference.smallest_p(3, 3) == pytest.approx(0.1)
-    assert inference.mann_whitney([1, 2, 3], [4, 5, 6])[1] == pytest.approx(0.1)
-    assert inference.mann_whitney([3.0] * 4, [3.0] * 4)[1] == 1.0
-
-
 def test_median_interval_is_fixed_by_the_seed_and_holds_the_median():
     s = lognormal(3, 15)
     a, b = inference.median_ci(s), inference.median_ci(s)
@@ -108,8 +98,13 @@ def test_pairing_by_run_cancels_drift_shared_by_both_sides():
             base.append(100 * level * rng.lognormvariate(0, 0.01))
             new.append(105 * level * rng.lognormvariate(0, 0.01))
     paired = inference.ratio_ci(base, new, runs, runs, paired=True)
-    unpaired = inference.ratio_ci(base, new, runs, runs)     # runs of two invocations
+    unpaired = inference.ratio_ci(base, new, runs, runs, paired=False)   # two invocations
     assert paired.method == "paired-runs" and unpaired.method == "runs"
+    # Round ids over the same rounds pair by default (one invocation's variants).
+    assert inference.ratio_ci(base, new, runs, runs).method == "paired-runs"
+    # Without round ids on one side there is nothing to pair by.
+    assert inference.ratio_ci(base, new, None, runs).method == "runs"
+    assert inference.ratio_ci(base, new).method == "bootstrap"
     assert paired.excludes(1.0) and paired.low > 1.02
     assert not unpaired.excludes(1.0)
     assert paired.high - paired.low < (unpaired.high - unpaired.low) / 3
@@ -128,8 +123,33 @@ def test_trend_first_third_against_last_third():
     assert falses <= 10, falses
 
 
-def test_noise_floor():
-    assert inference.noise_floor([100, 101, 99], [103, 102, 104]) == pytest.approx(0.03)
+def test_noise_floor_from_a_schema_2_object():
+    # 40 start and 40 end samples, 1..40 and 1.02 * (1..40): median 20.5 * 1.01 of all,
+    # drift +2 %, and a floor of (p95 - p5) / 2 / median of all 80.
+    start = [float(i) for i in range(1, 41)]
+    end = [1.02 * v for v in start]
+    obj = {"workload": "ref", "metric": "ns_per_op", "unit": "ns",
+           "rounds": [{"round": 0, "start": start[:20], "end": end[:20]},
+                      {"round": 1, "start": start[20:], "end": end[20:]}],
+           "drift": 0.5, "floor": 0.5}     # stated numbers; the samples decide
+    nf = inference.noise_floor(obj)
+    allv = np.array(start + end)
+    p5, p95 = np.quantile(allv, [0.05, 0.95])
+    assert nf.drift == pytest.approx(0.02)
+    assert nf.floor == pytest.approx((p95 - p5) / 2 / np.median(allv))
+    assert nf.samples == 80 and nf.workload == "ref" and nf.margin == nf.floor
+    # Numbers alone are taken at their word; the margin is the larger of floor and |drift|.
+    nf = inference.noise_floor({"workload": "ref", "rounds": [], "floor": 0.01, "drift": -0.03})
+    assert (nf.floor, nf.drift, nf.margin, nf.samples) == (0.01, -0.03, 0.03, 0)
+    assert inference.noise_floor(None) is None
+    assert nf.describe().startswith("noise floor 1.0% (reference workload ref, the file's stated")
+    assert "differences within 3.0% are within the noise" in nf.describe()
+    assert inference.within_noise(0.975, nf.margin) and not inference.within_noise(1.04, nf.margin)
+    assert inference.combined_margin(None, nf) == 0.03 and inference.combined_margin() is None
+    for bad in ([1, 2], {"rounds": [{"start": [1.0]}]}, {"rounds": [], "floor": "x", "drift": 0},
+                {"rounds": [{"start": [1.0, float("nan")], "end": [1.0]}]}):
+        with pytest.raises(ValueError):
+            inference.noise_floor(bad)
     assert inference.below_noise_floor(0.02, 0.03)
     assert not inference.below_noise_floor(0.04, 0.03)
     assert not inference.below_noise_floor(0.01, None)
@@ -164,3 +184,106 @@ def test_trend_within_runs_not_across_them():
                  for s in range(100))
     assert falses <= 10, falses
     assert inference.trend_min_samples(0.05) == 12 and inference.trend_min_samples(0.05 / 3) == 15
+
+
+def test_median_interval_covers_the_true_median():
+    # Log-normal samples of median exactly 100: the 95 % interval of 25 samples holds 100
+    # in at least 88 of 100 seeds (the percentile interval of a median is near nominal at
+    # this n), and a 20 % shift moves it off 100 every time.
+    cover = sum(not inference.median_ci(lognormal(s, 25, spread=0.1)).excludes(100.0)
+                for s in range(100))
+    assert cover >= 88, cover
+    assert all(inference.median_ci(lognormal(s, 25, spread=0.1, scale=1.2)).excludes(100.0)
+               for s in range(10))
+
+
+def _speedups(rng, rounds, ours, go, n=5):
+    """Four sides measured in each round: ours and Go with 1 and 2 carriers; every side of
+    a round scaled by that round's drift."""
+    sides, runs = [[], [], [], []], []
+    for r, level in enumerate(rounds):
+        for _ in range(n):
+            runs.append(r)
+            for k, t in enumerate((ours[0], ours[1], go[0], go[1])):
+                sides[k].append(t * level * rng.lognormvariate(0, 0.01))
+    return sides, runs
+
+
+def test_ratio_of_ratios_paired_by_round():
+    # Ours speeds up 1.8x from 1 to 2 carriers, Go 1.5x: ours scales 1.2x better. Rounds
+    # drift +-20 %, alike for every side of a round.
+    rng = random.Random(5)
+    (a1, a2, b1, b2), runs = _speedups(rng, (0.8, 1.0, 1.2, 0.9), (180.0, 100.0), (150.0, 100.0))
+    rr = inference.ratio_of_ratios(a1, a2, b1, b2, runs=(runs,) * 4)
+    assert rr.method == "paired-runs"
+    assert rr.estimate == pytest.approx(1.2, rel=0.01)
+    assert 1.15 < rr.low < 1.2 < rr.high < 1.25
+    loose = inference.ratio_of_ratios(a1, a2, b1, b2, runs=(runs,) * 4, paired=False)
+    assert loose.method == "runs" and loose.excludes(1.2) is False
+    assert loose.high - loose.low > 4 * (rr.high - rr.low)
+    plain = inference.ratio_of_ratios(a1, a2, b1, b2)
+    assert plain.method == "bootstrap" and plain.estimate == pytest.approx(1.2, rel=0.02)
+    # Equal speedups: the interval holds 1. Eight rounds: bootstrapped over rounds, the
+    # interval knows only the spread of the per-round ratios, which three rounds understate.
+    (a1, a2, b1, b2), runs = _speedups(rng, (0.8, 1.0, 1.2, 0.9, 1.1, 1.0, 0.85, 1.15),
+                                       (150.0, 100.0), (150.0, 100.0))
+    assert not inference.ratio_of_ratios(a1, a2, b1, b2, runs=(runs,) * 4).excludes(1.0)
+    with pytest.raises(ValueError):
+        inference.ratio_of_ratios(a1, a2, b1, b2, runs=(runs,) * 3)
+    with pytest.raises(ValueError):
+        inference.ratio_of_ratios(a1, a2, b1, [0.0] * len(b2))
+
+
+def test_ratio_with_resampled_zero_medians_stays_ordered():
+    # A counter that is mostly 0: some resamples have median 0 on either side. x / 0 is an
+    # infinite replicate and 0 / 0 an equal one, so the bounds are numbers, never NaN.
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = inference.ratio_ci([0, 0, 0, 1, 1, 2, 3], [0, 0, 1, 1, 1, 2, 5])
+    assert r.estimate == 1.0 and r.low == 0.0 and r.high == float("inf")
+
+
+def rounds_side(seed, scale=1.0, rounds=3, n=5, between=0.03, within=0.01):
+    """Samples of `rounds` fresh processes, each at its own level (run-to-run spread
+    `between`), and their round ids."""
+    rng = random.Random(seed)
+    samples, runs = [], []
+    for r in range(rounds):
+        level = rng.lognormvariate(0, between)
+        for _ in range(n):
+            samples.append(100 * scale * level * rng.lognormvariate(0, within))
+            runs.append(r)
+    return samples, runs
+
+
+def claims(base, new, paired=False):
+    """compare's rule: a difference is claimed when the test rejects and the interval of
+    the ratio excludes 1."""
+    (a, ra), (b, rb) = base, new
+    t = inference.two_sample_test(a, b, ra, rb, paired=paired)
+    return t.p < ALPHA and inference.ratio_ci(a, b, ra, rb, paired=paired).excludes(1.0), t
+
+
+def test_rounds_are_the_unit_of_the_test():
+    # Two invocations of 3 rounds x 5 samples, 3 % between rounds, no shift: a rank test of
+    # the 15 samples (each round's 5 move together) claims a difference in 12 of 100 seeds;
+    # the t-test of round medians stays within alpha + 5 points.
+    calls = 0
+    for seed in range(100):
+        claimed, t = claims(rounds_side(seed), rounds_side(5000 + seed))
+        assert t.method == "Welch t, rounds" and (t.n_base, t.n_new) == (3, 3)
+        calls += claimed
+    assert calls <= (ALPHA + 0.05) * 100, calls
+    # A 20 % shift is still found every time.
+    assert all(claims(rounds_side(s), rounds_side(5000 + s, scale=1.2))[0] for s in range(20))
+    # One invocation, rounds paired: the paired t-test; without rounds, Mann-Whitney.
+    a, ra = rounds_side(1)
+    b = [v * 1.1 for v in a]
+    claimed, t = claims((a, ra), (b, ra), paired=None)
+    assert claimed and t.method == "paired t, rounds" and t.p == 0.0
+    assert inference.two_sample_test(a, b).method == "MWU"
+    # Paired by round, a round whose median is 0 has no ratio: compared unpaired instead.
+    r = inference.ratio_ci([0, 0, 1, 2, 3, 4], [0, 0, 2, 2, 4, 4], [0, 0, 1, 1, 2, 2],
+                           [0, 0, 1, 1, 2, 2])
+    assert r.method == "runs" and r.estimate == pytest.approx(2 / 1.5)
