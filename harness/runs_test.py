@@ -137,6 +137,18 @@ def merge_test(binary, validator, out):
     sy(binary, ["merge", mixed, v1path, files[0]])
     validate(validator, mixed)
     check(json.load(open(mixed))["design"]["runs"] == 2, "a version-1 file is one round")
+    # Shards from two builds: every entry keeps its own build, and a warning says so.
+    other = json.load(open(files[1]))
+    other["build"]["commit"] = "0" * 40
+    opath = os.path.join(out, "other_build.json")
+    json.dump(other, open(opath, "w"))
+    builds = os.path.join(out, "builds.json")
+    r = sy(binary, ["merge", builds, files[0], opath])
+    validate(validator, builds)
+    commits = {e["label"]: e["build"]["commit"] for e in json.load(open(builds))["entries"]}
+    want = {e["label"]: "0" * 40 for e in other["entries"]}
+    want.update({e["label"]: one["build"]["commit"] for e in one["entries"]})
+    check(commits == want and "different builds" in r.stderr, f"each entry's own build: {commits}")
     # Bad inputs: a usage error.
     bad = subprocess.run([binary, "merge", os.path.join(out, "x.json"), files[0], os.path.dirname(files[1])],
                          capture_output=True, text=True)
