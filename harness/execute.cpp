@@ -15,6 +15,7 @@
 
 #include "instructions.h"
 #include "process.h"
+#include "reference.h"
 #include "provenance.h"
 #include "self_exe.h"
 #include "switchyard/variants.h"
@@ -310,54 +311,126 @@ std::string measured_text(const json& entry) {
   return text;
 }
 
-std::string eta_text(const Progress& pg, const std::vector<Job>& jobs, std::size_t next) {
+std::string eta_text(const Progress& pg, const std::vector<const Job*>& remaining) {
   if (pg.finished == 0) return "estimating";
   double known = 0;
   std::size_t untimed = 0;
-  for (std::size_t k = next; k < jobs.size(); ++k) {
-    auto it = pg.seconds_per_scenario.find(std::string(jobs[k].sc->name));
+  for (const Job* j : remaining) {
+    auto it = pg.seconds_per_scenario.find(std::string(j->sc->name));
     if (it == pg.seconds_per_scenario.end()) ++untimed;
-    else known += it->second.first / it->second.second;
+    else known += it->second.first / static_cast<double>(it->second.second);
   }
-  // Jobs of later batches (bench's other profile items): the run's overall average.
-  const std::size_t later = pg.total - pg.finished - (jobs.size() - next);
-  known += pg.elapsed() / static_cast<double>(pg.finished) * static_cast<double>(later);
   std::string t = "~" + fmt_duration(known) + " left";
   if (untimed) t += " + " + std::to_string(untimed) + " measurement(s) not yet estimated";
   return t;
 }
 
-bool run_jobs(const std::vector<Job>& jobs, Progress& pg, const std::function<void(json)>& done) {
-  for (std::size_t next = 0; next < jobs.size(); ++next) {
-    const Job& job = jobs[next];
+json Design::to_json(int rounds) const {
+  json d = {{"runs", rounds},
+            {"order", order_name(order)},
+            {"seed", seed},
+            {"shard", shard.empty() ? json() : json(shard)},
+            {"isolation", {{"pin_carriers", pin_carriers}, {"pin_loadgen", pin_loadgen}, {"cpus", json()}}},
+            {"budget_s", budget_s > 0 ? json(budget_s) : json()},
+            {"reductions", reductions}};
+  if (!cpus.empty()) d["isolation"]["cpus"] = cpus;
+  return d;
+}
+
+std::vector<double> measure_reference(std::string& why) {
+  ChildResult r = run_child({kSelfForChildren, "child", "--reference"}, 120);
+  if (r.timed_out || r.signal || r.interrupted || r.exit_code != 0) {
+    why = r.describe_failure(120);
+    return {};
+  }
+  try {
+    std::vector<double> out = json::parse(r.out).at("samples").get<std::vector<double>>();
+    if (out.empty()) why = "no samples";
+    return out;
+  } catch (const json::exception& e) {
+    why = std::string("unreadable output: ") + e.what();
+    return {};
+  }
+}
+
+bool run_rounds(const std::vector<Job>& jobs, const Design& d, Progress& pg,
+                const std::function<void(std::size_t, const json&)>& entry,
+                const std::function<void(const json&)>& noise) {
+  const std::vector<Slot> slots = schedule(jobs, d.order, d.seed);
+  const int rounds = rounds_of(jobs);
+  std::vector<std::vector<json>> parts(jobs.size());
+  json nf_rounds = json::array();
+  // The noise floor of round r at `when` ("start", "end"): its samples, the object handed on.
+  auto reference = [&](int r, const char* when) {
+    if (!d.noise_floor || g_interrupted) return;
+    std::string why;
+    const auto t = std::chrono::steady_clock::now();
+    std::vector<double> s = measure_reference(why);
+    if (g_interrupted) return;
+    if (s.empty()) std::fprintf(stderr, "        noise floor (%s of round %d) failed: %s\n", when, r + 1, why.c_str());
+    json* row = nullptr;
+    for (json& x : nf_rounds)
+      if (x["round"] == r) row = &x;
+    if (!row) {
+      nf_rounds.push_back({{"round", r}, {"start", json::array()}, {"end", json::array()}});
+      row = &nf_rounds.back();
+    }
+    (*row)[when] = s;
+    std::fprintf(stderr, "        noise floor, %s of round %d/%d: median %.4g ns per op in %.1f s\n", when, r + 1, rounds,
+                 s.empty() ? 0.0 : median(s),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+    noise(noise_floor_json(reference_workload(), nf_rounds));
+  };
+  const bool per_round = d.order != Order::sequential;
+  int current = -1;
+  for (std::size_t i = 0; i < slots.size(); ++i) {
     if (g_interrupted) return false;
-    const double el = pg.elapsed();
-    const std::string left = eta_text(pg, jobs, next);
-    std::fprintf(stderr, "[%zu/%zu] %s  (elapsed %s, %s)\n", pg.finished + 1, pg.total, job.name().c_str(),
-                 fmt_duration(el).c_str(), left.c_str());
+    const Slot& slot = slots[i];
+    if (per_round && slot.round != current) {
+      if (current >= 0) reference(current, "end");
+      current = slot.round;
+      reference(current, "start");
+    } else if (!per_round && current < 0) {
+      current = 0;
+      reference(0, "start");
+    }
+    if (g_interrupted) return false;
+    const Job& job = jobs[slot.job];
+    std::vector<const Job*> remaining;
+    for (std::size_t k = i; k < slots.size(); ++k) remaining.push_back(&jobs[slots[k].job]);
+    // The round is said only when there are several.
+    const std::string round_text =
+        rounds > 1 ? "round " + std::to_string(slot.round + 1) + "/" + std::to_string(rounds) + " " : "";
+    std::fprintf(stderr, "[%zu/%zu] %s%s  (elapsed %s, %s)\n", pg.finished + 1, pg.total, round_text.c_str(),
+                 job.name().c_str(), fmt_duration(pg.elapsed()).c_str(), eta_text(pg, remaining).c_str());
     const auto t = std::chrono::steady_clock::now();
     json e = execute(job);
     if (g_interrupted) return false;  // the entry of an interrupted child is not a result
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
     ++pg.finished;
     auto& [sum, count] = pg.seconds_per_scenario[std::string(job.sc->name)];
-    sum += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    sum += took;
     ++count;
-    std::fprintf(stderr, "        %s in %.1f s%s%s%s\n", e["status"].get<std::string>().c_str(),
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(),
+    std::fprintf(stderr, "        %s in %.1f s%s%s%s\n", e["status"].get<std::string>().c_str(), took,
                  e["reason"].is_string() ? ": " : "",
                  e["reason"].is_string() ? e["reason"].get<std::string>().substr(0, 300).c_str() : "",
                  measured_text(e).c_str());
-    done(std::move(e));
+    parts[slot.job].push_back(as_round(std::move(e), slot.round, took));
+    entry(slot.job, pool_entries(parts[slot.job]));
   }
-  return true;
+  if (current >= 0) reference(per_round ? current : 0, "end");
+  return !g_interrupted;
 }
 
-ResultsFile new_results(const std::string& path, const std::string& command, const std::vector<std::string>& applied) {
+ResultsFile new_results(const std::string& path, const std::string& command, const std::vector<std::string>& applied,
+                        const json& design) {
   ResultsFile f;
   f.path = path;
   f.doc = {{"schema", "switchyard-results"}, {"schema_version", kSchemaVersion}, {"created", utc_now()},
            {"command", command},           {"machine", machine_info(applied)},  {"build", build_info()}};
   f.doc["load_average"] = {{"before", load_average()}, {"after", nullptr}};  // "after": set by each write
+  f.doc["design"] = design;
+  f.doc["noise_floor"] = nullptr;  // set as it is measured
   return f;
 }
 }  // namespace sy::harness

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,10 +31,12 @@
 #include "catalog.h"
 #include "execute.h"
 #include "instructions.h"
+#include "merge.h"
 #include "plan.h"
 #include "process.h"
 #include "profiles.h"
 #include "provenance.h"
+#include "reference.h"
 #include "results.h"
 #include "scenario.h"
 #include "switchyard/variants.h"
@@ -141,6 +144,100 @@ int cmd_list(const ListOptions& o) {
   return 0;
 }
 
+// How measurements are repeated and isolated, shared by run and bench (results/SCHEMA.md,
+// design).
+struct CampaignOptions {
+  int runs = 1;
+  bool runs_given = false;
+  std::string order, shard;
+  unsigned long long seed = 0;
+  bool seed_given = false;
+  bool pin_carriers = false, pin_loadgen = false, no_noise_floor = false;
+};
+
+void add_campaign_options(CLI::App* app, CampaignOptions& c, bool bench) {
+  app->add_option("--runs", c.runs,
+                  "Fresh processes each measurement runs in: N rounds, each running every measurement once "
+                  "(default 1)")
+      ->check(number_in(1, 100, true));
+  app->add_option("--order", c.order,
+                  "The order of the measurements within each round: shuffled (a permutation per round drawn "
+                  "from --seed; the default with several rounds), interleaved (the plan order rotated per round) "
+                  "or sequential (each measurement's runs back to back)")
+      ->check(CLI::IsMember({"interleaved", "shuffled", "sequential"}));
+  app->add_option("--seed", c.seed, "The seed of the shuffled order (default: drawn at random; always recorded)")
+      ->check(number_in(0, 9007199254740991.0, true));
+  app->add_option("--shard", c.shard,
+                  std::string("Run only part K of N of the ") + (bench ? "profile" : "selection") +
+                      ", split by measurement name (the same on every machine); `switchyard merge` joins the parts")
+      ->type_name("K/N");
+  app->add_flag("--pin-carriers", c.pin_carriers,
+                "Pin each carrier thread of our runtime to its own CPU of the affinity mask (carrier i on the "
+                "i-th CPU, wrapping); our variants only");
+  app->add_flag("--pin-loadgen", c.pin_loadgen,
+                "http under load: run wrk on CPUs apart from the server's (the affinity mask split in two); needs "
+                "at least 2 CPUs");
+  app->add_flag("--no-noise-floor", c.no_noise_floor,
+                std::string("Do not measure the reference workload at the start and end of every round") +
+                    (bench ? "" : " (measured when --runs > 1)"));
+}
+
+// The design of a campaign, its options checked against the jobs (an option that cannot
+// apply is refused, as plan.h does), each job given its runs. Sets the environment the
+// children inherit for the isolation options (SY_PIN_CARRIERS, read by the runtime;
+// SY_PIN_LOADGEN, read by the http driver).
+Design make_design(const CampaignOptions& c, std::vector<Job>& jobs, bool bench) {
+  Design d;
+  if (c.runs_given)
+    for (Job& j : jobs) j.runs = c.runs;
+  const int rounds = rounds_of(jobs);
+  if (!c.order.empty() && rounds < 2)
+    throw UsageError("--order applies only with several rounds (--runs 2 or more): one round runs in plan order");
+  d.order = !c.order.empty() ? parse_order(c.order) : rounds > 1 ? Order::shuffled : Order::sequential;
+  if (c.seed_given && d.order != Order::shuffled)
+    throw UsageError("--seed applies only to the shuffled order (--order shuffled with --runs 2 or more)");
+  d.seed = c.seed_given ? c.seed : std::random_device{}();
+  d.shard = c.shard;
+  d.noise_floor = !c.no_noise_floor && (bench || rounds > 1);
+  if (c.no_noise_floor && !bench && rounds < 2)
+    throw UsageError("--no-noise-floor applies only with --runs 2 or more (run measures no noise floor in one run)");
+  if (c.pin_carriers) {
+    if (std::none_of(jobs.begin(), jobs.end(), [](const Job& j) { return !j.variant.empty() && !j.instructions; }))
+      throw UsageError("--pin-carriers does not apply: no selected measurement runs our runtime's carriers (switch "
+                       "backends, peers and instruction counts have none)");
+    d.pin_carriers = true;
+    setenv("SY_PIN_CARRIERS", "1", 1);
+  }
+  if (c.pin_loadgen) {
+    if (std::none_of(jobs.begin(), jobs.end(), [](const Job& j) {
+          return j.sc->name == "http" && !j.instructions && j.params.value("mode", std::string()) == "load";
+        }))
+      throw UsageError("--pin-loadgen applies only to http under load (mode=load): no selected measurement runs wrk");
+    if (affinity_cpus().size() < 2)
+      throw UsageError("--pin-loadgen needs at least 2 CPUs in the affinity mask to keep wrk apart from the server; "
+                       "this process may run on " + std::to_string(affinity_cpus().size()));
+    d.pin_loadgen = true;
+    setenv("SY_PIN_LOADGEN", "1", 1);
+  }
+  if (d.pin_carriers || d.pin_loadgen) d.cpus = affinity_cpus();
+  return d;
+}
+
+// Shards the jobs when asked; says so on stderr.
+void apply_shard(const CampaignOptions& c, std::vector<Job>& jobs) {
+  if (c.shard.empty()) return;
+  const Shard s = parse_shard(c.shard);
+  const std::size_t before = jobs.size();
+  jobs = select_shard(jobs, s);
+  std::fprintf(stderr, "shard %s: %zu of %zu measurements\n", s.text().c_str(), jobs.size(), before);
+}
+
+void print_noise_floor(const json& nf) {
+  if (!nf.is_object() || nf["drift"].is_null()) return;
+  std::fprintf(stderr, "noise floor: drift %+.2f%% (median of the round ends against their starts), floor %.2f%%\n",
+               nf["drift"].get<double>() * 100, nf["floor"].get<double>() * 100);
+}
+
 struct RunOptions {
   std::vector<std::string> scenarios, variants, peers, params;
   int repetitions = 5;
@@ -150,11 +247,12 @@ struct RunOptions {
   bool instructions = false, dry_run = false;
   bool repetitions_given = false;
   std::string format = "table";  // what standard output gets: the summary table, or the results JSON
+  CampaignOptions campaign;
 };
 
 // The table that closes a run: one row per measurement, its status and what it measured
-// (or why not). entries[i] is jobs[i]'s (run_jobs hands them over in order).
-std::string summary_table(const std::vector<Job>& jobs, const json& entries) {
+// (or why not). entries[i] is jobs[i]'s, null when it did not run (interrupted).
+std::string summary_table(const std::vector<Job>& jobs, const std::vector<json>& entries) {
   std::size_t width = std::string("measurement").size();
   for (std::size_t i = 0; i < entries.size() && i < jobs.size(); ++i) width = std::max(width, jobs[i].name().size());
   char line[64];
@@ -168,6 +266,7 @@ std::string summary_table(const std::vector<Job>& jobs, const json& entries) {
   row("measurement", "status", "median [min–max] unit");
   for (std::size_t i = 0; i < entries.size() && i < jobs.size(); ++i) {
     const json& e = entries[i];
+    if (e.is_null()) continue;
     std::string result = measured_text(e);
     if (result.rfind(": ", 0) == 0) result.erase(0, 2);
     if (e["reason"].is_string()) result = e["reason"].get<std::string>().substr(0, 120);
@@ -193,6 +292,8 @@ int cmd_run(const RunOptions& o, const std::string& command) {
   const bool dry_run = o.dry_run;
   std::vector<Job> jobs = plan(sel);
   if (jobs.empty()) throw UsageError("nothing to run: the filter matched no measurement");
+  apply_shard(o.campaign, jobs);
+  const Design design = make_design(o.campaign, jobs, false);
   // Where the results go, checked before anything is measured (a measurement is minutes).
   if (!out.empty()) try {
       check_writable(out);
@@ -201,25 +302,43 @@ int cmd_run(const RunOptions& o, const std::string& command) {
     }
   if (dry_run) {  // every name and value validated (plan), nothing run: what would run
     json list = json::array();
-    for (const Job& j : jobs) list.push_back({{"name", j.name()}, {"label", j.label()}, {"params", j.sent}});
-    std::cout << json{{"jobs", list}}.dump(2) << '\n';
+    for (const Job& j : jobs)
+      list.push_back({{"name", j.name()}, {"label", j.label()}, {"params", j.sent}, {"runs", j.runs}});
+    std::cout << json{{"jobs", list}, {"design", design.to_json(rounds_of(jobs))}}.dump(2) << '\n';
+    return 0;
+  }
+  if (jobs.empty()) {
+    std::fprintf(stderr, "shard %s holds no measurement of this selection: nothing run, nothing written\n",
+                 design.shard.c_str());
     return 0;
   }
 
-  ResultsFile f = new_results(out, command, {});
+  ResultsFile f = new_results(out, command, {}, design.to_json(rounds_of(jobs)));
   install_sigint_handler();
   Progress pg;
-  pg.total = jobs.size();
-  bool complete = run_jobs(jobs, pg, [&](json e) {
-    f.entries.push_back(std::move(e));
-    if (!out.empty()) f.write();  // after every entry: a crash of the harness loses nothing
-  });
-  if (!out.empty()) {
-    f.write();
-    std::fprintf(stderr, "wrote %s (%zu entries)\n", out.c_str(), f.entries.size());
-  }
+  pg.total = schedule(jobs, design.order, design.seed).size();
+  std::vector<json> pooled(jobs.size());
+  auto write = [&] {
+    f.entries = json::array();
+    for (const json& e : pooled)
+      if (!e.is_null()) f.entries.push_back(e);
+    if (!out.empty()) f.write();  // after every measurement: a crash of the harness loses nothing
+  };
+  bool complete = run_rounds(
+      jobs, design, pg,
+      [&](std::size_t i, const json& e) {
+        pooled[i] = e;
+        write();
+      },
+      [&](const json& nf) {
+        f.doc["noise_floor"] = nf;
+        write();
+      });
+  write();
+  if (!out.empty()) std::fprintf(stderr, "wrote %s (%zu entries)\n", out.c_str(), f.entries.size());
+  print_noise_floor(f.doc["noise_floor"]);
   if (o.format == "json") std::cout << f.full().dump(2) << '\n';
-  else std::cout << summary_table(jobs, f.entries) << std::flush;
+  else std::cout << summary_table(jobs, pooled) << std::flush;
   if (!complete) {
     std::fprintf(stderr, "interrupted: %zu of %zu measurements finished and were written\n", pg.finished, pg.total);
     return 130;
@@ -260,6 +379,7 @@ std::vector<std::string> apply_kernel_settings() {
 
 struct BenchOptions {
   std::string profile, out_dir, filter;
+  CampaignOptions campaign;
 };
 int cmd_bench(const BenchOptions& o, const std::string& command) {
   const std::string &prof = o.profile, &dir = o.out_dir, &filter = o.filter;
@@ -269,62 +389,106 @@ int cmd_bench(const BenchOptions& o, const std::string& command) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  // Plan everything before running anything: a bad profile or filter fails at once.
-  std::vector<std::pair<const ProfileItem*, std::vector<Job>>> planned;
-  std::size_t total = 0;
+  // Plan everything before running anything: a bad profile or filter fails at once. One
+  // list of jobs (a round runs the whole profile), each with the file it goes to.
+  std::vector<Job> jobs;
+  std::vector<std::string> file_of;
+  std::map<std::string, double> budget_of;  // per scenario file: its items' budgets
   for (const ProfileItem& it : *items) {
-    std::vector<Job> jobs = plan_profile_item(it, filter);
-    total += jobs.size();
-    planned.emplace_back(&it, std::move(jobs));
+    for (Job& j : plan_profile_item(it, filter)) {
+      jobs.push_back(std::move(j));
+      file_of.push_back(it.scenario);
+    }
+    budget_of[it.scenario] += it.budget_s;
   }
   // As `run`: nothing planned is a bad command line, and nothing (no sysctl) is changed.
-  if (total == 0) throw UsageError("nothing to run: --filter " + filter + " matched no measurement of profile " + prof);
+  if (jobs.empty()) throw UsageError("nothing to run: --filter " + filter + " matched no measurement of profile " + prof);
+  if (!o.campaign.shard.empty()) {
+    const Shard s = parse_shard(o.campaign.shard);
+    std::vector<Job> kept;
+    std::vector<std::string> kept_files;
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+      if (shard_of(jobs[i], s.n) == s.k) {
+        kept.push_back(jobs[i]);
+        kept_files.push_back(file_of[i]);
+      }
+    std::fprintf(stderr, "shard %s: %zu of %zu measurements\n", s.text().c_str(), kept.size(), jobs.size());
+    jobs = std::move(kept);
+    file_of = std::move(kept_files);
+  }
+  const Design design = make_design(o.campaign, jobs, true);
+  const int rounds = rounds_of(jobs);
   // Where the results go, checked before anything is measured or set.
   {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) throw UsageError("--out-dir " + dir + ": cannot create it: " + ec.message());
-    for (const auto& [it, jobs] : planned) try {
-        if (!jobs.empty()) check_writable(dir + "/" + it->scenario + ".json");
+    for (const std::string& file : std::set<std::string>(file_of.begin(), file_of.end())) try {
+        check_writable(dir + "/" + file + ".json");
       } catch (const std::runtime_error& e) {
         throw UsageError("--out-dir " + dir + ": " + e.what());
       }
   }
-  double budget = 0;
-  std::fprintf(stderr, "bench --profile %s: %zu measurements into %s\n", prof.c_str(), total, dir.c_str());
-  std::fprintf(stderr, "  %-12s %5s %5s %9s\n", "scenario", "runs", "reps", "budget");
-  for (const auto& [it, jobs] : planned) {
-    std::fprintf(stderr, "  %-12s %5zu %5d %9s\n", it->scenario.c_str(), jobs.size(), it->repetitions,
-                 fmt_duration(it->budget_s).c_str());
-    budget += it->budget_s;
+  if (jobs.empty()) {
+    std::fprintf(stderr, "shard %s holds no measurement of profile %s: nothing run, nothing written\n",
+                 design.shard.c_str(), prof.c_str());
+    return 0;
   }
-  std::fprintf(stderr, "  %-12s %5zu %5s %9s  (each run is also bounded by its scenario's budget)\n", "total", total,
-               "", fmt_duration(budget).c_str());
+  std::map<std::string, std::size_t> count_of;
+  for (const std::string& f : file_of) ++count_of[f];
+  double budget = 0;
+  std::fprintf(stderr, "bench --profile %s: %zu measurements x %d round(s) (%s order, seed %llu) into %s\n",
+               prof.c_str(), jobs.size(), rounds, order_name(design.order), design.seed, dir.c_str());
+  std::fprintf(stderr, "  %-12s %5s %9s\n", "scenario", "meas.", "budget");
+  for (const auto& [file, n] : count_of) {
+    std::fprintf(stderr, "  %-12s %5zu %9s\n", file.c_str(), n, fmt_duration(budget_of[file]).c_str());
+    budget += budget_of[file];
+  }
+  std::fprintf(stderr, "  %-12s %5zu %9s  per round (each run is also bounded by its scenario's budget)\n", "total",
+               jobs.size(), fmt_duration(budget).c_str());
 
   const std::vector<std::string> applied = apply_kernel_settings();
   install_sigint_handler();
   Progress pg;
-  pg.total = total;
+  pg.total = schedule(jobs, design.order, design.seed).size();
   std::map<std::string, ResultsFile> files;  // items of one scenario (http) share its file
-  for (const auto& [it, jobs] : planned) {
-    if (jobs.empty()) continue;
-    auto [slot, first] = files.try_emplace(it->scenario);
-    if (first) slot->second = new_results(dir + "/" + it->scenario + ".json", command, applied);
-    ResultsFile& f = slot->second;
-    const auto t = std::chrono::steady_clock::now();
-    bool complete = run_jobs(jobs, pg, [&](json e) {
-      f.entries.push_back(std::move(e));
-      f.write();
-    });
+  for (const auto& [file, n] : count_of)
+    files[file] = new_results(dir + "/" + file + ".json", command, applied, design.to_json(rounds));
+  std::vector<json> pooled(jobs.size());
+  std::map<std::string, double> seconds;
+  auto write = [&](const std::string& file) {
+    ResultsFile& f = files.at(file);
+    f.entries = json::array();
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+      if (file_of[i] == file && !pooled[i].is_null()) f.entries.push_back(pooled[i]);
     f.write();
-    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-    std::fprintf(stderr, "%s: %zu entries in %s (budget %s)%s -> %s\n", it->scenario.c_str(), f.entries.size(),
-                 fmt_duration(took).c_str(), fmt_duration(it->budget_s).c_str(),
-                 took > it->budget_s ? " OVER BUDGET" : "", f.path.c_str());
-    if (!complete) {
-      std::fprintf(stderr, "interrupted: %zu of %zu measurements finished and were written\n", pg.finished, pg.total);
-      return 130;
-    }
+  };
+  bool complete = run_rounds(
+      jobs, design, pg,
+      [&](std::size_t i, const json& e) {
+        pooled[i] = e;
+        write(file_of[i]);
+      },
+      [&](const json& nf) {
+        for (auto& [file, f] : files) {
+          f.doc["noise_floor"] = nf;
+          write(file);
+        }
+      });
+  for (std::size_t i = 0; i < jobs.size(); ++i)
+    if (!pooled[i].is_null())
+      for (const json& r : pooled[i]["runs"]) seconds[file_of[i]] += r.value("elapsed_s", 0.0);
+  for (auto& [file, f] : files) {
+    write(file);
+    const double took = seconds[file];
+    std::fprintf(stderr, "%s: %zu entries, %s measuring (budget %s per round)%s -> %s\n", file.c_str(),
+                 f.entries.size(), fmt_duration(took).c_str(), fmt_duration(budget_of[file]).c_str(),
+                 took > budget_of[file] * rounds ? " OVER BUDGET" : "", f.path.c_str());
+  }
+  print_noise_floor(files.begin()->second.doc["noise_floor"]);
+  if (!complete) {
+    std::fprintf(stderr, "interrupted: %zu of %zu measurements finished and were written\n", pg.finished, pg.total);
+    return 130;
   }
   std::fprintf(stderr, "bench done in %s\n", fmt_duration(pg.elapsed()).c_str());
   return 0;
@@ -335,9 +499,18 @@ struct ChildOptions {
   std::string scenario, variant, peer;
   std::vector<std::string> params;
   int repetitions = 5;
+  bool reference = false;
 };
 int cmd_child(const ChildOptions& opt) {
   const std::string &scenario = opt.scenario, &variant = opt.variant, &peer = opt.peer;
+  if (opt.reference) {  // the noise floor's workload (reference.h)
+    if (!scenario.empty() || !variant.empty() || !peer.empty() || !opt.params.empty())
+      throw UsageError("child --reference runs the fixed reference workload: it takes no scenario, variant, peer "
+                       "or parameter");
+    std::cout << json{{"workload", reference_workload()}, {"samples", reference_samples()}}.dump() << std::endl;
+    return 0;
+  }
+  if (scenario.empty()) throw UsageError("child: --scenario is required");
   std::map<std::string, std::string> given;
   for (const auto& kv : opt.params) add_param(given, kv);
   const int reps = opt.repetitions;
@@ -474,6 +647,7 @@ int main(int argc, char** argv) {
                   "file's JSON); progress goes to standard error")
       ->check(CLI::IsMember({"table", "json"}));
   run->add_flag("--dry-run", ro.dry_run, "Validate everything and print the measurements that would run; run none");
+  add_campaign_options(run, ro.campaign, false);
 
   BenchOptions bo;
   CLI::App* bench = app.add_subcommand("bench", "Run a fixed matrix (profile) into one results file per scenario; "
@@ -485,12 +659,25 @@ int main(int argc, char** argv) {
       ->required()
       ->type_name("DIR");
   bench->add_option("--filter", bo.filter, "As run's --filter, over the profile's measurements")->type_name("REGEX");
+  add_campaign_options(bench, bo.campaign, true);
+
+  MergeOptions mo;
+  CLI::App* merge = app.add_subcommand(
+      "merge", "Merge results (bench shards, repeated runs, several machines) into one: OUT IN... with IN folders "
+               "(OUT a folder, files joined by name) or files (OUT a file); repeated measurements are pooled");
+  merge->add_option("out", mo.out, "Where the merged results go (a folder when the inputs are folders)")
+      ->required()
+      ->type_name("OUT");
+  merge->add_option("inputs", mo.inputs, "Results folders or files (schema version 1 or 2)")
+      ->required()
+      ->type_name("IN...");
 
   // The harness's own child processes (execute.cpp starts them); hidden from --help.
   ChildOptions co;
   CLI::App* child = app.add_subcommand("child", "One native measurement in this process (the peer protocol)");
   child->group("");
-  child->add_option("--scenario", co.scenario, "Scenario")->required();
+  child->add_option("--scenario", co.scenario, "Scenario");
+  child->add_flag("--reference", co.reference, "The noise floor's reference workload instead of a scenario");
   child->add_option("--variant", co.variant, "Variant");
   child->add_option("--peer", co.peer, "Peer (scenarios that drive servers)");
   add_list(child, "--param", co.params, "key=value", false);
@@ -512,7 +699,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd.rfind("-", 0) != 0 && !find_command(app, cmd)) {
-    std::fprintf(stderr, "switchyard: unknown command '%s' (commands: list, run, bench; see switchyard --help)\n",
+    std::fprintf(stderr, "switchyard: unknown command '%s' (commands: list, run, bench, merge; see switchyard --help)\n",
                  cmd.c_str());
     return 2;
   }
@@ -538,9 +725,16 @@ int main(int argc, char** argv) {
     if (list->parsed()) return cmd_list(lo);
     if (run->parsed()) {
       ro.repetitions_given = run->count("--repetitions") > 0;
+      ro.campaign.runs_given = run->count("--runs") > 0;
+      ro.campaign.seed_given = run->count("--seed") > 0;
       return cmd_run(ro, command);
     }
-    if (bench->parsed()) return cmd_bench(bo, command);
+    if (bench->parsed()) {
+      bo.campaign.runs_given = bench->count("--runs") > 0;
+      bo.campaign.seed_given = bench->count("--seed") > 0;
+      return cmd_bench(bo, command);
+    }
+    if (merge->parsed()) return merge_results(mo, command);
     if (child->parsed()) return cmd_child(co);
     if (instr->parsed()) return cmd_instr_child(io);
     return 2;  // require_subcommand(1) makes this unreachable

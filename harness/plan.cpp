@@ -2,7 +2,10 @@
 #include "plan.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <numeric>
 #include <optional>
+#include <random>
 #include <regex>
 
 #include "switchyard/variants.h"
@@ -281,6 +284,84 @@ std::vector<Job> plan_profile_item(const ProfileItem& item, const std::string& f
     for (Job& j : plan(sel)) jobs.push_back(std::move(j));
   }
   return jobs;
+}
+
+Order parse_order(const std::string& text) {
+  if (text == "interleaved") return Order::interleaved;
+  if (text == "shuffled") return Order::shuffled;
+  if (text == "sequential") return Order::sequential;
+  throw UsageError("--order " + text + ": expected one of interleaved, shuffled, sequential");
+}
+
+const char* order_name(Order o) {
+  switch (o) {
+    case Order::interleaved: return "interleaved";
+    case Order::shuffled: return "shuffled";
+    case Order::sequential: return "sequential";
+  }
+  return "?";
+}
+
+int rounds_of(const std::vector<Job>& jobs) {
+  int n = 0;
+  for (const Job& j : jobs) n = std::max(n, j.runs);
+  return n;
+}
+
+std::vector<Slot> schedule(const std::vector<Job>& jobs, Order order, unsigned long long seed) {
+  std::vector<Slot> out;
+  const std::size_t n = jobs.size();
+  const int rounds = rounds_of(jobs);
+  if (order == Order::sequential) {
+    for (std::size_t j = 0; j < n; ++j)
+      for (int r = 0; r < jobs[j].runs; ++r) out.push_back({j, r});
+    return out;
+  }
+  for (int r = 0; r < rounds; ++r) {
+    std::vector<std::size_t> idx(n);
+    std::iota(idx.begin(), idx.end(), std::size_t{0});
+    if (order == Order::interleaved) {
+      const std::size_t start = n ? static_cast<std::size_t>(r) * n / static_cast<std::size_t>(rounds) % n : 0;
+      std::rotate(idx.begin(), idx.begin() + static_cast<long>(start), idx.end());
+    } else {
+      // mt19937_64's output is fixed by the standard; std::shuffle's use of it is not
+      // (libstdc++ and libc++ differ), so the permutation is drawn here.
+      std::mt19937_64 rng(seed + (static_cast<unsigned long long>(r) + 1) * 0x9E3779B97F4A7C15ull);
+      for (std::size_t i = n; i > 1; --i) std::swap(idx[i - 1], idx[rng() % i]);
+    }
+    for (std::size_t j : idx)
+      if (r < jobs[j].runs) out.push_back({j, r});
+  }
+  return out;
+}
+
+Shard parse_shard(const std::string& text) {
+  const auto bad = [&] { return UsageError("--shard " + text + ": expected K/N with 1 <= K <= N <= 1000"); };
+  const auto slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == text.size()) throw bad();
+  const std::string k = text.substr(0, slash), n = text.substr(slash + 1);
+  if (k.find_first_not_of("0123456789") != std::string::npos || n.find_first_not_of("0123456789") != std::string::npos ||
+      k.size() > 4 || n.size() > 4)
+    throw bad();
+  Shard s{std::stoi(k), std::stoi(n)};
+  if (s.k < 1 || s.n < 1 || s.k > s.n || s.n > 1000) throw bad();
+  return s;
+}
+
+int shard_of(const Job& job, int n) {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a offset basis
+  for (unsigned char c : job.name()) {
+    h ^= c;
+    h *= 0x100000001b3ull;  // FNV prime
+  }
+  return static_cast<int>(h % static_cast<std::uint64_t>(n)) + 1;
+}
+
+std::vector<Job> select_shard(const std::vector<Job>& jobs, const Shard& s) {
+  std::vector<Job> out;
+  for (const Job& j : jobs)
+    if (shard_of(j, s.n) == s.k) out.push_back(j);
+  return out;
 }
 
 }  // namespace sy::harness

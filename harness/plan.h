@@ -35,6 +35,7 @@ struct Job {
   nlohmann::json params;               // every parameter of the scenario, resolved
   nlohmann::json sent;                 // the settable ones that apply (what a child is given)
   int repetitions = 5;
+  int runs = 1;  // fresh processes (rounds) this job is measured in
   bool instructions = false;
   double timeout_s = 900;
   double min_time = 0;
@@ -78,6 +79,45 @@ std::vector<Job> plan_profile_item(const ProfileItem& item, const std::string& f
 // One scenario's parameters from key -> text: every parameter resolved (a default where
 // not given; a fixed one keeps its value), the scenario's check applied. Unknown keys are a UsageError. What `child` runs with.
 nlohmann::json resolve_params(const scenarios::Scenario& sc, std::map<std::string, std::string> given);
+
+// ---- the design of a measurement campaign: rounds, their order, shards (results/SCHEMA.md)
+
+// The order of the jobs within each round. interleaved: the plan order rotated by a
+// different offset each round; shuffled: a permutation drawn from the seed per round;
+// sequential: every run of a job back to back (rounds are then not interleaved in time).
+enum class Order { interleaved, shuffled, sequential };
+Order parse_order(const std::string& text);  // UsageError listing the three
+const char* order_name(Order o);
+
+// One fresh process to start: jobs[job], its run number `round`.
+struct Slot {
+  std::size_t job = 0;
+  int round = 0;
+  bool operator==(const Slot& o) const { return job == o.job && round == o.round; }
+};
+
+// The whole schedule: rounds = the largest Job::runs; a job takes part in its first
+// `runs` rounds only. interleaved: round r visits the plan order starting at position
+// r * n / rounds (so each job sits at a different point of the round in every round);
+// shuffled: round r is a Fisher-Yates permutation from a mt19937_64 seeded with
+// seed + (r + 1) * 0x9E3779B97F4A7C15 (the same on every machine and standard library);
+// sequential: job by job, each one's runs in a row. Deterministic in (jobs' runs, order,
+// seed); every (job, round < job.runs) appears exactly once.
+std::vector<Slot> schedule(const std::vector<Job>& jobs, Order order, unsigned long long seed);
+int rounds_of(const std::vector<Job>& jobs);
+
+// --shard K/N: "K/N" with 1 <= K <= N <= 1000, else a UsageError.
+struct Shard {
+  int k = 1, n = 1;
+  std::string text() const { return std::to_string(k) + "/" + std::to_string(n); }
+};
+Shard parse_shard(const std::string& text);
+// Which shard (1-based) a job falls in: FNV-1a (64 bit) of Job::name() modulo n, plus 1.
+// Depends on the name only: not on the seed, the machine, the plan order or the filter,
+// so N machines planning the same profile split it the same way.
+int shard_of(const Job& job, int n);
+// The jobs of shard s.k of s.n, in plan order.
+std::vector<Job> select_shard(const std::vector<Job>& jobs, const Shard& s);
 
 // "a,b" -> {"a", "b"}; "" -> {""}.
 std::vector<std::string> split(const std::string& s, char sep);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -291,6 +292,120 @@ TEST(Peers, FindNamesTheValidOnes) {
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("boost_fiber, go, threads"), std::string::npos);
   }
+}
+
+// ---- rounds, orders and shards
+
+std::vector<Job> jobs_with_runs(std::vector<int> runs) {
+  std::vector<Job> jobs = plan(select({"timers"}));
+  jobs.resize(runs.size());
+  for (std::size_t i = 0; i < runs.size(); ++i) jobs[i].runs = runs[i];
+  return jobs;
+}
+
+// Every (job, round < its runs) exactly once: nothing lost, nothing measured twice.
+void expect_complete(const std::vector<Job>& jobs, const std::vector<Slot>& s) {
+  std::set<std::pair<std::size_t, int>> want, got;
+  for (std::size_t j = 0; j < jobs.size(); ++j)
+    for (int r = 0; r < jobs[j].runs; ++r) want.insert({j, r});
+  for (const Slot& x : s) EXPECT_TRUE(got.insert({x.job, x.round}).second) << "job " << x.job << " round " << x.round;
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(s.size(), want.size());
+}
+
+TEST(Schedule, OneRunIsThePlanOrderInEveryOrder) {
+  const std::vector<Job> jobs = jobs_with_runs({1, 1, 1, 1});
+  for (Order o : {Order::interleaved, Order::sequential}) {
+    const std::vector<Slot> s = schedule(jobs, o, 7);
+    ASSERT_EQ(s.size(), 4u);
+    for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(s[i], (Slot{i, 0}));
+  }
+  expect_complete(jobs, schedule(jobs, Order::shuffled, 7));
+}
+
+TEST(Schedule, RoundsRunEveryJobOnceInTheirOwnOrder) {
+  const std::vector<Job> jobs = jobs_with_runs(std::vector<int>(8, 3));
+  for (Order o : {Order::interleaved, Order::shuffled, Order::sequential}) expect_complete(jobs, schedule(jobs, o, 42));
+  // Interleaved and shuffled: rounds follow one another, each a permutation of all jobs.
+  for (Order o : {Order::interleaved, Order::shuffled}) {
+    const std::vector<Slot> s = schedule(jobs, o, 42);
+    for (std::size_t i = 0; i < s.size(); ++i) EXPECT_EQ(s[i].round, static_cast<int>(i / 8));
+  }
+  // Interleaved: round r starts r*n/rounds positions further into the plan order.
+  const std::vector<Slot> il = schedule(jobs, Order::interleaved, 0);
+  EXPECT_EQ(il[0].job, 0u);
+  EXPECT_EQ(il[8].job, 2u);   // 1 * 8 / 3
+  EXPECT_EQ(il[16].job, 5u);  // 2 * 8 / 3
+  // Sequential: a job's runs back to back.
+  const std::vector<Slot> sq = schedule(jobs, Order::sequential, 0);
+  EXPECT_EQ(sq[0], (Slot{0, 0}));
+  EXPECT_EQ(sq[2], (Slot{0, 2}));
+  EXPECT_EQ(sq[3], (Slot{1, 0}));
+}
+
+TEST(Schedule, ShuffledIsDeterministicInTheSeedAndDiffersAcrossSeedsAndRounds) {
+  const std::vector<Job> jobs = jobs_with_runs(std::vector<int>(12, 4));
+  EXPECT_EQ(schedule(jobs, Order::shuffled, 123), schedule(jobs, Order::shuffled, 123));
+  EXPECT_NE(schedule(jobs, Order::shuffled, 123), schedule(jobs, Order::shuffled, 124));
+  const std::vector<Slot> s = schedule(jobs, Order::shuffled, 123);
+  std::set<std::vector<std::size_t>> orders;
+  for (int r = 0; r < 4; ++r) {
+    std::vector<std::size_t> o;
+    for (std::size_t i = 0; i < 12; ++i) o.push_back(s[static_cast<std::size_t>(r) * 12 + i].job);
+    orders.insert(o);
+  }
+  EXPECT_EQ(orders.size(), 4u);  // 12! orders: four equal ones would mean the round is ignored
+  // Fixed by mt19937_64 and our own Fisher-Yates: the same on every machine and library.
+  const std::vector<Job> three = jobs_with_runs({1, 1, 1});
+  std::vector<std::size_t> first;
+  for (const Slot& x : schedule(three, Order::shuffled, 1)) first.push_back(x.job);
+  std::mt19937_64 rng(1 + 0x9E3779B97F4A7C15ull);
+  std::vector<std::size_t> want = {0, 1, 2};
+  for (std::size_t i = 3; i > 1; --i) std::swap(want[i - 1], want[rng() % i]);
+  EXPECT_EQ(first, want);
+}
+
+TEST(Schedule, AJobWithFewerRunsTakesPartInItsFirstRoundsOnly) {
+  const std::vector<Job> jobs = jobs_with_runs({3, 1, 2});
+  EXPECT_EQ(rounds_of(jobs), 3);
+  for (Order o : {Order::interleaved, Order::shuffled, Order::sequential}) {
+    const std::vector<Slot> s = schedule(jobs, o, 5);
+    expect_complete(jobs, s);
+    for (const Slot& x : s) EXPECT_LT(x.round, jobs[x.job].runs);
+  }
+}
+
+TEST(Shard, ShardsAreDisjointAndTheirUnionIsTheWholePlan) {
+  Selection s = select({"timers", "skynet"});
+  s.params["carriers"] = "1,2";
+  const std::vector<Job> all = plan(s);
+  ASSERT_GT(all.size(), 20u);
+  for (int n : {1, 2, 3, 7}) {
+    std::multiset<std::string> joined;
+    for (int k = 1; k <= n; ++k)
+      for (const Job& j : select_shard(all, Shard{k, n})) joined.insert(j.name());
+    const std::vector<std::string> whole = names(all);
+    EXPECT_EQ(joined, std::multiset<std::string>(whole.begin(), whole.end())) << n << " shards";
+  }
+  // Two shards of a plan this size both get work (a hash that put everything in one
+  // shard would pass the union check).
+  EXPECT_FALSE(select_shard(all, Shard{1, 2}).empty());
+  EXPECT_FALSE(select_shard(all, Shard{2, 2}).empty());
+  // By name only: the same job falls in the same shard whatever else is planned.
+  const std::vector<Job> one = plan(select({"skynet"}));
+  for (const Job& j : one)
+    for (const Job& k : all)
+      if (k.name() == j.name()) {
+        EXPECT_EQ(shard_of(j, 3), shard_of(k, 3));
+      }
+}
+
+TEST(Shard, BadShardsAreRefused) {
+  EXPECT_EQ(parse_shard("2/3").text(), "2/3");
+  for (const char* bad : {"0/2", "3/2", "1/0", "1", "/2", "1/", "a/b", "1/2/3", "-1/2", "1/1001"})
+    EXPECT_THROW(parse_shard(bad), UsageError) << bad;
+  EXPECT_THROW(parse_order("random"), UsageError);
+  EXPECT_EQ(order_name(parse_order("interleaved")), std::string("interleaved"));
 }
 
 }  // namespace

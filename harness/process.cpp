@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -95,6 +96,11 @@ Child Child::spawn(const std::vector<std::string>& argv, const SpawnOptions& o) 
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
 
+  // Built before fork: the child only makes the system call.
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  for (int c : o.cpus)
+    if (c >= 0 && c < CPU_SETSIZE) CPU_SET(c, &cpus);
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
@@ -108,6 +114,10 @@ Child Child::spawn(const std::vector<std::string>& argv, const SpawnOptions& o) 
       if (getppid() != parent) _exit(127);  // the parent died before prctl took effect
     }
     if (o.own_group) setpgid(0, 0);
+    if (!o.cpus.empty() && sched_setaffinity(0, sizeof cpus, &cpus) != 0) {
+      dprintf(err[1], "cannot pin %s to its CPUs: %s\n", args[0], std::strerror(errno));
+      _exit(127);
+    }
     dup2(out[1], 1);
     dup2(err[1], 2);
     sigset_t none;
@@ -280,6 +290,16 @@ ChildResult run_child(const std::vector<std::string>& argv, double timeout_s) {
   if (WIFSIGNALED(c.status())) r.signal = WTERMSIG(c.status());
   else if (WIFEXITED(c.status())) r.exit_code = WEXITSTATUS(c.status());
   return r;
+}
+
+std::vector<int> affinity_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> out;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return out;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) out.push_back(c);
+  return out;
 }
 
 }  // namespace sy::harness

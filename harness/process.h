@@ -23,7 +23,12 @@ struct SpawnOptions {
   // which the last err_keep bytes are kept (0: all of it).
   std::string stderr_path;
   std::size_t err_keep = 8192;
+  // The CPUs the program may run on (sched_setaffinity before exec); empty: this process's.
+  std::vector<int> cpus;
 };
+
+// The CPUs this process may run on (its affinity mask), in order.
+std::vector<int> affinity_cpus();
 
 // A started program: its stdout (and stderr unless it goes to a file) read through
 // nonblocking pipes into out() and err(). Reaping is explicit: the owner decides when to

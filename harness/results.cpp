@@ -15,6 +15,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -132,6 +133,142 @@ nlohmann::json metric_json(const std::string& unit, const std::vector<double>& s
     m["max"] = *std::max_element(samples.begin(), samples.end());
   }
   return m;
+}
+
+double quantile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const double pos = p * static_cast<double>(v.size() - 1);
+  const std::size_t lo = static_cast<std::size_t>(pos);
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+namespace {
+
+bool is_distribution(const std::string& key) {
+  const std::string suffix = "_quantiles_ns";
+  return key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+// Fields whose `values` hold one row per repetition: distributions and carrier counters.
+bool has_rows(const std::string& key) { return is_distribution(key) || key == "carrier_counters"; }
+
+}  // namespace
+
+nlohmann::json as_round(nlohmann::json e, int round, double elapsed_s) {
+  using nlohmann::json;
+  if (e.contains("runs")) return e;  // already pooled (a version-2 entry)
+  for (auto& [name, m] : e["metrics"].items())
+    if (m.is_object() && m.contains("samples")) m["runs"] = std::vector<int>(m["samples"].size(), round);
+  for (auto& [key, d] : e.items())
+    if (has_rows(key) && d.is_object() && d.contains("values"))
+      d["runs"] = std::vector<int>(d["values"].size(), round);
+  e["runs"] = json::array({{{"round", round},
+                            {"status", e.value("status", std::string("failed"))},
+                            {"reason", e.value("reason", json())},
+                            {"peak_rss_kib", e.value("peak_rss_kib", json())},
+                            {"elapsed_s", elapsed_s < 0 ? json() : json(elapsed_s)}}});
+  return e;
+}
+
+void shift_rounds(nlohmann::json& e, int offset) {
+  auto shift = [offset](nlohmann::json& arr) {
+    for (auto& r : arr) r = r.get<int>() + offset;
+  };
+  for (auto& [name, m] : e["metrics"].items())
+    if (m.contains("runs")) shift(m["runs"]);
+  for (auto& [key, d] : e.items())
+    if (has_rows(key) && d.is_object() && d.contains("runs")) shift(d["runs"]);
+  for (auto& r : e["runs"]) r["round"] = r["round"].get<int>() + offset;
+}
+
+nlohmann::json pool_entries(const std::vector<nlohmann::json>& parts) {
+  using nlohmann::json;
+  if (parts.empty()) throw std::invalid_argument("pool_entries: nothing to pool");
+  std::size_t base = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    if (parts[i]["metrics"].is_object() && !parts[i]["metrics"].empty()) {
+      base = i;
+      break;
+    }
+  json e = parts[base];
+  json runs = json::array(), notes = json::array();
+  json metrics = json::object();
+  std::map<std::string, std::pair<std::vector<double>, std::vector<int>>> samples;
+  std::vector<std::string> metric_order;
+  json peak = nullptr;
+  for (const json& p : parts) {
+    for (const json& r : p["runs"]) runs.push_back(r);
+    for (const json& n : p["notes"])
+      if (std::find(notes.begin(), notes.end(), n) == notes.end()) notes.push_back(n);
+    if (p["peak_rss_kib"].is_number() && (peak.is_null() || p["peak_rss_kib"].get<long long>() > peak.get<long long>()))
+      peak = p["peak_rss_kib"];
+    for (const auto& [name, m] : p["metrics"].items()) {
+      auto [it, first] = samples.try_emplace(name);
+      if (first) {
+        metric_order.push_back(name);
+        metrics[name] = {{"unit", m["unit"]}};
+      }
+      for (const json& x : m["samples"]) it->second.first.push_back(x.get<double>());
+      for (const json& x : m["runs"]) it->second.second.push_back(x.get<int>());
+    }
+  }
+  for (const std::string& name : metric_order) {
+    json m = metric_json(metrics[name]["unit"].get<std::string>(), samples[name].first);
+    m["runs"] = samples[name].second;
+    metrics[name] = std::move(m);
+  }
+  // Rows (distributions, carrier counters): every part's, with their rounds.
+  for (auto it = e.begin(); it != e.end();)
+    it = has_rows(it.key()) ? e.erase(it) : std::next(it);
+  for (const json& p : parts)
+    for (const auto& [key, d] : p.items()) {
+      if (!has_rows(key) || !d.is_object()) continue;
+      if (!e.contains(key)) {
+        e[key] = d;
+        continue;
+      }
+      for (const json& row : d["values"]) e[key]["values"].push_back(row);
+      for (const json& r : d["runs"]) e[key]["runs"].push_back(r);
+    }
+  std::stable_sort(runs.begin(), runs.end(),
+                   [](const json& a, const json& b) { return a["round"].get<int>() < b["round"].get<int>(); });
+  // Status: ok only if every run was; a failed run outweighs a skipped one.
+  const json* first_bad = nullptr;
+  std::size_t bad = 0;
+  for (const json& r : runs)
+    if (r["status"] != "ok") {
+      ++bad;
+      if (!first_bad || (r["status"] == "failed" && (*first_bad)["status"] != "failed")) first_bad = &r;
+    }
+  if (!first_bad) {
+    e["status"] = "ok";
+    e["reason"] = nullptr;
+  } else {
+    std::string reason = "round " + std::to_string((*first_bad)["round"].get<int>()) + ": " +
+                         (*first_bad)["reason"].get<std::string>();
+    if (bad > 1) reason += " (" + std::to_string(bad) + " of " + std::to_string(runs.size()) + " runs not ok)";
+    e["status"] = (*first_bad)["status"];
+    e["reason"] = reason;
+  }
+  e["metrics"] = std::move(metrics);
+  e["runs"] = std::move(runs);
+  e["notes"] = std::move(notes);
+  e["peak_rss_kib"] = peak;
+  return e;
+}
+
+nlohmann::json noise_floor_json(const std::string& workload, const nlohmann::json& rounds) {
+  std::vector<double> start, end;
+  for (const auto& r : rounds) {
+    for (const auto& x : r["start"]) start.push_back(x.get<double>());
+    for (const auto& x : r["end"]) end.push_back(x.get<double>());
+  }
+  std::vector<double> all = start;
+  all.insert(all.end(), end.begin(), end.end());
+  nlohmann::json nf = {{"workload", workload}, {"metric", "ns_per_op"}, {"unit", "ns"}, {"rounds", rounds}};
+  nf["drift"] = start.empty() || end.empty() ? nlohmann::json() : nlohmann::json(median(end) / median(start) - 1);
+  nf["floor"] = all.empty() ? nlohmann::json() : nlohmann::json((quantile(all, 0.95) - quantile(all, 0.05)) / 2 / median(all));
+  return nf;
 }
 
 nlohmann::json ResultsFile::full() const {

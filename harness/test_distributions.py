@@ -46,9 +46,9 @@ def test_entry_carries_the_distribution(timers_file, label):
     assert len(mine) == 1 and mine[0]["status"] == "ok", mine
     e = mine[0]
     d = e["lateness_quantiles_ns"]
-    assert set(d) == {"quantiles", "values"}
+    assert set(d) == {"quantiles", "values", "runs"}  # schema version 2: the round of each row
     assert d["quantiles"] == QUANTILES
-    assert len(d["values"]) == REPS
+    assert len(d["values"]) == REPS and d["runs"] == [0] * REPS
     for rep, row in enumerate(d["values"]):
         assert len(row) == len(QUANTILES) and row == sorted(row), row
         # The same nearest-rank reading as the metrics, in ns where they are in us.

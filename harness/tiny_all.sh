@@ -51,7 +51,8 @@ run io_knobs run --scenario io_pingpong --variant asm-pooled-chaselev --param pa
     --param registration=oneshot,persistent,level --param io_backend=epoll,poll --param carriers=1,2 \
     --param active=one,all --repetitions 1 --timeout 120
 run micro run --scenario yield,spawn_join --variant all --peer all --repetitions 2 --min-time 0.005 --timeout 120
-run switch run --scenario switch --repetitions 2 --min-time 0.005 --timeout 120
+# In two rounds (fresh processes, shuffled per round, the noise floor around each).
+run switch run --scenario switch --repetitions 2 --min-time 0.005 --timeout 120 --runs 2
 # http: one variant and every peer (threads, eventloop, go, nginx) at 50 connections, 1 s of
 # wrk, and the idle-memory mode; a server not built or installed is skipped with the reason.
 run http run --scenario http --variant asm-pooled-fifo --peer all --param connections=50 --param mode=load,idle \
@@ -159,6 +160,11 @@ for path in sys.argv[1:]:
         if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 25064 and not (
                 e["status"] == "skipped" and "RLIMIT_NOFILE" in e["reason"] and "25,000" in e["reason"]):
             print(f"FAIL {path}: want skipped naming RLIMIT_NOFILE and the seed's 25,000, got {e['status']}: {e['reason']}")
+            bad += 1
+    if path.endswith("/switch.json"):
+        rounds = [sorted(r["round"] for r in e["runs"]) for e in d["entries"] if e["status"] == "ok"]
+        if d["design"]["runs"] != 2 or not rounds or any(r != [0, 1] for r in rounds) or d["noise_floor"] is None:
+            print(f"FAIL {path}: want 2 rounds of every ok backend and a noise floor, got {d['design']}, {rounds}")
             bad += 1
     if path.endswith("instructions.json"):
         ipo = {e["label"]: e["metrics"]["instructions_per_op"]["median"] for e in d["entries"]

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Validate switchyard results files against schema v1 (results/SCHEMA.md).
+"""Validate switchyard results files against schema version 1 or 2 (results/SCHEMA.md).
 
     /usr/bin/python3 harness/validate_results.py FILE.json [FILE.json ...]
     /usr/bin/python3 harness/validate_results.py --self-test
@@ -125,7 +125,22 @@ def validate(doc):
     if not isinstance(doc, dict):
         return ["top level: not an object"]
     need(doc, "schema", lambda v: v == "switchyard-results", "must be 'switchyard-results'", "top")
-    need(doc, "schema_version", lambda v: v == 1, "must be 1", "top")
+    version = need(doc, "schema_version", lambda v: v in (1, 2), "must be 1 or 2", "top")
+    rounds = None
+    if version == 2:
+        design = need(doc, "design", lambda v: isinstance(v, dict), "object", "top")
+        if isinstance(design, dict):
+            p.extend(validate_design(design))
+            if _int(design.get("runs")) and design["runs"] >= 1:
+                rounds = design["runs"]
+        if "noise_floor" not in doc:
+            p.append("top: missing 'noise_floor' (null when not measured)")
+        elif doc["noise_floor"] is not None:
+            p.extend(validate_noise_floor(doc["noise_floor"], rounds))
+    elif version == 1:
+        for k in ("design", "noise_floor"):
+            if k in doc:
+                p.append(f"top: '{k}' belongs to schema version 2")
     need(doc, "created", lambda v: isinstance(v, str) and DATE_RE.match(v), "UTC ISO-8601 (…Z)", "top")
     need(doc, "command", lambda v: isinstance(v, str) and v, "non-empty string", "top")
     if "load_average" in doc:  # optional: files written before it lack it
@@ -157,7 +172,184 @@ def validate(doc):
                 need(b, k, ok, what, "build")
     entries = need(doc, "entries", lambda v: isinstance(v, list), "array", "top")
     for i, e in enumerate(entries if isinstance(entries, list) else []):
-        p.extend(validate_entry(e, f"entries[{i}]"))
+        p.extend(validate_entry(e, f"entries[{i}]", version, rounds))
+    return p
+
+
+ORDERS = {"interleaved", "shuffled", "sequential"}
+SHARD_RE = re.compile(r"^[1-9][0-9]*(,[1-9][0-9]*)*/[1-9][0-9]*$")
+
+
+def validate_design(d):
+    p = []
+    want = {"runs", "order", "seed", "shard", "isolation", "budget_s", "reductions"}
+    for k in sorted(want - d.keys()):
+        p.append(f"design: missing '{k}'")
+    for k in sorted(d.keys() - want):
+        p.append(f"design: unknown key '{k}'")
+    if p:
+        return p
+    if not (_int(d["runs"]) and d["runs"] >= 1):
+        p.append(f"design.runs: positive integer required, got {d['runs']!r}")
+    if d["order"] not in ORDERS:
+        p.append(f"design.order: {d['order']!r} not in {sorted(ORDERS)}")
+    if not (d["seed"] is None or (_int(d["seed"]) and d["seed"] >= 0)):
+        p.append(f"design.seed: non-negative integer or null, got {d['seed']!r}")
+    sh = d["shard"]
+    if sh is not None:
+        if not (isinstance(sh, str) and SHARD_RE.match(sh)):
+            p.append(f"design.shard: 'K/N' (or 'K1,K2/N' for merged parts) or null, got {sh!r}")
+        else:
+            ks, n = sh.split("/")
+            if any(int(k) > int(n) for k in ks.split(",")):
+                p.append(f"design.shard: {sh!r} names a part beyond N")
+    iso = d["isolation"]
+    if not (isinstance(iso, dict) and set(iso) == {"pin_carriers", "pin_loadgen", "cpus"}
+            and isinstance(iso["pin_carriers"], bool) and isinstance(iso["pin_loadgen"], bool)
+            and (iso["cpus"] is None or (isinstance(iso["cpus"], list) and iso["cpus"]
+                                         and all(_int(c) and c >= 0 for c in iso["cpus"])))):
+        p.append(f"design.isolation: {{pin_carriers: bool, pin_loadgen: bool, cpus: [CPU...] or null}}, got {iso!r}")
+    if not (d["budget_s"] is None or (_num(d["budget_s"]) and d["budget_s"] > 0)):
+        p.append(f"design.budget_s: positive number or null, got {d['budget_s']!r}")
+    if not (isinstance(d["reductions"], list) and all(isinstance(r, str) for r in d["reductions"])):
+        p.append("design.reductions: list of strings required")
+    return p
+
+
+def _median(xs):
+    ss = sorted(xs)
+    n = len(ss)
+    return ss[n // 2] if n % 2 else (ss[n // 2 - 1] + ss[n // 2]) / 2
+
+
+def _quantile(xs, q):
+    """Linear interpolation between closest ranks (numpy's default; harness/results.cpp)."""
+    ss = sorted(xs)
+    pos = q * (len(ss) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ss) - 1)
+    return ss[lo] + (ss[hi] - ss[lo]) * (pos - lo)
+
+
+def _close(a, b):
+    return _num(a) and abs(a - b) <= 1e-9 * max(1.0, abs(b))
+
+
+def validate_noise_floor(nf, rounds):
+    w = "noise_floor"
+    want = {"workload", "metric", "unit", "rounds", "drift", "floor"}
+    if not isinstance(nf, dict) or set(nf) != want:
+        return [f"{w}: needs exactly {sorted(want)} (or null)"]
+    p = []
+    if not (isinstance(nf["workload"], str) and nf["workload"]):
+        p.append(f"{w}.workload: non-empty string required")
+    if nf["metric"] != "ns_per_op" or nf["unit"] != "ns":
+        p.append(f"{w}: metric 'ns_per_op' in unit 'ns' required")
+    rs = nf["rounds"]
+    if not (isinstance(rs, list) and rs):
+        return p + [f"{w}.rounds: non-empty list required"]
+    start, end, seen = [], [], set()
+    for i, r in enumerate(rs):
+        rw = f"{w}.rounds[{i}]"
+        if not (isinstance(r, dict) and set(r) == {"round", "start", "end"}):
+            p.append(f"{rw}: needs exactly round, start, end")
+            continue
+        if not (_int(r["round"]) and r["round"] >= 0 and (rounds is None or r["round"] < rounds)):
+            p.append(f"{rw}.round: {r['round']!r} not a round of the design (0..{rounds - 1 if rounds else '?'})")
+        elif r["round"] in seen:
+            p.append(f"{rw}.round: round {r['round']} listed twice")
+        else:
+            seen.add(r["round"])
+        for k, into in (("start", start), ("end", end)):
+            if not (isinstance(r[k], list) and all(_num(x) and x > 0 for x in r[k])):
+                p.append(f"{rw}.{k}: list of positive numbers required")
+            else:
+                into.extend(r[k])
+    if p:
+        return p
+    drift = _median(end) / _median(start) - 1 if start and end else None
+    allv = start + end
+    floor = (_quantile(allv, 0.95) - _quantile(allv, 0.05)) / 2 / _median(allv) if allv else None
+    for k, want_v in (("drift", drift), ("floor", floor)):
+        if want_v is None:
+            if nf[k] is not None:
+                p.append(f"{w}.{k}: must be null without samples")
+        elif not _close(nf[k], want_v):
+            p.append(f"{w}.{k}: {nf[k]!r} but the samples give {want_v!r}")
+    return p
+
+
+RUN_KEYS = {"round", "status", "reason", "peak_rss_kib", "elapsed_s"}
+
+
+def validate_runs(e, w, rounds):
+    """The entry's run records (version 2); returns (problems, rounds of its ok runs)."""
+    p = []
+    runs = e["runs"]
+    if not (isinstance(runs, list) and runs):
+        return [f"{w}.runs: non-empty list of run records required"], set()
+    ok_rounds, seen, statuses = set(), set(), []
+    for i, r in enumerate(runs):
+        rw = f"{w}.runs[{i}]"
+        if not (isinstance(r, dict) and set(r) == RUN_KEYS):
+            p.append(f"{rw}: needs exactly {sorted(RUN_KEYS)}")
+            continue
+        if not (_int(r["round"]) and r["round"] >= 0 and (rounds is None or r["round"] < rounds)):
+            p.append(f"{rw}.round: {r['round']!r} out of range (design.runs {rounds})")
+        elif r["round"] in seen:
+            p.append(f"{rw}.round: round {r['round']} twice in one entry")
+        seen.add(r["round"])
+        if r["status"] not in STATUSES:
+            p.append(f"{rw}.status: {r['status']!r} not in {sorted(STATUSES)}")
+        statuses.append(r["status"])
+        if r["status"] == "ok":
+            ok_rounds.add(r["round"])
+            if r["reason"] is not None:
+                p.append(f"{rw}.reason: must be null when ok")
+        elif not (isinstance(r["reason"], str) and r["reason"]):
+            p.append(f"{rw}.reason: a {r['status']} run needs a reason")
+        if r["peak_rss_kib"] is not None and not (_int(r["peak_rss_kib"]) and r["peak_rss_kib"] >= 0):
+            p.append(f"{rw}.peak_rss_kib: non-negative integer or null")
+        if r["elapsed_s"] is not None and not (_num(r["elapsed_s"]) and r["elapsed_s"] >= 0):
+            p.append(f"{rw}.elapsed_s: non-negative number or null")
+    # The entry's status: ok only if every run was; a failed run makes it failed.
+    want = "ok" if all(s == "ok" for s in statuses) else "failed" if "failed" in statuses else "skipped"
+    if e["status"] != want:
+        p.append(f"{w}.status: {e['status']!r} but its runs make it {want!r}")
+    elif want != "ok" and not (isinstance(e["reason"], str) and re.search(r"\bround \d+", e["reason"])):
+        p.append(f"{w}.reason: must name the round that was not ok ('round N: ...'), got {e['reason']!r}")
+    return p, ok_rounds
+
+
+def validate_rounds_of(arr, n, ok_rounds, w):
+    """A `runs` array parallel to n samples or rows, each an ok run's round."""
+    if not (isinstance(arr, list) and len(arr) == n and all(_int(r) for r in arr)):
+        return [f"{w}.runs: {n} integers required (one round per sample or row), got "
+                f"{len(arr) if isinstance(arr, list) else arr!r}"]
+    bad = sorted(set(arr) - ok_rounds)
+    if bad:
+        return [f"{w}.runs: rounds {bad} are not ok runs of this entry"]
+    return []
+
+
+def validate_carrier_counters(c, e, version, ok_rounds, w):
+    want = {"counters", "values"} | ({"runs"} if version == 2 else set())
+    if not isinstance(c, dict) or set(c) != want:
+        return [f"{w}: needs exactly {sorted(want)}"]
+    names = c["counters"]
+    if not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)):
+        return [f"{w}.counters: non-empty list of names required"]
+    rows = c["values"]
+    if not (isinstance(rows, list) and rows):
+        return [f"{w}.values: one row per repetition required"]
+    p = []
+    for i, rep in enumerate(rows):
+        if not (isinstance(rep, list) and rep and all(
+                isinstance(car, list) and len(car) == len(names) and all(_int(x) and x >= 0 for x in car)
+                for car in rep)):
+            p.append(f"{w}.values[{i}]: one row of {len(names)} non-negative integers per carrier required")
+    if version == 2:
+        p.extend(validate_rounds_of(c["runs"], len(rows), ok_rounds, w))
     return p
 
 
@@ -165,13 +357,15 @@ def validate(doc):
 DISTRIBUTION_RE = re.compile(r"^[a-z][a-z0-9_]*_quantiles_ns$")
 
 
-def validate_distribution(d, status, repetitions, w):
+def validate_distribution(d, status, repetitions, w, version=1, ok_rounds=None):
     """{"quantiles": [q in [0, 1], strictly increasing], "values": [[one nanosecond value
-    per quantile, nondecreasing] per repetition]}, only on an ok entry."""
-    if status != "ok":
+    per quantile, nondecreasing] per repetition]}, only on an ok entry (version 2: with
+    `runs`, the round of each row, and on any entry with an ok run)."""
+    if status != "ok" and not (version == 2 and ok_rounds):
         return [f"{w}: a distribution belongs to an ok entry only"]
-    if not isinstance(d, dict) or set(d) != {"quantiles", "values"}:
-        return [f"{w}: needs exactly quantiles and values"]
+    keys = {"quantiles", "values"} | ({"runs"} if version == 2 else set())
+    if not isinstance(d, dict) or set(d) != keys:
+        return [f"{w}: needs exactly {' and '.join(sorted(keys))}"]
     qs, rows = d["quantiles"], d["values"]
     if not (isinstance(qs, list) and qs and all(_num(q) and 0 <= q <= 1 for q in qs)):
         return [f"{w}.quantiles: non-empty list of numbers in [0, 1] required"]
@@ -180,7 +374,13 @@ def validate_distribution(d, status, repetitions, w):
     if not (isinstance(rows, list) and rows):
         return [f"{w}.values: non-empty list of rows (one per repetition) required"]
     p = []
-    if _int(repetitions) and len(rows) != repetitions:
+    if version == 2:
+        p.extend(validate_rounds_of(d["runs"], len(rows), ok_rounds, w))
+        if not p and _int(repetitions):
+            for r in sorted(set(d["runs"])):
+                if d["runs"].count(r) != repetitions:
+                    p.append(f"{w}.values: {d['runs'].count(r)} rows in round {r} for {repetitions} repetitions")
+    elif _int(repetitions) and len(rows) != repetitions:
         p.append(f"{w}.values: {len(rows)} rows for {repetitions} repetitions")
     for i, row in enumerate(rows):
         if not (isinstance(row, list) and len(row) == len(qs) and all(_num(v) for v in row)):
@@ -190,21 +390,34 @@ def validate_distribution(d, status, repetitions, w):
     return p
 
 
-def validate_entry(e, w):
+def validate_entry(e, w, version=1, rounds=None):
     p = []
     if not isinstance(e, dict):
         return [f"{w}: not an object"]
     keys = {"scenario", "variant", "dimensions", "peer", "label", "params", "status", "reason",
-            "repetitions", "metrics", "peak_rss_kib", "notes"}
+            "repetitions", "metrics", "peak_rss_kib", "notes"} | ({"runs"} if version == 2 else set())
+    # Optional: scheduler counters; in a merge of different builds or machines, each
+    # entry's own (version 2).
+    optional = {"carrier_counters"} | ({"build", "machine"} if version == 2 else set())
     for k in sorted(keys - e.keys()):
         p.append(f"{w}: missing '{k}'")
-    for k in sorted(e.keys() - keys):
+    for k in sorted(e.keys() - keys - optional):
         if not DISTRIBUTION_RE.match(k):
             p.append(f"{w}: unknown key '{k}'")
     if p:
         return p
+    ok_rounds = None
+    if version == 2:
+        rp, ok_rounds = validate_runs(e, w, rounds)
+        p.extend(rp)
+        for k in ("build", "machine"):
+            if k in e and not isinstance(e[k], dict):
+                p.append(f"{w}.{k}: object required")
     for k in sorted(k for k in e if DISTRIBUTION_RE.match(k)):
-        p.extend(validate_distribution(e[k], e["status"], e["repetitions"], f"{w}.{k}"))
+        p.extend(validate_distribution(e[k], e["status"], e["repetitions"], f"{w}.{k}", version, ok_rounds))
+    if "carrier_counters" in e:
+        p.extend(validate_carrier_counters(e["carrier_counters"], e, version, ok_rounds or set(),
+                                           f"{w}.carrier_counters"))
     if e["scenario"] not in SCENARIOS:
         p.append(f"{w}.scenario: unknown scenario {e['scenario']!r}")
     v, peer, dims = e["variant"], e["peer"], e["dimensions"]
@@ -245,8 +458,9 @@ def validate_entry(e, w):
             p.append(f"{w}.metrics: an ok entry needs at least one metric")
     elif not (isinstance(e["reason"], str) and e["reason"]):
         p.append(f"{w}.reason: a {st} entry needs a reason")
-    elif e["metrics"]:
-        p.append(f"{w}.metrics: must be empty when {st}")
+    elif e["metrics"] and not (version == 2 and ok_rounds):
+        # version 2 keeps what the ok runs measured; with none, there is nothing to keep
+        p.append(f"{w}.metrics: must be empty when {st}" + (" and no run was ok" if version == 2 else ""))
     if not (_int(e["repetitions"]) and e["repetitions"] >= 1):
         p.append(f"{w}.repetitions: positive integer required")
     if e["peak_rss_kib"] is not None and not (_int(e["peak_rss_kib"]) and e["peak_rss_kib"] >= 0):
@@ -260,8 +474,9 @@ def validate_entry(e, w):
         mw = f"{w}.metrics.{name}"
         if name not in METRICS:
             p.append(f"{mw}: unknown metric name")
-        if not isinstance(m, dict) or set(m) != {"unit", "samples", "median", "min", "max"}:
-            p.append(f"{mw}: needs exactly unit, samples, median, min, max")
+        mkeys = {"unit", "samples", "median", "min", "max"} | ({"runs"} if version == 2 else set())
+        if not isinstance(m, dict) or set(m) != mkeys:
+            p.append(f"{mw}: needs exactly {', '.join(sorted(mkeys))}")
             continue
         if m["unit"] not in UNITS:
             p.append(f"{mw}.unit: {m['unit']!r} not in {sorted(UNITS)}")
@@ -271,6 +486,8 @@ def validate_entry(e, w):
         if not (isinstance(s, list) and s and all(_num(x) for x in s)):
             p.append(f"{mw}.samples: non-empty list of finite numbers required")
             continue
+        if version == 2:
+            p.extend(validate_rounds_of(m["runs"], len(s), ok_rounds, mw))
         ss = sorted(s)
         n = len(ss)
         med = ss[n // 2] if n % 2 else (ss[n // 2 - 1] + ss[n // 2]) / 2
@@ -375,9 +592,93 @@ def self_test():
         assert validate(new) == [], validate(new)
     finally:
         del VARIANTS["asm-pooled-lifo"]
+    nv2 = self_test_v2(good, dist)
     print(f"self-test: good document accepted, {len(breakages)} broken ones rejected, "
-          "a variant registered in the catalogue accepted")
+          f"a variant registered in the catalogue accepted; version 2: {nv2} broken ones rejected")
     return 0
+
+
+def self_test_v2(good_v1, dist_v1):
+    """Version 2: rounds, run records, the design and the noise floor."""
+    good = copy.deepcopy(good_v1)
+    good["schema_version"] = 2
+    good["design"] = {"runs": 3, "order": "shuffled", "seed": 42, "shard": None,
+                      "isolation": {"pin_carriers": False, "pin_loadgen": False, "cpus": None},
+                      "budget_s": None, "reductions": []}
+    start, end = [10.0, 10.2, 10.1], [10.4, 10.3, 10.5]
+    allv = start * 2 + end * 2
+    good["noise_floor"] = {"workload": "w", "metric": "ns_per_op", "unit": "ns",
+                           "rounds": [{"round": 0, "start": start, "end": end},
+                                      {"round": 2, "start": start, "end": end}],
+                           "drift": _median(end * 2) / _median(start * 2) - 1,
+                           "floor": (_quantile(allv, 0.95) - _quantile(allv, 0.05)) / 2 / _median(allv)}
+    e = good["entries"][0]
+    e["repetitions"] = 2
+    e["metrics"]["ns_per_yield"] = {"unit": "ns", "samples": [3.0, 1.0, 2.0, 2.0, 4.0, 5.0], "median": 2.5,
+                                    "min": 1.0, "max": 5.0, "runs": [0, 0, 1, 1, 2, 2]}
+    e["runs"] = [{"round": r, "status": "ok", "reason": None, "peak_rss_kib": 10, "elapsed_s": 1.5}
+                 for r in range(3)]
+    assert validate(good) == [], validate(good)
+    # A failed round: the entry is failed, names the round, keeps the ok rounds' samples.
+    part = copy.deepcopy(good)
+    pe = part["entries"][0]
+    pe["runs"][1].update(status="failed", reason="killed by signal 11 (SIGSEGV)")
+    pe.update(status="failed", reason="round 1: killed by signal 11 (SIGSEGV)")
+    pe["metrics"]["ns_per_yield"] = {"unit": "ns", "samples": [3.0, 1.0, 4.0, 5.0], "median": 3.5,
+                                     "min": 1.0, "max": 5.0, "runs": [0, 0, 2, 2]}
+    assert validate(part) == [], validate(part)
+    dist = copy.deepcopy(good)
+    dist["entries"][0]["lateness_quantiles_ns"] = {"quantiles": [0, 0.5, 1], "values": [[1, 2, 3]] * 6,
+                                                   "runs": [0, 0, 1, 1, 2, 2]}
+    dist["entries"][0]["carrier_counters"] = {"counters": ["steals", "sleeps"], "values": [[[1, 2], [3, 4]]] * 6,
+                                              "runs": [0, 0, 1, 1, 2, 2]}
+    assert validate(dist) == [], validate(dist)
+    m = lambda d: d["entries"][0]["metrics"]["ns_per_yield"]  # noqa: E731
+    breakages = [
+        (good, lambda d: d.pop("design")),
+        (good, lambda d: d.pop("noise_floor")),
+        (good, lambda d: d["design"].update(order="random")),
+        (good, lambda d: d["design"].update(runs=0)),
+        (good, lambda d: d["design"].update(shard="3/2")),
+        (good, lambda d: d["design"].update(seed=-1)),
+        (good, lambda d: d["design"]["isolation"].update(cpus=[])),
+        # the runs array of a metric: a length mismatch, a round out of range, a round that
+        # is not one of the entry's runs
+        (good, lambda d: m(d).update(runs=[0, 0, 1, 1, 2])),
+        (good, lambda d: m(d).update(runs=[0, 0, 1, 1, 2, 3])),
+        (part, lambda d: m(d).update(runs=[0, 0, 1, 1])),
+        (good, lambda d: m(d).pop("runs")),
+        # run records: a round out of range, twice, a missing record key
+        (good, lambda d: d["entries"][0]["runs"][2].update(round=3)),
+        (good, lambda d: d["entries"][0]["runs"][2].update(round=1)),
+        (good, lambda d: d["entries"][0]["runs"][0].pop("elapsed_s")),
+        (good, lambda d: d["entries"][0].pop("runs")),
+        # status rules: ok with a failed run; failed without naming the round; skipped where
+        # a run failed; a failed run without reason
+        (part, lambda d: d["entries"][0].update(status="ok", reason=None)),
+        (part, lambda d: d["entries"][0].update(reason="killed by signal 11")),
+        (part, lambda d: d["entries"][0].update(status="skipped")),
+        (part, lambda d: d["entries"][0]["runs"][1].update(reason=None)),
+        # no ok run, yet metrics
+        (part, lambda d: [r.update(status="failed", reason="x") for r in d["entries"][0]["runs"]]),
+        # the noise floor: drift or floor not what the samples give, a round out of range
+        (good, lambda d: d["noise_floor"].update(drift=0.5)),
+        (good, lambda d: d["noise_floor"].update(floor=0.0)),
+        (good, lambda d: d["noise_floor"]["rounds"][1].update(round=3)),
+        (good, lambda d: d["noise_floor"].update(metric="ns")),
+        # rows: a distribution's or the counters' runs of the wrong length; a round short of rows
+        (dist, lambda d: d["entries"][0]["lateness_quantiles_ns"].update(runs=[0, 0, 1, 1, 2])),
+        (dist, lambda d: d["entries"][0]["lateness_quantiles_ns"].update(runs=[0, 0, 0, 1, 2, 2])),
+        (dist, lambda d: d["entries"][0]["carrier_counters"].update(runs=[0, 1])),
+        (dist, lambda d: d["entries"][0]["carrier_counters"]["values"].__setitem__(0, [[1, 2, 3]])),
+        # version-2 fields in a version-1 file
+        (good_v1, lambda d: d.update(design=good["design"])),
+    ]
+    for i, (base, breaker) in enumerate(breakages):
+        d = copy.deepcopy(base)
+        breaker(d)
+        assert validate(d), f"version-2 breakage {i} was accepted"
+    return len(breakages)
 
 
 def main(argv):

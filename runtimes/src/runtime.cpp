@@ -3,6 +3,7 @@
 #define UNW_LOCAL_ONLY
 #include <cxxabi.h>
 #include <libunwind.h>
+#include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -12,7 +13,9 @@
 #include <cstring>
 #include <ctime>
 #include <mutex>
+#include <new>
 #include <string>
+#include <vector>
 
 #include "switchyard/runtime.h"
 
@@ -40,6 +43,52 @@ unsigned available_cpus() noexcept {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<unsigned>(n) : 1;
 }
+
+bool pin_carriers_requested() noexcept {
+  const char* v = std::getenv("SY_PIN_CARRIERS");
+  return v && std::strcmp(v, "1") == 0;
+}
+
+namespace detail {
+
+void* pin_current_thread(unsigned n) noexcept {
+  // The CPUs of the first caller's mask (run()'s thread or the first carrier thread,
+  // before either pinned itself), in order; later runtimes in the process use the same.
+  static const std::vector<int> cpus = [] {
+    std::vector<int> v;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) v.push_back(c);
+    return v;
+  }();
+  if (cpus.empty()) return nullptr;
+  auto* saved = new (std::nothrow) cpu_set_t;
+  if (!saved) return nullptr;
+  CPU_ZERO(saved);
+  if (pthread_getaffinity_np(pthread_self(), sizeof *saved, saved) != 0) {
+    delete saved;
+    return nullptr;
+  }
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpus[n % cpus.size()], &one);
+  if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0) {
+    delete saved;
+    return nullptr;
+  }
+  return saved;
+}
+
+void unpin_current_thread(void* saved) noexcept {
+  if (!saved) return;
+  auto* set = static_cast<cpu_set_t*>(saved);
+  pthread_setaffinity_np(pthread_self(), sizeof *set, set);
+  delete set;
+}
+
+}  // namespace detail
 
 namespace {
 thread_local CarrierBase* tl_carrier = nullptr;

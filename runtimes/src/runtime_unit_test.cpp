@@ -1,6 +1,10 @@
 // Variant-independent pieces of the runtime: the deadline heap, the variant registry, the
 // submission stack.
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <cstdlib>
 
 #include <algorithm>
 #include <random>
@@ -8,6 +12,7 @@
 #include <vector>
 
 #include "switchyard/deadline_heap.h"
+#include "switchyard/runtime.h"
 #include "switchyard/variants.h"
 
 namespace sy {
@@ -16,6 +21,45 @@ namespace {
 struct TestFiber : FiberBase {
   TestFiber() = default;
 };
+
+cpu_set_t thread_mask() {
+  cpu_set_t s;
+  CPU_ZERO(&s);
+  EXPECT_EQ(pthread_getaffinity_np(pthread_self(), sizeof s, &s), 0);
+  return s;
+}
+
+// Options::pin_carriers: a fiber runs on a carrier pinned to one CPU of the process's
+// mask (carrier 0: its first), and run()'s calling thread gets its own mask back.
+TEST(PinCarriers, ACarrierRunsOnOneCpuAndTheCallerGetsItsMaskBack) {
+  const cpu_set_t before = thread_mask();
+  int first = -1;
+  for (int c = 0; c < CPU_SETSIZE && first < 0; ++c)
+    if (CPU_ISSET(c, &before)) first = c;
+  Options o;
+  o.carriers = 1;
+  o.pin_carriers = true;
+  Runtime<AsmPooledFifo> rt(o);
+  const cpu_set_t inside = rt.run([] { return thread_mask(); });
+  EXPECT_EQ(CPU_COUNT(&inside), 1);
+  EXPECT_TRUE(CPU_ISSET(first, &inside));
+  const cpu_set_t after = thread_mask();
+  EXPECT_TRUE(CPU_EQUAL(&before, &after));
+  // Not asked: the fiber sees the whole mask.
+  Runtime<AsmPooledFifo> free_rt(Options{.carriers = 1, .pin_carriers = false});
+  const cpu_set_t unpinned = free_rt.run([] { return thread_mask(); });
+  EXPECT_TRUE(CPU_EQUAL(&before, &unpinned));
+}
+
+// The harness asks for pinning through the environment (its children inherit it).
+TEST(PinCarriers, TheEnvironmentSetsTheDefault) {
+  setenv("SY_PIN_CARRIERS", "1", 1);
+  EXPECT_TRUE(Options{}.pin_carriers);
+  setenv("SY_PIN_CARRIERS", "0", 1);
+  EXPECT_FALSE(Options{}.pin_carriers);
+  unsetenv("SY_PIN_CARRIERS");
+  EXPECT_FALSE(Options{}.pin_carriers);
+}
 
 TEST(DeadlineHeap, PopsInOrderAndRemovesAnywhere) {
   std::mt19937 rng(7);

@@ -457,6 +457,7 @@ class Carrier : public CarrierBase {
 
   // ---- the scheduler loop on the carrier thread's own stack
   void loop() {
+    void* const unpinned = rt_.options().pin_carriers ? detail::pin_current_thread(index) : nullptr;
     detail::set_current_carrier(this);
     eh_ = detail::eh_globals();
     // The thread's own exception state (run() may be called inside a catch block) is not
@@ -479,6 +480,7 @@ class Carrier : public CarrierBase {
     if (hooks_ && hooks_->stop) hooks_->stop(*this, hooks_->arg);
     *eh_ = thread_eh;
     detail::set_current_carrier(nullptr);
+    detail::unpin_current_thread(unpinned);
   }
 
   // First thing on whatever resumes on this carrier after a switch (a fiber, a new

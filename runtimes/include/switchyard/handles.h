@@ -36,8 +36,17 @@ struct CarrierHooks {
   void (*after_switch)(CarrierBase&, void* arg) = nullptr;
 };
 
+// True when the environment asks for pinned carriers (SY_PIN_CARRIERS=1): how the
+// harness's --pin-carriers reaches every program it measures, the benchmark binaries
+// included, without each scenario passing it on.
+bool pin_carriers_requested() noexcept;
+
 struct Options {
   unsigned carriers = 0;                      // 0 = the CPUs this process may run on
+  // Carrier i runs pinned to the i-th CPU (wrapping) of the affinity mask the process had
+  // when the first carrier started; each carrier thread gets its own mask back when its
+  // loop ends (run()'s calling thread included).
+  bool pin_carriers = pin_carriers_requested();
   std::size_t stack_size = 256 * 1024;        // usable bytes per fiber stack
   bool guard = true;                          // guard pages (false: slabs + canaries)
   std::size_t pool_cap = 4096;                // pooled stacks kept per carrier
@@ -58,6 +67,14 @@ struct Options {
 };
 
 unsigned available_cpus() noexcept;
+
+namespace detail {
+// Pins the calling thread to the (n mod count)-th CPU of the process's first affinity
+// mask; returns the thread's previous mask for unpin_current_thread (nullptr when pinning
+// failed: the thread then runs as before).
+void* pin_current_thread(unsigned n) noexcept;
+void unpin_current_thread(void* saved) noexcept;
+}  // namespace detail
 
 template <class T>
 class FiberLocal;

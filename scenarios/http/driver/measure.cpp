@@ -232,6 +232,17 @@ Outcome measure(const Who& who, const json& p, int repetitions) {
 
   if (mode == "load") {
     add_common_load_notes(out.notes, connections, wrk_threads, duration, lim.open_files);
+    const CpuSplit split = loadgen_split();
+    if (!split.server.empty()) {
+      spec.cpus = split.server;
+      auto list = [](const std::vector<int>& v) {
+        std::string t;
+        for (int c : v) t += (t.empty() ? "" : ",") + std::to_string(c);
+        return t;
+      };
+      out.notes.push_back("--pin-loadgen: the server on CPUs " + list(split.server) + ", wrk on CPUs " +
+                          list(split.loadgen) + " (they share none)");
+    }
     ServerProcess server(spec, dir.path);
     server.start();
     // Warm-up: not recorded, but said when the timed runs then get nothing done.

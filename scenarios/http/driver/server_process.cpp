@@ -124,6 +124,7 @@ std::string ServerProcess::try_start() {
   // the server: nothing outlives a measurement.
   o.die_with_parent = true;
   o.stderr_path = stderr_path();
+  o.cpus = spec_.cpus;
   proc_ = harness::Child::spawn(spec_.argv, o);
   exited_ = false;
   const auto t0 = Clock::now();

@@ -22,6 +22,7 @@ struct ServerSpec {
   bool prints_port = true;        // prints "LISTENING <port>" (ours, Go); nginx does not
   bool nginx = false;
   NginxConfig nginx_config;
+  std::vector<int> cpus;  // where it may run (--pin-loadgen); empty: anywhere this process may
 };
 
 // Everything that was started, stopped: SIGKILL to the recorded processes, then reaping

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common.h"
+#include "process.h"
 #include "server_process.h"
 
 namespace sy::http::driver {
@@ -68,6 +70,17 @@ WrkResult parse_wrk_output(const std::string& out) {
   return r;
 }
 
+CpuSplit loadgen_split() {
+  const char* v = std::getenv("SY_PIN_LOADGEN");
+  if (!v || std::string(v) != "1") return {};
+  const std::vector<int> cpus = harness::affinity_cpus();
+  if (cpus.size() < 2)
+    throw std::runtime_error("SY_PIN_LOADGEN=1 needs at least 2 CPUs in the affinity mask (this process has " +
+                             std::to_string(cpus.size()) + ")");
+  const auto server_n = static_cast<long>(cpus.size() - cpus.size() / 2);
+  return {{cpus.begin(), cpus.begin() + server_n}, {cpus.begin() + server_n, cpus.end()}};
+}
+
 LoadSample run_wrk(ServerProcess& server, const std::string& dir, int connections, int threads, double duration_s) {
   const std::string script = dir + "/report.lua";
   std::ofstream(script) << kWrkScript;
@@ -87,6 +100,7 @@ LoadSample run_wrk(ServerProcess& server, const std::string& dir, int connection
   harness::SpawnOptions o;
   o.die_with_parent = true;  // wrk does not outlive the measurement
   o.stderr_path = dir + "/wrk.stderr";
+  o.cpus = loadgen_split().loadgen;
   harness::Child w = harness::Child::spawn(argv, o);
   // Connecting 10,000 sockets and tearing them down takes wrk a while on a loaded machine.
   const double limit = duration_s + 30 + connections / 200.0;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "procfs.h"
 
@@ -27,6 +28,15 @@ WrkResult parse_wrk_output(const std::string& out);
 inline constexpr int kWrkTimeoutS = 2;
 // How often the server's processes are sampled during a wrk run.
 inline constexpr int kSampleMs = 100;
+
+// --pin-loadgen (the harness sets SY_PIN_LOADGEN=1): the affinity mask split in two, the
+// server on the first part and wrk on the rest (with n CPUs, the server gets n - n/2).
+// Both empty when not asked; a UsageError-like std::runtime_error when asked with fewer
+// than 2 CPUs.
+struct CpuSplit {
+  std::vector<int> server, loadgen;
+};
+CpuSplit loadgen_split();
 
 // One wrk run and what the server did meanwhile.
 struct LoadSample {

@@ -1,13 +1,37 @@
 // wrk's report line: what the driver reads from its done() hook, and what it refuses.
 #include "wrk.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "process.h"
+
 namespace sy::http::driver {
 namespace {
+
+// --pin-loadgen: the affinity mask split in two disjoint parts that cover it, the server
+// on the first n - n/2 CPUs; not asked, nothing pinned.
+TEST(LoadgenSplit, TheMaskInTwoDisjointPartsOnlyWhenAsked) {
+  unsetenv("SY_PIN_LOADGEN");
+  EXPECT_TRUE(loadgen_split().server.empty() && loadgen_split().loadgen.empty());
+  setenv("SY_PIN_LOADGEN", "1", 1);
+  const std::vector<int> cpus = harness::affinity_cpus();
+  if (cpus.size() < 2) {
+    EXPECT_THROW(loadgen_split(), std::runtime_error);
+  } else {
+    const CpuSplit s = loadgen_split();
+    EXPECT_EQ(s.server.size(), cpus.size() - cpus.size() / 2);
+    std::vector<int> both = s.server;
+    both.insert(both.end(), s.loadgen.begin(), s.loadgen.end());
+    EXPECT_EQ(both, cpus);  // disjoint, in order, covering the mask
+  }
+  unsetenv("SY_PIN_LOADGEN");
+}
 
 TEST(WrkParse, ReadsTheScriptsLine) {
   const std::string out =
