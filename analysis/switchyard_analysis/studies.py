@@ -69,8 +69,8 @@ def round_values(entries, metric):
         m = e.metrics.get(metric)
         if m is None:
             continue
-        for r, v in zip(m.rounds, m.samples):
-            by.setdefault(r, []).append(v)
+        for r, v in m.by_round().items():
+            by.setdefault(r, []).extend(v)
     return {r: float(np.median(v)) for r, v in sorted(by.items())}
 
 
