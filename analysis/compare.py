@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from switchyard_analysis import comparison  # noqa: E402
 from switchyard_analysis.comparison import UnknownName, check_names, names_in, wrap  # noqa: E402
-from switchyard_analysis.results import ResultsError, load_folder  # noqa: E402
+from switchyard_analysis.results import ResultsError, load_folder, noise_floors  # noqa: E402
 
 
 def _listed(values):
@@ -114,7 +114,7 @@ def main(argv=None):
         # nothing would print an empty comparison and pass the gate.
         check_names("scenario", scenarios, names["scenario"])
         check_names("variant", labels, names["label"])
-        floors = {"base": comparison.noise_floors(base), "new": comparison.noise_floors(new)}
+        floors = {"base": noise_floors(base), "new": noise_floors(new)}
     except ResultsError as err:
         print(f"compare.py: bad results input:\n{err}", file=sys.stderr)
         return 2

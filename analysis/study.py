@@ -9,7 +9,7 @@ and a measurement that switches between two modes.
 RESULTS are results folders or files (pooled: repeated runs of one measurement on one
 host add rounds; hosts are kept apart). Per round, a measurement's value is the median of
 its samples in that round; ratios are formed per round and summarised by their geometric
-mean with a 95% BCa bootstrap interval over rounds, paired (whole rounds resampled).
+mean with a 95% percentile bootstrap interval over rounds (inference.py), paired (whole rounds resampled).
 
 - scaling: the steal scenario's time_s, our speedup from 1 to 2 carriers over Go's (the
   go peer, GOMAXPROCS = carriers), per workload (skynet, fib) and variant. Target: lower

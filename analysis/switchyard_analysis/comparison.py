@@ -3,8 +3,9 @@
 Two sets (base, new; each a results folder or a single results file), in the manner of
 benchstat and Google Benchmark's tools/compare.py: per (scenario, label, params, metric)
 the medians, the relative change (delta) with the 95 % bootstrap interval of the ratio of
-medians (by run where the data carries run indices; paired by run when both sides come
-from the same invocation, see inference.py), a
+medians (by round where the data carries rounds, schema 2, taken from the loader's
+Metric.rounds so that a measurement pooled from several files keeps each file's rounds;
+paired by round when both sides come from the same files, see inference.py), a
 two-sided p-value (inference.two_sample_test: Mann-Whitney U of the samples, or a t-test of
 round medians when both sides have rounds), the sample counts, and geometric-mean rows.
 
@@ -34,7 +35,7 @@ from . import inference
 from .hosts import (HOST_FIELDS, host_differences, host_identity, host_labels,  # noqa: F401
                     host_text, split_by_host)
 from .results import (ResultSet, ResultsError, label_sort_key, load_file, load_folder,
-                      lower_is_better, params_order, params_text)
+                      lower_is_better, params_order, params_text, sample_rounds)
 from .stats import geomean
 
 MIN_RELIABLE = 9
@@ -65,7 +66,9 @@ def load_input(path):
         raise ResultsError(f"{path}: no such results file or folder")
     doc, entries = load_file(path)
     rs = ResultSet(path, files=[path], machine=doc["machine"], build=doc["build"],
-                   machines=[(path, doc["machine"])], warnings=list(doc.get("_warnings", [])))
+                   machines=[(path, doc["machine"])], warnings=list(doc.get("_warnings", [])),
+                   builds={path: doc["build"]}, designs={path: doc.get("design")},
+                   noise_floors={path: doc.get("noise_floor")})
     seen = {}
     for e in entries:
         old = seen.get(e.key()) if e.status == "ok" else None
@@ -78,51 +81,6 @@ def load_input(path):
             # adds (or replaces) its metrics on the first one.
             old.metrics.update(e.metrics)
     return rs
-
-
-def run_indices(rs):
-    """{(scenario, label, params text, metric, samples): run indices} for the metrics whose
-    file gives `runs` (the run or round of each sample, parallel to `samples`). The loader
-    keeps only the samples, so the raw files are read again; samples identify the metric
-    even when load_folder merged files."""
-    out = {}
-    for path in rs.files:
-        try:
-            with open(path, "rb") as f:
-                doc = json.load(f)
-        except (OSError, ValueError):
-            continue        # already validated by the loader; nothing to add
-        for e in doc.get("entries", []):
-            if not isinstance(e, dict) or not isinstance(e.get("metrics"), dict):
-                continue
-            for name, m in e["metrics"].items():
-                runs, samples = (m.get("runs"), m.get("samples")) if isinstance(m, dict) else (None, None)
-                if (isinstance(runs, list) and isinstance(samples, list) and samples
-                        and len(runs) == len(samples)):
-                    key = (e.get("scenario"), e.get("label"), params_text(e.get("params") or {}),
-                           name, tuple(float(s) for s in samples))
-                    out[key] = list(runs)
-    return out
-
-
-def noise_floors(rs):
-    """[(file, NoiseFloor)] for the files of rs that measured one (schema 2's top-level
-    `noise_floor`; v1 files and null have none). The loader keeps no top-level fields
-    beyond machine and build, so the raw files are read again. Malformed: ResultsError."""
-    out = []
-    for path in rs.files:
-        try:
-            with open(path, "rb") as f:
-                doc = json.load(f)
-        except (OSError, ValueError):
-            continue        # already validated by the loader
-        try:
-            nf = inference.noise_floor(doc.get("noise_floor") if isinstance(doc, dict) else None)
-        except ValueError as err:
-            raise ResultsError(f"{path}: {err}") from None
-        if nf is not None:
-            out.append((path, nf))
-    return out
 
 
 def noise_text(floors):
@@ -279,23 +237,21 @@ def compare_sets(base, new, metrics=None, alpha=0.05, instr_tolerance=0.01, nois
     present in only one of them."""
     bi = _index(base, metrics, labels, scenarios)
     ni = _index(new, metrics, labels, scenarios)
-    runs_b, runs_n = run_indices(base), run_indices(new)
     rows = []
     for key in sorted(set(bi) & set(ni), key=lambda k: (
             k[0], k[3], label_sort_key(ni[k][0]), params_order(ni[k][0].params))):
         (be, bm, bmach), (ne, nm, nmach) = bi[key], ni[key]
         change = (nm.median / bm.median - 1.0) if bm.median != 0 else float("inf")
-        rb = runs_b.get(key + (tuple(bm.samples),))
-        rn = runs_n.get(key + (tuple(nm.samples),))
+        rb, rn = sample_rounds(be, key[3]), sample_rounds(ne, key[3])
         row = Row(key[0], key[1], key[2], key[3], nm.unit, bm.median, nm.median, change, None,
                   len(bm.samples), len(nm.samples),
                   min(len(bm.samples), len(nm.samples)) < MIN_RELIABLE, "~",
                   runs_base=len(set(rb)) if rb else 0, runs_new=len(set(rn)) if rn else 0)
         row.hosts_differ = host_differences(bmach, nmach)
         row.cross_host = bool(row.hosts_differ)
-        # Rounds are shared only within one invocation (one file): run 0 of a base folder
-        # and run 0 of a new folder were different processes at different times.
-        _judge_row(row, bm, nm, rb, rn, be.source == ne.source, alpha, instr_tolerance,
+        # Rounds are shared only within one invocation (the same files): run 0 of a base
+        # folder and run 0 of a new folder were different processes at different times.
+        _judge_row(row, bm, nm, rb, rn, be.sources == ne.sources, alpha, instr_tolerance,
                    noise_floor)
         rows.append(row)
     only_base = sorted(set(bi) - set(ni))
@@ -676,7 +632,6 @@ def variant_intervals(rs, reference="asm-pooled-fifo", include_peers=False, metr
     its ratio to the reference with the interval of the ratio (paired by run when both were
     measured in the same invocation and carry the same run indices)."""
     ref_switch = reference.split("-")[0]
-    runs = run_indices(rs)
     out = []
     for scen in _scenarios_in_order(rs, scenarios):
         es = sorted((e for e in rs.ok(scen) if (include_peers or not e.is_peer)
@@ -695,15 +650,14 @@ def variant_intervals(rs, reference="asm-pooled-fifo", include_peers=False, metr
             for e, m in sorted(by_metric[name], key=lambda em: (params_order(em[0].params),
                                                                   label_sort_key(em[0]))):
                 pk = params_text(e.params)
-                key = (scen, e.label, pk, name)
-                r_e = runs.get(key + (tuple(m.samples),))
+                r_e = sample_rounds(e, name)
                 ci = inference.median_ci(m.samples, r_e)
                 ratio = "-"
                 rm = refs.get(pk)
                 if rm and e.label != ref and rm[1].median > 0 and m.median > 0:
-                    r_ref = runs.get((scen, ref, pk, name, tuple(rm[1].samples)))
+                    r_ref = sample_rounds(rm[0], name)
                     rc = inference.ratio_ci(rm[1].samples, m.samples, r_ref, r_e,
-                                            paired=rm[0].source == e.source)
+                                            paired=rm[0].sources == e.sources)
                     ratio = f"{rc.estimate:.3f}x [{rc.low:.3f}, {rc.high:.3f}]"
                 body.append([f"{e.label} {pk}".strip(), _num(m.median),
                              f"[{_num(ci.low)}, {_num(ci.high)}]", str(len(m.samples)), ratio])

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import seed, stats
-from .results import metric_value, params_text
+from . import inference, seed, stats
+from .results import ResultsError, metric_value, noise_floors, params_text
 
 REFERENCE = "asm-pooled-fifo"
 
@@ -70,12 +70,19 @@ class Ratio:
     def includes_one(self):
         return self.interval is not None and self.interval[0] <= 1.0 <= self.interval[1]
 
-    def text(self, digits=3):
+    def text(self, digits=3, margin=None):
+        """'1.23x [1.1–1.4]'; with `margin` (the files' noise margin, inference's
+        NoiseFloor.margin) a ratio no further from 1 than the margin says so, whatever its
+        interval: the machine moved that much on its own."""
         v = f"{self.value:.{digits}g}x"
         if self.interval is None:
-            return v + " (no interval: n < 3)"
-        lo, hi = self.interval
-        return f"{v} [{lo:.{digits}g}–{hi:.{digits}g}]"
+            v += " (no interval: n < 3)"
+        else:
+            lo, hi = self.interval
+            v += f" [{lo:.{digits}g}–{hi:.{digits}g}]"
+        if inference.within_noise(self.value, margin):
+            v += f", within the noise ({margin * 100:.1f}%)"
+        return v
 
 
 def cost_ratios(rs, reference=REFERENCE):
@@ -412,8 +419,8 @@ def fmt3(v):
     return f"{v:.3g}"
 
 
-def _ef_text(ef):
-    return f"{ef.level}/{ef.base} {ef.ratio.text()}"
+def _ef_text(ef, margin=None):
+    return f"{ef.level}/{ef.base} {ef.ratio.text(margin=margin)}"
 
 
 def stack_memory_sentence(rs):
@@ -465,11 +472,21 @@ def stack_memory_sentence(rs):
     return text
 
 
+def noise_margin(rs):
+    """The widest noise margin of the set's files (inference.combined_margin), None when no
+    file measured a noise floor or one's block is malformed (the report says which)."""
+    try:
+        return inference.combined_margin(*[nf for _, nf in noise_floors(rs)])
+    except ResultsError:
+        return None
+
+
 def sentences(rs, figures=()):
     """5-10 sentences, each with its numbers, interval and figure; a sentence whose data is
     absent is left out. `figures`: names of the figures drawn (a sentence names one only
     when it exists)."""
     have = set(figures)
+    margin = noise_margin(rs)
 
     def fig(name):
         return f" (figure {name})" if name in have or not have else ""
@@ -485,7 +502,7 @@ def sentences(rs, figures=()):
         if not efs:
             continue
         efs.sort(key=lambda ef: -abs(math.log(ef.ratio.value)))
-        parts = [f"{ef.column} ({_ef_text(ef)})" for ef in efs[:6]]
+        parts = [f"{ef.column} ({_ef_text(ef, margin)})" for ef in efs[:6]]
         more = f" and {len(efs) - 6} more" if len(efs) > 6 else ""
         out.append(f"{DIM_WORDS[dim][0].upper() + DIM_WORDS[dim][1:]} is the dimension that "
                    f"moves cost most in {', '.join(parts)}{more}{fig('heatmap')}.")
@@ -493,7 +510,7 @@ def sentences(rs, figures=()):
     for col in [c[0] for c in COLUMNS]:
         sw = [ef for ef in effects if ef.column == col and ef.dimension == "switch"]
         if sw and all(ef.ratio.includes_one for ef in sw):
-            flat.append(f"{col} ({'; '.join(_ef_text(ef) for ef in sw)})")
+            flat.append(f"{col} ({'; '.join(_ef_text(ef, margin) for ef in sw)})")
     if flat:
         out.append(f"The switch backend makes no difference the intervals can show in "
                    f"{', '.join(flat)}{fig('heatmap')}.")
@@ -533,9 +550,9 @@ def sentences(rs, figures=()):
             continue
         c, r = best.points[-1]
         cmax = c
-        ptxt = "".join(f", {sp.series.label}'s own {sp.points[-1][1].text()}"
+        ptxt = "".join(f", {sp.series.label}'s own {sp.points[-1][1].text(margin=margin)}"
                        for sp in group if sp.series.is_peer)
-        parts.append(f"{wl} {r.text()} ({best.series.label}, from {fmt3(best.base_s)} s{ptxt})")
+        parts.append(f"{wl} {r.text(margin=margin)} ({best.series.label}, from {fmt3(best.base_s)} s{ptxt})")
     if parts:
         out.append(f"On {cmax:g} carriers (this machine has {cores} CPUs) the best variant's "
                    f"speedup over its own 1-carrier time is: " + "; ".join(parts) + fig("speedup") + ".")
@@ -550,7 +567,7 @@ def sentences(rs, figures=()):
             worst = min(at, key=lambda r: r.ratio.value)
             s_ = seed.http_ratio_at(c)
             parts.append(f"at {c:,.0f} connections {worst.ratio.value:.3g}x to "
-                         f"{best.ratio.text()} ({worst.entry.label} to {best.entry.label})"
+                         f"{best.ratio.text(margin=margin)} ({worst.entry.label} to {best.entry.label})"
                          + (f" against the seed's {s_:.3g}x" if s_ else ""))
         near = min(seed.HTTP, key=lambda t: abs(t[0] - hi_c))
         if seed.http_ratio_at(hi_c) is None:

@@ -381,13 +381,8 @@ def trend_in_runs(samples, runs=None, alpha=0.05, min_change=0.02):
     the run; unflagged, a Trend saying how many runs could be checked."""
     if not runs or len(set(runs)) < 2:
         return trend(samples, alpha, min_change)
-    if len(runs) != len(samples):
-        raise ValueError(f"trend_in_runs: {len(runs)} run indices for {len(samples)} samples")
-    by_run = {}
-    for r, s in zip(runs, samples):
-        by_run.setdefault(r, []).append(s)
-    checked = [(r, trend(v, alpha / len(by_run), min_change))
-               for r, v in sorted(by_run.items(), key=lambda kv: str(kv[0]))]
+    by_run = _groups(list(samples), runs, "trend_in_runs")
+    checked = [(r, trend(v, alpha / len(by_run), min_change)) for r, v in by_run.items()]
     flagged = [(r, t) for r, t in checked if t.flagged]
     if flagged:
         r, t = min(flagged, key=lambda rt: rt[1].p)

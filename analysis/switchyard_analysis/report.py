@@ -9,10 +9,11 @@ import html
 import os
 from datetime import datetime, timezone
 
-from . import comparison, findings, inference, seed, stackless
+from . import findings, inference, seed, stackless
 from .plot_engine import fixed_text, num, varying
 from .plots_http import HTTP_DROP, HTTP_FD_MARGIN, HTTP_MERGE, http_mode, http_name, open_files_limit
-from .results import SCENARIOS, label_sort_key, metric_value, params_order, params_text
+from .results import (SCENARIOS, ResultsError, label_sort_key, metric_value, noise_floors,
+                      params_order, params_text, sample_rounds)
 
 # Blocks: ("h", level, text) ("p", text) ("table", header, rows) ("img", path_rel, alt, pdf_rel)
 
@@ -145,8 +146,23 @@ def _machine_rows(rs):
         ("checkout", _checkout(b)),
         ("Boost", b.get("boost_version", "?")),
         ("files", ", ".join(os.path.basename(f) for f in rs.files)),
+        ("noise floor", _noise_floors(rs)),
     ]
     return rows
+
+
+def _noise_floors(rs):
+    """Each file's noise floor and drift (NoiseFloor.describe), NOT_RECORDED when no file
+    measured one (version 1 files, or `noise_floor` null)."""
+    try:
+        floors = noise_floors(rs)
+    except ResultsError as err:
+        return f"malformed: {err}"
+    if not floors:
+        return NOT_RECORDED
+    if len(floors) == 1 and len(rs.files) == 1:
+        return floors[0][1].describe()
+    return "; ".join(f"{os.path.basename(p)}: {nf.describe()}" for p, nf in floors)
 
 
 def _cell(mv):
@@ -170,7 +186,7 @@ TREND_NOTE = (
     "checked.")
 
 
-def _trends(e, metrics, runs):
+def _trends(e, metrics):
     """'metric: last third +8.1% against the first (p=0.003)' for each of the entry's
     metrics whose samples drift, '' when none does."""
     out = []
@@ -178,8 +194,7 @@ def _trends(e, metrics, runs):
         mt = e.metrics.get(m)
         if mt is None or m == "instructions_per_op" or len(mt.samples) < 2:
             continue
-        r = runs.get((e.scenario, e.label, params_text(e.params), m, tuple(float(s) for s in mt.samples)))
-        t = inference.trend_in_runs(mt.samples, r)
+        t = inference.trend_in_runs(mt.samples, sample_rounds(e, m))
         if t.flagged:
             out.append(f"{m}: {t.reason}")
     return "; ".join(out)
@@ -222,8 +237,7 @@ def _median_table(sets, scenario, select=None, metrics=None, derived=(), drop_pa
         rows.append(cells)
     # Next to the entry, not in a list elsewhere: the reader of a median sees at once that
     # its samples drift.
-    runs = {id(rs): comparison.run_indices(rs) for rs in {id(r): r for r, _ in entries}.values()}
-    trends = [_trends(e, metrics, runs[id(rs)]) for rs, e in ordered]
+    trends = [_trends(e, metrics) for rs, e in ordered]
     if any(trends):
         header.append(TREND_HEADER)
         for cells, tr in zip(rows, trends):

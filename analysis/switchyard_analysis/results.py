@@ -757,6 +757,30 @@ def entry_commits(entry):
     return [_commit_text(b) for b in entry.builds] or [_commit_text(entry.build)]
 
 
+def sample_rounds(entry, metric):
+    """The round of each sample of the entry's `metric` (Metric.rounds, renumbered apart
+    when files were pooled) when its files are schema 2, else None: a version 1 file has no
+    rounds, and its samples are not to be grouped as one."""
+    m = entry.metrics.get(metric)
+    return list(m.rounds) if m is not None and entry.runs else None
+
+
+def noise_floors(rs):
+    """[(file, inference.NoiseFloor)] for the files of rs that measured one (schema 2's
+    top-level `noise_floor`, kept by the loader; v1 files and null have none), in load
+    order. A malformed block: ResultsError naming the file."""
+    from .inference import noise_floor
+    out = []
+    for path in rs.files:
+        try:
+            nf = noise_floor(rs.noise_floors.get(path))
+        except ValueError as err:
+            raise ResultsError(f"{path}: {err}") from None
+        if nf is not None:
+            out.append((path, nf))
+    return out
+
+
 def host_key(entry):
     """A key telling an entry's host apart from every other (the host-identifying fields of
     its machine block, hosts.HOST_FIELDS), stable across folders: figures and studies

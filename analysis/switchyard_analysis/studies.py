@@ -12,10 +12,14 @@ round and only then summarised: drift that hits both sides of a round cancels.
 - A ratio across rounds is summarised by the geometric mean of the per-round ratios (the
   mean of their logarithms): a ratio and its inverse then give reciprocal answers, and
   the mean has a smooth bootstrap distribution, which the median of 10 rounds has not.
-- Its 95 % interval is a BCa bootstrap over rounds (scipy.stats.bootstrap, fixed seed):
-  whole rounds are resampled, every side of a round together (paired). The unpaired
-  interval (each side's rounds resampled on their own) is reported beside it, to show what
-  pairing buys.
+- Its 95 % interval is inference's paired interval (inference.ratio_ci and
+  ratio_of_ratios: scipy.stats.bootstrap's percentile interval, fixed seed, the one
+  bootstrap of the project, so a study and compare.py give the same interval for the same
+  rounds): whole rounds are resampled, every side of a round together. Percentile rather
+  than BCa: the two agree closely for a mean of 10 or more log ratios, and one method
+  everywhere is worth more than BCa's small-sample correction here. The unpaired interval
+  (each side's rounds resampled on their own, around the ratio of the sides' medians over
+  rounds) is reported beside it, to show what pairing buys.
 - A target "the interval excludes values below T" holds when the interval's lower bound
   is at least T. Fewer rounds than asked (`min_rounds`, 10 by default) give no verdict.
 
@@ -29,15 +33,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy import special
-from scipy import stats as sps
 
-from . import catalog
+from . import catalog, inference
 from .hosts import host_labels
 from .results import entry_commits, params_text
 
-LEVEL = 0.95
-RESAMPLES = 4999
-SEED = 20261207          # fixed: an interval is a function of the data alone
 MIN_ROUNDS = 10
 SCALING_TARGET = 0.9
 HTTP_TARGET = 0.90
@@ -69,8 +69,8 @@ def round_values(entries, metric):
         m = e.metrics.get(metric)
         if m is None:
             continue
-        for r, v in zip(m.rounds, m.samples):
-            by.setdefault(r, []).append(v)
+        for r, v in m.by_round().items():
+            by.setdefault(r, []).extend(v)
     return {r: float(np.median(v)) for r, v in sorted(by.items())}
 
 
@@ -84,42 +84,27 @@ def common_rounds(*series):
     return sorted(common)
 
 
-def _logmean_ci(logs, level=LEVEL, resamples=RESAMPLES, seed=SEED):
-    """exp(mean) of log values with its BCa bootstrap interval: (estimate, low, high)."""
-    x = np.asarray(logs, dtype=float)
-    est = float(np.exp(x.mean()))
-    if x.size < 2:
-        return est, math.nan, math.nan
-    if np.ptp(x) == 0:
-        return est, est, est
-    res = sps.bootstrap((x,), np.mean, confidence_level=level, n_resamples=resamples,
-                        method="BCa", random_state=np.random.default_rng(seed))
-    ci = res.confidence_interval
-    return est, float(np.exp(ci.low)), float(np.exp(ci.high))
-
-
-def paired_ratio_ci(numerators, denominators, level=LEVEL, seed=SEED):
-    """Per-round ratios num[r] / den[r] (parallel lists, one value per round), summarised by
-    their geometric mean with a paired bootstrap interval: (estimate, low, high)."""
-    logs = [math.log(n) - math.log(d) for n, d in zip(numerators, denominators)]
-    return _logmean_ci(logs, level, seed=seed)
-
-
-def unpaired_ratio_ci(numerators, denominators, level=LEVEL, seed=SEED):
-    """The same estimate with each side's rounds resampled on its own, as if the rounds
-    of the two sides had nothing in common: (estimate, low, high)."""
-    a = np.log(np.asarray(numerators, dtype=float))
-    b = np.log(np.asarray(denominators, dtype=float))
-    est = float(np.exp(a.mean() - b.mean()))
-    if a.size < 2 or b.size < 2:
-        return est, math.nan, math.nan
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
-        return est, est, est
-    res = sps.bootstrap((a, b), lambda x, y, axis=-1: np.mean(x, axis=axis) - np.mean(y, axis=axis),
-                        confidence_level=level, n_resamples=RESAMPLES, method="percentile",
-                        vectorized=True, random_state=np.random.default_rng(seed))
-    ci = res.confidence_interval
-    return est, float(np.exp(ci.low)), float(np.exp(ci.high))
+def _ratio_study_ci(sides, paired):
+    """(estimate, low, high) of the ratio over rounds of one value per round per side:
+    `sides` is [numerator, denominator] or [a_num, a_den, b_num, b_den] (a ratio of ratios),
+    parallel lists over the common rounds. The interval is inference's, the one bootstrap
+    of the project: paired, the geometric mean of the per-round ratios with rounds
+    resampled whole; unpaired (`paired=False`), each side's rounds resampled on their own
+    and the estimate the ratio of the sides' medians over rounds. Fewer than two rounds
+    give the estimate without an interval (nan bounds)."""
+    n = len(sides[0])
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    if n < 2:
+        # One round: its ratio, and nothing to resample.
+        logs = sum(sign * math.log(s[0]) for s, sign in zip(sides, (1, -1, -1, 1)))
+        return math.exp(logs), math.nan, math.nan
+    ids = list(range(n))
+    if len(sides) == 2:
+        ci = inference.ratio_ci(sides[1], sides[0], ids, ids, paired=paired)
+    else:
+        ci = inference.ratio_of_ratios(*sides, runs=(ids,) * 4, paired=paired)
+    return ci.estimate, ci.low, ci.high
 
 
 @dataclass
@@ -226,8 +211,9 @@ def scaling(rs, variants=None, metric="time_s", low=1, high=2, target=SCALING_TA
             v = {k: [s[r] for r in rounds] for k, s in series.items()}
             sp_ours = [a / b for a, b in zip(v["ours_low"], v["ours_high"])]
             sp_peer = [a / b for a, b in zip(v["peer_low"], v["peer_high"])]
-            est, lo, hi = paired_ratio_ci(sp_ours, sp_peer)
-            _, ulo, uhi = unpaired_ratio_ci(sp_ours, sp_peer)
+            four = [v["ours_low"], v["ours_high"], v["peer_low"], v["peer_high"]]
+            est, lo, hi = _ratio_study_ci(four, paired=True)
+            _, ulo, uhi = _ratio_study_ci(four, paired=False)
             sides = dict(v, speedup_ours=sp_ours, speedup_peer=sp_peer)
             notes = _round_notes(series, rounds)
             notes += _commit_notes(group + g)
@@ -288,8 +274,8 @@ def http(rs, variants=None, metric="requests_per_s", peer=HTTP_PEER, target=HTTP
             series = {"ours": round_values(group, metric), "peer": round_values(match[0], metric)}
             rounds = common_rounds(*series.values())
             v = {k: [s[r] for r in rounds] for k, s in series.items()}
-            est, lo, hi = paired_ratio_ci(v["ours"], v["peer"])
-            _, ulo, uhi = unpaired_ratio_ci(v["ours"], v["peer"])
+            est, lo, hi = _ratio_study_ci([v["ours"], v["peer"]], paired=True)
+            _, ulo, uhi = _ratio_study_ci([v["ours"], v["peer"]], paired=False)
             notes = _round_notes(series, rounds) + _commit_notes(group + match[0])
             out.append(RatioStudy("http", host, subject, rounds,
                                   [a / b for a, b in zip(v["ours"], v["peer"])], est, lo, hi, ulo, uhi,
@@ -389,7 +375,7 @@ def separation(fast, slow):
     """How well a counter tells the slow runs from the fast: AUC = P(slow > fast) (ties
     count half; Mann-Whitney U over n1 n2), the rank-biserial correlation 2 AUC - 1, and
     scipy's two-sided Mann-Whitney p."""
-    u, p = sps.mannwhitneyu(slow, fast, alternative="two-sided")
+    u, p = inference.mann_whitney(slow, fast)
     auc = float(u) / (len(slow) * len(fast))
     return auc, 2 * auc - 1, float(p)
 

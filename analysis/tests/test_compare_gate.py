@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 
+import schema2_fixtures
 from switchyard_analysis import comparison
 from test_compare import _edit, run
 
@@ -107,8 +108,9 @@ def test_hosts_told_apart_by_kernel_and_cpu_flags_when_hostname_agrees():
 
 
 def _add_runs(doc, shared_level=None):
-    """Three runs per metric (run = sample index mod 3). With shared_level, each run's
-    samples are scaled by that run's factor: drift every variant of a round shares."""
+    """The file as schema 2 with three runs (rounds) per metric (run = sample index mod 3):
+    the loader keeps a sample's round only from a version 2 file. With shared_level, each
+    run's samples are scaled by that run's factor: drift every variant of a round shares."""
     for e in doc["entries"]:
         for m in e["metrics"].values():
             m["runs"] = [i % 3 for i in range(len(m["samples"]))]
@@ -116,6 +118,7 @@ def _add_runs(doc, shared_level=None):
                 m["samples"] = [s * shared_level[r] for s, r in zip(m["samples"], m["runs"])]
                 m["min"], m["max"] = min(m["samples"]), max(m["samples"])
                 m["median"] = sorted(m["samples"])[len(m["samples"]) // 2]
+    schema2_fixtures.upgrade(doc, 3)
 
 
 def test_runs_resample_by_run_and_pair_within_one_invocation(make_folder):

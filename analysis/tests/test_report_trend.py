@@ -6,6 +6,7 @@ import os
 import random
 import statistics
 
+import schema2_fixtures
 from switchyard_analysis import report
 from switchyard_analysis.results import load_folder
 
@@ -28,6 +29,8 @@ def _set_samples(folder, samples_of, runs_of=None):
         if runs_of and e["label"] in runs_of:
             m["runs"] = runs_of[e["label"]]
         e["repetitions"] = len(s)
+    if runs_of:
+        schema2_fixtures.upgrade(doc, 1 + max(max(r) for r in runs_of.values()))
     json.dump(doc, open(path, "w"))
 
 
