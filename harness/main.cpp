@@ -19,14 +19,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "budget.h"
 #include "catalog.h"
 #include "execute.h"
 #include "instructions.h"
@@ -137,7 +140,9 @@ int cmd_list(const ListOptions& o) {
     std::printf("  %-12s %s (%s)\n", p["name"].get<std::string>().c_str(), p["note"].get<std::string>().c_str(),
                 state.c_str());
   }
-  std::printf("profiles (switchyard bench --profile P --out-dir DIR): quick, all\n");
+  std::printf("profiles (switchyard bench --profile P --out-dir DIR):");
+  for (const std::string& p : profile_names()) std::printf(" %s", p.c_str());
+  std::printf("\n");
   return 0;
 }
 
@@ -260,7 +265,102 @@ std::vector<std::string> apply_kernel_settings() {
 
 struct BenchOptions {
   std::string profile, out_dir, filter;
+  std::string budget;     // --budget as given; "" = the profile's (profile_budget_s)
+  std::string estimates;  // --estimates FILE: instead of the pilot
+  bool dry_run = false;
 };
+
+// ---- the budget (budget.h): each job's runs, estimates (a pilot, or --estimates), and an
+// allocation of runs, repetitions and sizes that fits the budget, written into the jobs.
+struct BenchBudget {
+  std::optional<Allocation> alloc;  // none: no budget
+  std::vector<Job> planned;         // every job as planned, parallel to alloc->items
+  std::string source;               // "pilot" or "file"
+  std::optional<double> pilot_s;
+  bool interrupted = false;  // SIGINT during the pilot
+  // The design fields of one scenario's results file (null without a budget).
+  json design(std::string_view scenario) const {
+    return alloc ? design_fields(*alloc, planned, scenario, source, pilot_s) : json(nullptr);
+  }
+};
+BenchBudget plan_bench_budget(const BenchOptions& o, std::vector<std::pair<const ProfileItem*, std::vector<Job>>>& planned) {
+  BenchBudget b;
+  const int runs = profile_runs(o.profile);
+  for (auto& [it, jobs] : planned)
+    for (Job& j : jobs) j.runs = j.instructions ? 1 : runs;  // an instruction count is deterministic
+  const std::optional<double> budget =
+      o.budget.empty() ? (profile_budget_s(o.profile) > 0 ? std::optional<double>(profile_budget_s(o.profile))
+                                                          : std::nullopt)
+                       : parse_budget(o.budget);
+  if (!budget) {
+    if (!o.estimates.empty()) throw UsageError("--estimates applies only with a budget (--budget; not none)");
+    return b;
+  }
+  for (const auto& [it, jobs] : planned) b.planned.insert(b.planned.end(), jobs.begin(), jobs.end());
+  std::map<std::string, Estimate> est;
+  double left = *budget;
+  if (!o.estimates.empty()) {
+    std::ifstream in(o.estimates);
+    if (!in) throw UsageError("--estimates " + o.estimates + ": cannot read it");
+    try {
+      est = estimates_from_json(json::parse(in), b.planned);
+    } catch (const std::exception& e) {
+      throw UsageError("--estimates " + o.estimates + ": " + e.what());
+    }
+    b.source = "file";
+  } else if (o.dry_run) {
+    std::printf("budget %s: a real run first pilots each of the %zu measurements once (1 repetition, a fresh "
+                "process each) and allocates what is left; give --estimates FILE to see an allocation\n",
+                o.budget.empty() ? "(the profile's)" : o.budget.c_str(), b.planned.size());
+    return b;
+  } else {
+    // The pilot: its own wall time is taken off the budget before allocating, so pilot
+    // and measurements together fit it. Its samples are estimates only, never results.
+    std::fprintf(stderr, "bench: budget %.0f s: pilot of %zu measurements (1 repetition each, timeout %.0f s)\n",
+                 *budget, b.planned.size(), pilot_timeout(*budget));
+    std::size_t k = 0;
+    const Pilot p = run_pilot(b.planned, pilot_timeout(*budget), [&](const Job& j) {
+      if (g_interrupted) return PilotRun{0, "failed", false};  // the rest not started
+      const auto t = std::chrono::steady_clock::now();
+      const json e = execute(j);
+      PilotRun r;
+      r.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+      r.status = e.value("status", std::string("failed"));
+      r.timed_out = r.status == "failed" && r.elapsed_s >= 0.99 * j.timeout_s;
+      std::fprintf(stderr, "  pilot %zu/%zu %s: %s in %.1f s\n", ++k, b.planned.size(), j.name().c_str(),
+                   r.status.c_str(), r.elapsed_s);
+      return r;
+    });
+    if (g_interrupted) {
+      std::fprintf(stderr, "interrupted during the pilot: nothing was measured\n");
+      b.interrupted = true;
+      return b;
+    }
+    est = p.estimates;
+    b.source = "pilot";
+    b.pilot_s = p.total_s;
+    left = std::max(0.0, *budget - p.total_s);
+    std::fprintf(stderr, "bench: pilot took %s; %s of the budget left\n", fmt_duration(p.total_s).c_str(),
+                 fmt_duration(left).c_str());
+  }
+  b.alloc = allocate(budget_items(b.planned, est, runs), left);
+  b.alloc->budget_s = *budget;  // recorded: the budget as given, the pilot's share in estimates.pilot_s
+  std::size_t i = 0;
+  for (auto& [it, jobs] : planned) {
+    std::vector<Job> part(b.planned.begin() + static_cast<long>(i), b.planned.begin() + static_cast<long>(i + jobs.size()));
+    Allocation a = *b.alloc;
+    a.items.assign(b.alloc->items.begin() + static_cast<long>(i), b.alloc->items.begin() + static_cast<long>(i + jobs.size()));
+    apply_allocation(a, part);
+    jobs = std::move(part);
+    i += a.items.size();
+  }
+  std::FILE* to = o.dry_run ? stdout : stderr;
+  std::fprintf(to, "budget allocation (%s estimates):\n%s", b.source.c_str(), allocation_text(*b.alloc).c_str());
+  for (const std::string& r : b.alloc->reductions) std::fprintf(to, "  reduced: %s\n", r.c_str());
+  if (!b.alloc->fits) std::fprintf(stderr, "bench: WARNING: %s\n", b.alloc->reductions.front().c_str());
+  return b;
+}
+// ---- end of the budget
 int cmd_bench(const BenchOptions& o, const std::string& command) {
   const std::string &prof = o.profile, &dir = o.out_dir, &filter = o.filter;
   const std::vector<ProfileItem>* items;
@@ -290,6 +390,14 @@ int cmd_bench(const BenchOptions& o, const std::string& command) {
         throw UsageError("--out-dir " + dir + ": " + e.what());
       }
   }
+  if (!o.budget.empty()) parse_budget(o.budget);  // a bad --budget fails before anything runs
+  if (o.dry_run) {
+    const BenchBudget bud = plan_bench_budget(o, planned);  // the budget (above)
+    if (!bud.alloc)
+      for (const auto& [it, jobs] : planned)
+        for (const Job& j : jobs) std::printf("%s  runs %d  repetitions %d\n", j.name().c_str(), j.runs, j.repetitions);
+    return 0;
+  }
   double budget = 0;
   std::fprintf(stderr, "bench --profile %s: %zu measurements into %s\n", prof.c_str(), total, dir.c_str());
   std::fprintf(stderr, "  %-12s %5s %5s %9s\n", "scenario", "runs", "reps", "budget");
@@ -303,13 +411,22 @@ int cmd_bench(const BenchOptions& o, const std::string& command) {
 
   const std::vector<std::string> applied = apply_kernel_settings();
   install_sigint_handler();
+  const BenchBudget bud = plan_bench_budget(o, planned);  // the budget (above): after the settings the pilot needs
+  if (bud.interrupted) return 130;
   Progress pg;
   pg.total = total;
   std::map<std::string, ResultsFile> files;  // items of one scenario (http) share its file
   for (const auto& [it, jobs] : planned) {
     if (jobs.empty()) continue;
     auto [slot, first] = files.try_emplace(it->scenario);
-    if (first) slot->second = new_results(dir + "/" + it->scenario + ".json", command, applied);
+    if (first) {
+      slot->second = new_results(dir + "/" + it->scenario + ".json", command, applied);
+      if (bud.alloc) {  // the budget's part of the design (budget.h, design_fields)
+        json& d = slot->second.doc["design"];
+        if (!d.is_object()) d = json::object();
+        d.update(bud.design(it->scenario));
+      }
+    }
     ResultsFile& f = slot->second;
     const auto t = std::chrono::steady_clock::now();
     bool complete = run_jobs(jobs, pg, [&](json e) {
@@ -327,6 +444,12 @@ int cmd_bench(const BenchOptions& o, const std::string& command) {
     }
   }
   std::fprintf(stderr, "bench done in %s\n", fmt_duration(pg.elapsed()).c_str());
+  if (bud.alloc) {
+    std::fprintf(stderr, "budget %s, estimated %s:%s\n", fmt_duration(bud.alloc->budget_s).c_str(),
+                 fmt_duration(bud.alloc->estimate_s + bud.pilot_s.value_or(0)).c_str(),
+                 bud.alloc->reductions.empty() ? " nothing reduced" : "");
+    for (const std::string& r : bud.alloc->reductions) std::fprintf(stderr, "  reduced: %s\n", r.c_str());
+  }
   return 0;
 }
 
@@ -478,13 +601,24 @@ int main(int argc, char** argv) {
   BenchOptions bo;
   CLI::App* bench = app.add_subcommand("bench", "Run a fixed matrix (profile) into one results file per scenario; "
                                                 "as root, raises vm.max_map_count and net.core.somaxconn first");
-  bench->add_option("--profile", bo.profile, "quick (minutes) or all (about two hours)")
+  bench->add_option("--profile", bo.profile, "quick (minutes), all (two hours) or http-full (the whole HTTP sweep)")
       ->required()
       ->check(CLI::IsMember(profile_names()));
   bench->add_option("--out-dir", bo.out_dir, "Directory for SCENARIO.json (created; checked before anything runs)")
       ->required()
       ->type_name("DIR");
   bench->add_option("--filter", bo.filter, "As run's --filter, over the profile's measurements")->type_name("REGEX");
+  bench->add_option("--budget", bo.budget,
+                    "Wall time to plan for: 90s, 30m, 2h, or none (default: all and http-full 2h, quick none). "
+                    "Each measurement is piloted once first; repetitions, then sizes, are reduced to fit "
+                    "(recorded in design.reductions)")
+      ->type_name("DURATION");
+  bench->add_option("--estimates", bo.estimates,
+                    "Seconds per measurement from FILE ({\"default\": {\"per_rep_s\": S, \"overhead_s\": S}, "
+                    "\"jobs\": {NAME: ...}}) instead of the pilot")
+      ->type_name("FILE");
+  bench->add_flag("--dry-run", bo.dry_run,
+                  "Validate and print the plan (with --estimates, the budget's allocation); run nothing");
 
   // The harness's own child processes (execute.cpp starts them); hidden from --help.
   ChildOptions co;

@@ -35,6 +35,7 @@ struct Job {
   nlohmann::json params;               // every parameter of the scenario, resolved
   nlohmann::json sent;                 // the settable ones that apply (what a child is given)
   int repetitions = 5;
+  int runs = 1;  // fresh processes (rounds) this job is measured in
   bool instructions = false;
   double timeout_s = 900;
   double min_time = 0;
