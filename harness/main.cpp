@@ -19,15 +19,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "budget.h"
 #include "catalog.h"
 #include "execute.h"
 #include "instructions.h"
@@ -140,7 +143,9 @@ int cmd_list(const ListOptions& o) {
     std::printf("  %-12s %s (%s)\n", p["name"].get<std::string>().c_str(), p["note"].get<std::string>().c_str(),
                 state.c_str());
   }
-  std::printf("profiles (switchyard bench --profile P --out-dir DIR): quick, all\n");
+  std::printf("profiles (switchyard bench --profile P --out-dir DIR):");
+  for (const std::string& p : profile_names()) std::printf(" %s", p.c_str());
+  std::printf("\n");
   return 0;
 }
 
@@ -380,7 +385,95 @@ std::vector<std::string> apply_kernel_settings() {
 struct BenchOptions {
   std::string profile, out_dir, filter;
   CampaignOptions campaign;
+  std::string budget;     // --budget as given; "" = the profile's (profile_budget_s)
+  std::string estimates;  // --estimates FILE: instead of the pilot
+  bool dry_run = false;
 };
+
+// ---- the budget (budget.h): each job's runs, estimates (a pilot, or --estimates), and an
+// allocation of runs, repetitions and sizes that fits the budget, written into the jobs.
+struct BenchBudget {
+  std::optional<Allocation> alloc;  // none: no budget
+  std::vector<Job> planned;         // every job as planned, parallel to alloc->items
+  std::string source;               // "pilot" or "file"
+  std::optional<double> pilot_s;
+  bool interrupted = false;  // SIGINT during the pilot
+  // The design fields of one scenario's results file (null without a budget).
+  json design(std::string_view scenario) const {
+    return alloc ? design_fields(*alloc, planned, scenario, source, pilot_s) : json(nullptr);
+  }
+};
+// `jobs` come with their runs (--runs or the profile's): the allocation's minimum.
+BenchBudget plan_bench_budget(const BenchOptions& o, std::vector<Job>& jobs) {
+  BenchBudget b;
+  int runs = 1;
+  for (const Job& j : jobs)
+    if (!j.instructions) runs = std::max(runs, j.runs);
+  const std::optional<double> budget =
+      o.budget.empty() ? (profile_budget_s(o.profile) > 0 ? std::optional<double>(profile_budget_s(o.profile))
+                                                          : std::nullopt)
+                       : parse_budget(o.budget);
+  if (!budget) {
+    if (!o.estimates.empty()) throw UsageError("--estimates applies only with a budget (--budget; not none)");
+    return b;
+  }
+  b.planned = jobs;
+  std::map<std::string, Estimate> est;
+  double left = *budget;
+  if (!o.estimates.empty()) {
+    std::ifstream in(o.estimates);
+    if (!in) throw UsageError("--estimates " + o.estimates + ": cannot read it");
+    try {
+      est = estimates_from_json(json::parse(in), b.planned);
+    } catch (const std::exception& e) {
+      throw UsageError("--estimates " + o.estimates + ": " + e.what());
+    }
+    b.source = "file";
+  } else if (o.dry_run) {
+    std::printf("budget %s: a real run first pilots each of the %zu measurements once (1 repetition, a fresh "
+                "process each) and allocates what is left; give --estimates FILE to see an allocation\n",
+                o.budget.empty() ? "(the profile's)" : o.budget.c_str(), b.planned.size());
+    return b;
+  } else {
+    // The pilot: its own wall time is taken off the budget before allocating, so pilot
+    // and measurements together fit it. Its samples are estimates only, never results.
+    std::fprintf(stderr, "bench: budget %.0f s: pilot of %zu measurements (1 repetition each, timeout %.0f s)\n",
+                 *budget, b.planned.size(), pilot_timeout(*budget));
+    std::size_t k = 0;
+    const Pilot p = run_pilot(b.planned, pilot_timeout(*budget), [&](const Job& j) {
+      if (g_interrupted) return PilotRun{0, "failed", false};  // the rest not started
+      const auto t = std::chrono::steady_clock::now();
+      const json e = execute(j);
+      PilotRun r;
+      r.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+      r.status = e.value("status", std::string("failed"));
+      r.timed_out = r.status == "failed" && r.elapsed_s >= 0.99 * j.timeout_s;
+      std::fprintf(stderr, "  pilot %zu/%zu %s: %s in %.1f s\n", ++k, b.planned.size(), j.name().c_str(),
+                   r.status.c_str(), r.elapsed_s);
+      return r;
+    });
+    if (g_interrupted) {
+      std::fprintf(stderr, "interrupted during the pilot: nothing was measured\n");
+      b.interrupted = true;
+      return b;
+    }
+    est = p.estimates;
+    b.source = "pilot";
+    b.pilot_s = p.total_s;
+    left = std::max(0.0, *budget - p.total_s);
+    std::fprintf(stderr, "bench: pilot took %s; %s of the budget left\n", fmt_duration(p.total_s).c_str(),
+                 fmt_duration(left).c_str());
+  }
+  b.alloc = allocate(budget_items(b.planned, est, runs), left);
+  b.alloc->budget_s = *budget;  // recorded: the budget as given, the pilot's share in estimates.pilot_s
+  apply_allocation(*b.alloc, jobs);
+  std::FILE* to = o.dry_run ? stdout : stderr;
+  std::fprintf(to, "budget allocation (%s estimates):\n%s", b.source.c_str(), allocation_text(*b.alloc).c_str());
+  for (const std::string& r : b.alloc->reductions) std::fprintf(to, "  reduced: %s\n", r.c_str());
+  if (!b.alloc->fits) std::fprintf(stderr, "bench: WARNING: %s\n", b.alloc->reductions.front().c_str());
+  return b;
+}
+// ---- end of the budget
 int cmd_bench(const BenchOptions& o, const std::string& command) {
   const std::string &prof = o.profile, &dir = o.out_dir, &filter = o.filter;
   const std::vector<ProfileItem>* items;
@@ -416,8 +509,13 @@ int cmd_bench(const BenchOptions& o, const std::string& command) {
     jobs = std::move(kept);
     file_of = std::move(kept_files);
   }
-  const Design design = make_design(o.campaign, jobs, true);
-  const int rounds = rounds_of(jobs);
+  // Runs per measurement: --runs, else the profile's (an instruction count is
+  // deterministic: one run). make_design applies --runs when given.
+  if (!o.campaign.runs_given)
+    for (Job& j : jobs) j.runs = profile_runs(prof);
+  Design design = make_design(o.campaign, jobs, true);
+  for (Job& j : jobs)
+    if (j.instructions) j.runs = 1;
   // Where the results go, checked before anything is measured or set.
   {
     std::error_code ec;
@@ -434,11 +532,18 @@ int cmd_bench(const BenchOptions& o, const std::string& command) {
                  design.shard.c_str(), prof.c_str());
     return 0;
   }
+  if (!o.budget.empty()) parse_budget(o.budget);  // a bad --budget fails before anything runs
+  if (o.dry_run) {
+    const BenchBudget bud = plan_bench_budget(o, jobs);  // the budget (above)
+    if (!bud.alloc)
+      for (const Job& j : jobs) std::printf("%s  runs %d  repetitions %d\n", j.name().c_str(), j.runs, j.repetitions);
+    return 0;
+  }
   std::map<std::string, std::size_t> count_of;
   for (const std::string& f : file_of) ++count_of[f];
   double budget = 0;
   std::fprintf(stderr, "bench --profile %s: %zu measurements x %d round(s) (%s order, seed %llu) into %s\n",
-               prof.c_str(), jobs.size(), rounds, order_name(design.order), design.seed, dir.c_str());
+               prof.c_str(), jobs.size(), rounds_of(jobs), order_name(design.order), design.seed, dir.c_str());
   std::fprintf(stderr, "  %-12s %5s %9s\n", "scenario", "meas.", "budget");
   for (const auto& [file, n] : count_of) {
     std::fprintf(stderr, "  %-12s %5zu %9s\n", file.c_str(), n, fmt_duration(budget_of[file]).c_str());
@@ -449,11 +554,19 @@ int cmd_bench(const BenchOptions& o, const std::string& command) {
 
   const std::vector<std::string> applied = apply_kernel_settings();
   install_sigint_handler();
+  const BenchBudget bud = plan_bench_budget(o, jobs);  // the budget (above): after the settings the pilot needs
+  if (bud.interrupted) return 130;
+  // The allocation may have changed runs (and so the rounds), repetitions and sizes.
+  const int rounds = rounds_of(jobs);
+  if (bud.alloc) design.budget_s = bud.alloc->budget_s;
   Progress pg;
   pg.total = schedule(jobs, design.order, design.seed).size();
   std::map<std::string, ResultsFile> files;  // items of one scenario (http) share its file
-  for (const auto& [file, n] : count_of)
-    files[file] = new_results(dir + "/" + file + ".json", command, applied, design.to_json(rounds));
+  for (const auto& [file, n] : count_of) {
+    json d = design.to_json(rounds);
+    if (bud.alloc) d.update(bud.design(file));  // the budget's part: estimates and this file's reductions
+    files[file] = new_results(dir + "/" + file + ".json", command, applied, d);
+  }
   std::vector<json> pooled(jobs.size());
   std::map<std::string, double> seconds;
   auto write = [&](const std::string& file) {
@@ -491,6 +604,12 @@ int cmd_bench(const BenchOptions& o, const std::string& command) {
     return 130;
   }
   std::fprintf(stderr, "bench done in %s\n", fmt_duration(pg.elapsed()).c_str());
+  if (bud.alloc) {
+    std::fprintf(stderr, "budget %s, estimated %s:%s\n", fmt_duration(bud.alloc->budget_s).c_str(),
+                 fmt_duration(bud.alloc->estimate_s + bud.pilot_s.value_or(0)).c_str(),
+                 bud.alloc->reductions.empty() ? " nothing reduced" : "");
+    for (const std::string& r : bud.alloc->reductions) std::fprintf(stderr, "  reduced: %s\n", r.c_str());
+  }
   return 0;
 }
 
@@ -652,7 +771,7 @@ int main(int argc, char** argv) {
   BenchOptions bo;
   CLI::App* bench = app.add_subcommand("bench", "Run a fixed matrix (profile) into one results file per scenario; "
                                                 "as root, raises vm.max_map_count and net.core.somaxconn first");
-  bench->add_option("--profile", bo.profile, "quick (minutes) or all (about two hours)")
+  bench->add_option("--profile", bo.profile, "quick (minutes), all (two hours) or http-full (the whole HTTP sweep)")
       ->required()
       ->check(CLI::IsMember(profile_names()));
   bench->add_option("--out-dir", bo.out_dir, "Directory for SCENARIO.json (created; checked before anything runs)")
@@ -671,6 +790,17 @@ int main(int argc, char** argv) {
   merge->add_option("inputs", mo.inputs, "Results folders or files (schema version 1 or 2)")
       ->required()
       ->type_name("IN...");
+  bench->add_option("--budget", bo.budget,
+                    "Wall time to plan for: 90s, 30m, 2h, or none (default: all and http-full 2h, quick none). "
+                    "Each measurement is piloted once first; repetitions, then sizes, are reduced to fit "
+                    "(recorded in design.reductions)")
+      ->type_name("DURATION");
+  bench->add_option("--estimates", bo.estimates,
+                    "Seconds per measurement from FILE ({\"default\": {\"per_rep_s\": S, \"overhead_s\": S}, "
+                    "\"jobs\": {NAME: ...}}) instead of the pilot")
+      ->type_name("FILE");
+  bench->add_flag("--dry-run", bo.dry_run,
+                  "Validate and print the plan (with --estimates, the budget's allocation); run nothing");
 
   // The harness's own child processes (execute.cpp starts them); hidden from --help.
   ChildOptions co;
