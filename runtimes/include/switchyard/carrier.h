@@ -629,12 +629,14 @@ class Carrier : public CarrierBase {
     return static_cast<F*>(f);
   }
 
+  void reset_backstop() noexcept { since_maintenance_ = 0; }
+
   // Maintenance, in the design's order: submissions and remote wakes, I/O, deadlines,
   // predicates. Reads the clock only with a deadline pending, and makes a system call only
   // while fibers wait on fds, on every kIoPollInterval-th maintenance (a carrier that never
   // idles must still see its fds; one that idles collects them in its block).
   void maintenance() {
-    since_maintenance_ = 0;
+    reset_backstop();
     for (FiberBase* f = pending_.drain(); f;) {
       FiberBase* next = f->next_post;
       // A submission (never run: state still `created`) or a claimed wake (`suspended`,
@@ -649,7 +651,7 @@ class Carrier : public CarrierBase {
     // Not while the fiber switching out holds a wait-queue lock for after its switch: that
     // may be the very fd entry a dispatch would lock.
     if ((++io_tick_ & (sched_constants::kIoPollInterval - 1)) == 0 && detail::io_waiters() != 0 &&
-        !(current_ && current_->on_saved.fn)) [[unlikely]] {
+        !(current() && current()->on_saved.fn)) [[unlikely]] {
       poller_.wait_and_dispatch(0);
     }
     if (!heap_.empty()) {
