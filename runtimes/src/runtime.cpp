@@ -146,6 +146,13 @@ void install_runtime_diagnostics() {
   std::call_once(once, [] {
     install_overflow_handler();
     set_overflow_describer(&describe_current_fiber);
+    // The running fiber's stack, found from the carrier (async-signal-safe: two loads), so
+    // that no switch stores anything for the handler.
+    set_current_stack_locator([]() noexcept -> const Stack* {
+      CarrierBase* c = tl_carrier;
+      FiberBase* f = c ? c->current_base : nullptr;
+      return f ? &f->stack : nullptr;
+    });
   });
 }
 
