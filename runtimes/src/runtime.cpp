@@ -18,6 +18,11 @@
 
 extern "C" sy::detail::EhGlobals* __cxa_get_globals() noexcept;
 
+// Declared in handles.h (initial-exec, read inline through %fs on x86-64).
+extern "C" {
+constinit thread_local sy::CarrierBase* sy_tl_carrier = nullptr;
+}
+
 namespace sy {
 
 const char* to_string(FiberState s) noexcept {
@@ -42,21 +47,20 @@ unsigned available_cpus() noexcept {
 }
 
 namespace {
-thread_local CarrierBase* tl_carrier = nullptr;
 std::atomic<unsigned> next_fls_key{0};
 }  // namespace
 
 namespace detail {
 
-__attribute__((noinline)) CarrierBase* current_carrier() noexcept {
+__attribute__((noinline)) CarrierBase* current_carrier_out_of_line() noexcept {
   // The empty asm keeps even an LTO build from treating this as a pure function whose
   // result (a thread_local address) could be reused across a switch.
   asm volatile("" ::: "memory");
-  return tl_carrier;
+  return sy_tl_carrier;
 }
 __attribute__((noinline)) void set_current_carrier(CarrierBase* c) noexcept {
   asm volatile("" ::: "memory");
-  tl_carrier = c;
+  sy_tl_carrier = c;
 }
 
 std::int64_t now_ns() noexcept {
@@ -108,7 +112,7 @@ void pinned_blocking(PinnedPolicy policy, const char* what) {
 namespace {
 // Async-signal-safe: called from the SIGSEGV handler on the faulting thread.
 std::size_t describe_current_fiber(const void*, char* buf, std::size_t cap) {
-  CarrierBase* c = tl_carrier;
+  CarrierBase* c = sy_tl_carrier;
   FiberBase* f = c ? c->current_base : nullptr;
   std::size_t n = 0;
   auto put = [&](const char* s) {
@@ -149,7 +153,7 @@ void install_runtime_diagnostics() {
     // The running fiber's stack, found from the carrier (async-signal-safe: two loads), so
     // that no switch stores anything for the handler.
     set_current_stack_locator([]() noexcept -> const Stack* {
-      CarrierBase* c = tl_carrier;
+      CarrierBase* c = sy_tl_carrier;
       FiberBase* f = c ? c->current_base : nullptr;
       return f ? &f->stack : nullptr;
     });
