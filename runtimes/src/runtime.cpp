@@ -72,9 +72,18 @@ std::int64_t now_ns() noexcept {
 EhGlobals* eh_globals() noexcept { return __cxa_get_globals(); }
 
 std::uint64_t next_fiber_id() noexcept {
+  // Each thread takes ids in blocks: one shared read-modify-write per kBlock spawns instead
+  // of one per spawn (a locked instruction, and a cache line every spawning carrier
+  // writes). Ids stay unique, and increasing per thread, not across threads.
+  constexpr std::uint64_t kBlock = 256;
   static std::atomic<std::uint64_t> next{1};
-  // relaxed: ids only need to be unique.
-  return next.fetch_add(1, std::memory_order_relaxed);
+  thread_local std::uint64_t cur = 0, end = 0;
+  if (cur == end) [[unlikely]] {
+    // relaxed: ids only need to be unique.
+    cur = next.fetch_add(kBlock, std::memory_order_relaxed);
+    end = cur + kBlock;
+  }
+  return cur++;
 }
 
 void report_unjoined_exception(const FiberBase& f) noexcept {
