@@ -111,6 +111,32 @@ TYPED_TEST_P(RuntimeTest, YieldAlternates) {
   for (std::size_t i = 1; i < order.size(); ++i) EXPECT_NE(order[i], order[i - 1]) << i;
 }
 
+// With three yielders "after the others" is more than alternation: between two turns of a
+// fiber both others run, in the same rotation every round. Yield's fast path puts the
+// yielder at the tail before it switches; a yielder that came back before the others
+// (queued at the head, or popped straight back) breaks it.
+TYPED_TEST_P(RuntimeTest, YieldRotatesThroughEveryOtherFiber) {
+  using Rt = Runtime<TypeParam>;
+  Rt rt(this->one());
+  std::vector<int> order;
+  rt.run([&] {
+    std::vector<JoinHandle<void>> hs;
+    for (int id = 0; id < 3; ++id)
+      hs.push_back(Rt::spawn([&order, id] {
+        for (int i = 0; i < 5; ++i) {
+          order.push_back(id);
+          Rt::yield();
+        }
+      }));
+    for (auto& h : hs) h.join();
+  });
+  ASSERT_EQ(order.size(), 15u);
+  for (std::size_t i = 3; i < order.size(); ++i) EXPECT_EQ(order[i], order[i - 3]) << i;
+  EXPECT_NE(order[0], order[1]);
+  EXPECT_NE(order[0], order[2]);
+  EXPECT_NE(order[1], order[2]);
+}
+
 TYPED_TEST_P(RuntimeTest, BusyYielderDoesNotStarveSleeper) {
   using Rt = Runtime<TypeParam>;
   Rt rt(this->one());
@@ -453,7 +479,7 @@ TYPED_TEST_P(RuntimeTest, StackOverflowIsReportedWithTheFibersName) {
 }
 
 REGISTER_TYPED_TEST_SUITE_P(RuntimeTest, StackOverflowIsReportedWithTheFibersName, RunReturnsMainResult, StatesAndIllegalTransitions, JoinSelfIsAnError,
-                            YieldAlternates, BusyYielderDoesNotStarveSleeper, ManySleepersWakeOnceAndNeverEarly,
+                            YieldAlternates, YieldRotatesThroughEveryOtherFiber, BusyYielderDoesNotStarveSleeper, ManySleepersWakeOnceAndNeverEarly,
                             JoinWithTimeoutFromFiber, JoinFromOsThread, ExceptionsOfEveryKindReachTheJoiner,
                             YieldInsideCatchKeepsOwnException, UncaughtExceptionsStaysRightAcrossYieldDuringUnwinding,
                             FiberLocalsWithInitialValues, ParkUnparkAndPredicateTimeout,

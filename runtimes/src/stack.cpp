@@ -567,6 +567,8 @@ namespace {
 // Written by set_overflow_describer (release), read by the handler (acquire): the handler
 // sees a fully set-up describer.
 std::atomic<OverflowDescriber> g_describer{nullptr};
+// Written by set_current_stack_locator (release), read by the handler (acquire), as above.
+std::atomic<CurrentStackLocator> g_locator{nullptr};
 
 // The SIGSEGV action in place before ours; written once before our handler is installed
 // (sigaction is the publication point), read only by the handler.
@@ -592,6 +594,8 @@ void chain_or_default(int sig, siginfo_t* si, void* uctx) {
 
 void on_segv(int sig, siginfo_t* si, void* uctx) {
   const Stack* s = detail::tl_current_stack;
+  if (!s)
+    if (CurrentStackLocator locate = g_locator.load(std::memory_order_acquire)) s = locate();
   if (s && s->guarded) {
     const char* addr = static_cast<const char*>(si->si_addr);
     const char* lo = static_cast<const char*>(s->lo);
@@ -711,6 +715,9 @@ namespace detail {
 __attribute__((tls_model("initial-exec"))) constinit thread_local const Stack* tl_current_stack = nullptr;
 }  // namespace detail
 
+void set_current_stack_locator(CurrentStackLocator f) noexcept {
+  g_locator.store(f, std::memory_order_release);  // pairs with the handler's acquire
+}
 void set_overflow_describer(OverflowDescriber d) noexcept {
   g_describer.store(d, std::memory_order_release);  // pairs with the handler's acquire
 }

@@ -393,6 +393,9 @@ class Carrier : public CarrierBase {
     rng_ = 0x9E3779B97F4A7C15ull * (idx + 1);
     hooks_ = rt.options().hooks;
     switch_hooks_ = hooks_ && hooks_->before_switch ? hooks_ : nullptr;
+    // Any hooks (gc.h sets them) take the general path: their switch hooks, and the
+    // collector's view of a switch in progress (switching_out()), stay as they were.
+    fast_yield_ = !rt.multi() && !hooks_;
   }
 
   // The state this carrier shares with the others and its runtime.
@@ -417,16 +420,13 @@ class Carrier : public CarrierBase {
       wake_after_publish_ = true;
     }
     save_eh(self);
-    if (!self->stack.guarded && !canary_intact(self->stack)) [[unlikely]]
-      report_stack_corruption(self->stack, self->name[0] ? self->name : nullptr);
+    if (!self->stack.guarded) [[unlikely]] check_canary(self);
     prev_ = self;
     if (next) {
       enter(next);
       switch_to<Sw>(self->ctx, next->ctx);
     } else {
-      current_ = nullptr;
-      current_base = nullptr;
-      set_current_stack(nullptr);
+      current_base = nullptr;  // also the overflow handler's (install_runtime_diagnostics)
       if (switch_hooks_) [[unlikely]] hook_before_switch(nullptr);
       switch_to<Sw>(self->ctx, sched_ctx_);
     }
@@ -437,6 +437,47 @@ class Carrier : public CarrierBase {
     c->restore_eh(self);
   }
 
+  // A yield of the running fiber self (Runtime::yield checked that it is not pinned).
+  // The fast path, with one carrier and no hooks (fast_yield_): hand the carrier to
+  // the next fiber and put self at the tail of the run queue *before* the switch, in one
+  // queue step (Sched::hand_off), instead of pushing self after it (after_switch). That is
+  // safe with one carrier only: nothing but this thread touches the run queue, and it
+  // runs the next fiber only once the switch is done, so nobody can resume self before its
+  // context is saved (the rule after_switch keeps for the general case). The order is
+  // the general path's: self is runnable again after every fiber queued before it.
+  // Everything else is as in switch_out: the exception globals saved and restored, the
+  // canary checked, the fiber switched away from published by whoever resumes (it may
+  // be a waiting fiber that switched to self through switch_out), the backstop counted.
+  [[gnu::always_inline]] void yield(F* self) {
+    if (!fast_yield_) [[unlikely]] return yield_slow(self);
+    if (--until_backstop_ == 0) [[unlikely]] {
+      until_backstop_ = 1;  // next_runnable counts this run again, and runs the backstop
+      return yield_slow(self);
+    }
+    FiberBase* nb;
+    if constexpr (requires { Sched::hand_off(local_, self); }) {
+      nb = Sched::hand_off(local_, self);
+    } else {
+      nb = Sched::pop(rt_.sched(), local_, false);
+      if (nb) Sched::push(rt_.sched(), local_, self, PushKind::yielded);
+    }
+    if (!nb) [[unlikely]] return yield_slow(self);  // nothing queued: maintenance, or no switch
+    F* next = static_cast<F*>(nb);
+    // relaxed, both: introspection only (FiberBase::state). One carrier: the fibers'
+    // `carrier` fields all hold 0 already.
+    self->state.store(FiberState::runnable, std::memory_order_relaxed);
+    save_eh(self);
+    if (!self->stack.guarded) [[unlikely]] check_canary(self);
+    current_base = next;  // also the overflow handler's (install_runtime_diagnostics)
+    next->state.store(FiberState::running, std::memory_order_relaxed);
+    switch_to<Sw>(self->ctx, next->ctx);
+    // Resumed, on this carrier (one carrier) and without hooks (fast_yield_): after_switch,
+    // with its body out of line (nothing to publish after a hand-off).
+    if (prev_) [[unlikely]] after_switch_out_of_line();
+    restore_eh(self);
+  }
+  [[gnu::noinline]] void after_switch_out_of_line() { after_switch(); }
+
   // The dying fiber's last switch (never returns).
   [[noreturn]] void switch_out_final(F* self) {
     self->action = Action::dead;
@@ -446,9 +487,7 @@ class Carrier : public CarrierBase {
       enter(next);
       switch_to_final<Sw>(self->ctx, next->ctx);
     } else {
-      current_ = nullptr;
-      current_base = nullptr;
-      set_current_stack(nullptr);
+      current_base = nullptr;  // also the overflow handler's (install_runtime_diagnostics)
       if (switch_hooks_) [[unlikely]] hook_before_switch(nullptr);
       switch_to_final<Sw>(self->ctx, sched_ctx_);
     }
@@ -564,12 +603,14 @@ class Carrier : public CarrierBase {
     f->in_pred_list = false;
   }
 
-  F* current() const noexcept { return current_; }
+  F* current() const noexcept { return static_cast<F*>(current_base); }
   // For a reader that runs while this carrier's thread is stopped by a signal (gc.h): no
   // lock, so it cannot wait for one the stopped thread holds. The registry's forward links
   // are written in an order such a reader may follow (register_fiber, unregister_fiber).
   FiberBase* registry_head_unlocked() const noexcept { return reg_head_; }
-  F* switching_out() const noexcept { return prev_; }  // from just before a switch to after_switch
+  // From just before a switch to after_switch. Not set by yield's hand-off, which runs only
+  // without hooks, so never under gc.h (the one reader).
+  F* switching_out() const noexcept { return prev_; }
   const typename Sw::Context& scheduler_context() const noexcept { return sched_ctx_; }
   typename V::Stacks& stacks() noexcept { return stacks_; }  // this carrier's thread only
 
@@ -608,9 +649,7 @@ class Carrier : public CarrierBase {
 
   void enter(F* f) noexcept {
     if (switch_hooks_) [[unlikely]] hook_before_switch(&f->stack);
-    current_ = f;
-    current_base = f;
-    set_current_stack(&f->stack);  // for the overflow handler: one inline TLS store
+    current_base = f;  // also the overflow handler's (install_runtime_diagnostics)
     // relaxed, both: introspection only (FiberBase::state, FiberBase::carrier).
     f->state.store(FiberState::running, std::memory_order_relaxed);
     f->carrier.store(index, std::memory_order_relaxed);
@@ -620,7 +659,7 @@ class Carrier : public CarrierBase {
   // after sched_constants::kBackstopRuns runs (the backstop) so a busy queue cannot starve
   // timers and wakes.
   F* next_runnable() {
-    bool backstop = ++since_maintenance_ >= sched_constants::kBackstopRuns;
+    const bool backstop = --until_backstop_ == 0;
     if (backstop) maintenance();
     FiberBase* f = Sched::pop(rt_.sched(), local_, backstop);
     if (!f) {
@@ -631,12 +670,14 @@ class Carrier : public CarrierBase {
     return static_cast<F*>(f);
   }
 
+  void reset_backstop() noexcept { until_backstop_ = sched_constants::kBackstopRuns; }
+
   // Maintenance, in the design's order: submissions and remote wakes, I/O, deadlines,
   // predicates. Reads the clock only with a deadline pending, and makes a system call only
   // while fibers wait on fds, on every kIoPollInterval-th maintenance (a carrier that never
   // idles must still see its fds; one that idles collects them in its block).
   void maintenance() {
-    since_maintenance_ = 0;
+    reset_backstop();
     for (FiberBase* f = pending_.drain(); f;) {
       FiberBase* next = f->next_post;
       // A submission (never run: state still `created`) or a claimed wake (`suspended`,
@@ -651,7 +692,7 @@ class Carrier : public CarrierBase {
     // Not while the fiber switching out holds a wait-queue lock for after its switch: that
     // may be the very fd entry a dispatch would lock.
     if ((++io_tick_ & (sched_constants::kIoPollInterval - 1)) == 0 && detail::io_waiters() != 0 &&
-        !(current_ && current_->on_saved.fn)) [[unlikely]] {
+        !(current() && current()->on_saved.fn)) [[unlikely]] {
       poller_.wait_and_dispatch(0);
     }
     if (!heap_.empty()) {
@@ -698,6 +739,11 @@ class Carrier : public CarrierBase {
       }
     }
     return nullptr;
+  }
+
+  [[gnu::noinline]] void yield_slow(F* self) {
+    self->action = Action::yield;
+    switch_out(self);
   }
 
   // Runs on whatever was resumed after a switch on this carrier (through resumed()):
@@ -828,27 +874,40 @@ class Carrier : public CarrierBase {
 
   void save_eh(F* self) noexcept {
     detail::EhGlobals* g = eh_;
-    if (g->caught || g->uncaught) [[unlikely]] {
-      self->eh_caught = g->caught;
-      self->eh_uncaught = g->uncaught;
-      self->eh_saved = true;
-      g->caught = nullptr;
-      g->uncaught = 0;
-    }
+    // One test for both words (what the compiler does not merge by itself).
+    if ((reinterpret_cast<std::uintptr_t>(g->caught) | g->uncaught) != 0) [[unlikely]] save_eh_slow(self);
+  }
+  // Out of line and cold, as check_canary: the switch path keeps fewer registers live.
+  [[gnu::noinline, gnu::cold]] void save_eh_slow(F* self) noexcept {
+    detail::EhGlobals* g = eh_;
+    self->eh_caught = g->caught;
+    self->eh_uncaught = g->uncaught;
+    self->eh_saved = true;
+    g->caught = nullptr;
+    g->uncaught = 0;
+  }
+  // An unguarded stack (slabs and canaries): is the canary below it intact?
+  [[gnu::noinline, gnu::cold]] static void check_canary(F* self) noexcept {
+    if (!canary_intact(self->stack)) report_stack_corruption(self->stack, self->name[0] ? self->name : nullptr);
   }
   void restore_eh(F* self) noexcept {
-    if (self->eh_saved) [[unlikely]] {
-      eh_->caught = self->eh_caught;
-      eh_->uncaught = self->eh_uncaught;
-      self->eh_saved = false;
-    }
+    if (self->eh_saved) [[unlikely]] restore_eh_slow(self);
+  }
+  [[gnu::noinline, gnu::cold]] void restore_eh_slow(F* self) noexcept {
+    eh_->caught = self->eh_caught;
+    eh_->uncaught = self->eh_uncaught;
+    self->eh_saved = false;
   }
 
   RuntimeState<V>& rt_;
   typename Sw::Context sched_ctx_;
-  F* current_ = nullptr;
   F* prev_ = nullptr;
-  unsigned since_maintenance_ = 0;
+  bool fast_yield_ = false;  // one carrier, no hooks: Carrier::yield's fast path
+  // Runs left before next_runnable forces maintenance (the backstop), which sets it back to
+  // kBackstopRuns: counted down, so that the test is the decrement's own flags (one
+  // instruction and a branch). Never 0 between runs: yield's fast path, whose run may go
+  // on through next_runnable (which counts it again), leaves it at least 1.
+  unsigned until_backstop_ = sched_constants::kBackstopRuns;
   unsigned lone_yields_ = 0;
   unsigned io_tick_ = 0;
   bool wake_after_publish_ = false;

@@ -146,12 +146,11 @@ class Runtime {
     return spawn(std::forward<Fn>(fn), default_spawn_options());
   }
 
-  static void yield() {
+  [[gnu::always_inline]] static void yield() {
     C* c = current_carrier("yield");
     F* self = c->current();
     if (self->pins) [[unlikely]] yield_while_pinned(self);
-    self->action = Action::yield;
-    c->switch_out(self);
+    c->yield(self);
   }
 
   static void sleep_until(Clock::time_point t) {

@@ -120,6 +120,19 @@ class IntrusiveFifo {
     --size_;
     return x;
   }
+  // pop_front() then push_back(x) as one step (the size does not change): returns the old
+  // front, or nullptr, with x not queued, when the queue is empty. x must not be queued.
+  // With one element the front is also the tail, so its link is set to x and head_ then
+  // reads x: no branch for that case.
+  T* rotate(T* x) noexcept {
+    T* f = head_;
+    if (!f) return nullptr;
+    x->*Next = nullptr;
+    tail_->*Next = x;
+    tail_ = x;
+    head_ = f->*Next;
+    return f;
+  }
 
  private:
   T* head_ = nullptr;

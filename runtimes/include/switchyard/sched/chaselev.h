@@ -53,6 +53,14 @@ struct ChaseLevSched {
     if (FiberBase* f = l.dq.pop()) return f;
     return yield_empty(s, l) ? nullptr : pop_yielded(s, l);
   }
+  // One carrier only: the yield fast path (Carrier::yield), pop(backstop=false) followed by
+  // push(self, yielded): the deque first, otherwise the yield FIFO rotated in one step.
+  // The deque's emptiness is exact here (no thief with one carrier); its pop is out of
+  // line, so that the yield path stays small enough to inline.
+  static FiberBase* hand_off(Local& l, FiberBase* self) noexcept {
+    if (!l.dq.empty_approx()) [[unlikely]] return hand_off_deque(l, self);
+    return l.yielded.rotate(self);
+  }
   static FiberBase* steal(Shared& s, Local& victim) noexcept {
     if (FiberBase* f = victim.dq.steal()) return f;
     if (victim.ysize.load(std::memory_order_relaxed) == 0 || !victim.ylock.try_lock()) return nullptr;
@@ -71,6 +79,13 @@ struct ChaseLevSched {
  private:
   static bool yield_empty(const Shared& s, const Local& l) noexcept {
     return s.multi ? l.ysize.load(std::memory_order_relaxed) == 0 : l.yielded.empty();
+  }
+  [[gnu::noinline]] static FiberBase* hand_off_deque(Local& l, FiberBase* self) noexcept {
+    if (FiberBase* f = l.dq.pop()) {
+      l.yielded.push_back(self);
+      return f;
+    }
+    return l.yielded.rotate(self);
   }
   static FiberBase* pop_yielded(Shared& s, Local& l) noexcept {
     if (!s.multi) return l.yielded.pop_front();

@@ -50,6 +50,9 @@ struct FifoSched {
     s.lock.unlock();
     return f;
   }
+  // One carrier only: the yield fast path's pop of the next fiber and push of the yielder
+  // at the tail, in one step (Carrier::yield).
+  static FiberBase* hand_off(Local& l, FiberBase* self) noexcept { return l.q.rotate(self); }
   static FiberBase* steal(Shared&, Local&) noexcept { return nullptr; }  // shared queue: nothing to steal
   static bool maybe_work(const Shared& s, const Local& l) noexcept {
     return s.multi ? s.size.load(std::memory_order_relaxed) != 0 : !l.q.empty();

@@ -76,13 +76,14 @@ bool canary_intact(const Stack& s) noexcept;
 
 // ---- Overflow reporting ----
 //
-// How the handler knows a fault is an overflow: each carrier thread tells it which stack
-// it is running on with set_current_stack() (one thread_local store per switch; the
-// runtime calls it on each switch, nullptr when back on the thread's own stack). A fault
+// How the handler knows a fault is an overflow: it learns which stack the faulting thread
+// runs on from set_current_stack() (a thread_local the thread stores on each switch,
+// nullptr when back on its own stack), or, when that is unset, from the locator given to
+// set_current_stack_locator() (the fiber runtime's: no store per switch). A fault
 // address inside that stack's guard page is an overflow; so is any fault while the stack
 // pointer is below lo (a frame larger than the guard page jumped over it). Any other
 // SIGSEGV goes to the handler installed before ours (or the default action), so ordinary
-// crashes stay ordinary. Without set_current_stack, overflows are plain SIGSEGVs. Limit:
+// crashes stay ordinary. Told neither, it reports overflows as plain SIGSEGVs. Limit:
 // a big frame that jumps the guard into another mapping's writable pages does not fault
 // at all; building with -fstack-clash-protection makes GCC probe every page of a frame.
 void install_overflow_handler();   // process-wide, idempotent, thread-safe
@@ -95,6 +96,11 @@ extern __attribute__((tls_model("initial-exec"))) constinit thread_local const S
 }  // namespace detail
 inline void set_current_stack(const Stack* s) noexcept { detail::tl_current_stack = s; }
 inline const Stack* current_stack() noexcept { return detail::tl_current_stack; }
+// The other way to tell the handler: a function it calls, when this thread set no stack,
+// to find the one it runs on (the fiber runtime's: the carrier's running fiber, so that a
+// switch stores nothing for the handler). Async-signal-safe; nullptr: the thread's own.
+using CurrentStackLocator = const Stack* (*)() noexcept;
+void set_current_stack_locator(CurrentStackLocator f) noexcept;
 
 // Writes a description of the fiber that faulted (e.g. "fiber 'NAME' (id N)") into buf
 // (at most cap bytes, no terminator needed) and returns its length. Called from the
