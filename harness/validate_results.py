@@ -190,6 +190,42 @@ def validate_distribution(d, status, repetitions, w):
     return p
 
 
+# Optional entry field: the runtime's per-carrier scheduler counters (results/SCHEMA.md,
+# "Carrier counters"). Valid in schema versions 1 and 2.
+CARRIER_COUNTER_NAMES = ["steals", "failed_steals", "sleeps", "kicks", "spin_hits", "wakes"]
+
+
+def validate_carrier_counters(cc, status, repetitions, w):
+    """{"counters": [names], "values": [[[one non-negative integer per counter] per
+    carrier] per repetition]}, only on an ok entry; every repetition has the same carriers."""
+    if status != "ok":
+        return [f"{w}: carrier counters belong to an ok entry only"]
+    if not isinstance(cc, dict) or not {"counters", "values"} <= set(cc) or set(cc) - {"counters", "values", "runs"}:
+        return [f"{w}: needs counters and values (and runs, in version 2)"]
+    names, reps = cc["counters"], cc["values"]
+    if names != CARRIER_COUNTER_NAMES:
+        return [f"{w}.counters: must be {CARRIER_COUNTER_NAMES}"]
+    if not (isinstance(reps, list) and reps):
+        return [f"{w}.values: non-empty list (one per repetition) required"]
+    p = []
+    if _int(repetitions) and len(reps) % repetitions != 0:
+        p.append(f"{w}.values: {len(reps)} repetitions recorded, not a multiple of {repetitions}")
+    width = None
+    for i, rep in enumerate(reps):
+        if not (isinstance(rep, list) and rep):
+            p.append(f"{w}.values[{i}]: non-empty list of carriers required")
+            continue
+        if width is None:
+            width = len(rep)
+        elif len(rep) != width:
+            p.append(f"{w}.values[{i}]: {len(rep)} carriers, the first repetition has {width}")
+        for k, row in enumerate(rep):
+            if not (isinstance(row, list) and len(row) == len(names) and
+                    all(_int(v) and v >= 0 for v in row)):
+                p.append(f"{w}.values[{i}][{k}]: {len(names)} non-negative integers required")
+    return p
+
+
 def validate_entry(e, w):
     p = []
     if not isinstance(e, dict):
@@ -199,12 +235,15 @@ def validate_entry(e, w):
     for k in sorted(keys - e.keys()):
         p.append(f"{w}: missing '{k}'")
     for k in sorted(e.keys() - keys):
-        if not DISTRIBUTION_RE.match(k):
+        if not DISTRIBUTION_RE.match(k) and k != "carrier_counters":
             p.append(f"{w}: unknown key '{k}'")
     if p:
         return p
     for k in sorted(k for k in e if DISTRIBUTION_RE.match(k)):
         p.extend(validate_distribution(e[k], e["status"], e["repetitions"], f"{w}.{k}"))
+    if "carrier_counters" in e:
+        p.extend(validate_carrier_counters(e["carrier_counters"], e["status"], e["repetitions"],
+                                           f"{w}.carrier_counters"))
     if e["scenario"] not in SCENARIOS:
         p.append(f"{w}.scenario: unknown scenario {e['scenario']!r}")
     v, peer, dims = e["variant"], e["peer"], e["dimensions"]
@@ -321,6 +360,21 @@ def self_test():
     dist["entries"][0]["lateness_quantiles_ns"] = {"quantiles": [0, 0.5, 0.99, 1],
                                                    "values": [[10, 20, 30, 30]] * 3}
     assert validate(dist) == [], validate(dist)
+    # ... and one with carrier counters (3 repetitions, 2 carriers), and each kind of breakage
+    cc = copy.deepcopy(good)
+    cc["entries"][0]["carrier_counters"] = {"counters": list(CARRIER_COUNTER_NAMES),
+                                            "values": [[[1, 2, 3, 0, 1, 2], [0, 5, 4, 2, 0, 1]]] * 3}
+    assert validate(cc) == [], validate(cc)
+    for breaks in [lambda c: c.update(counters=["steals"]),
+                   lambda c: c.update(values=[]),
+                   lambda c: c.update(values=[[[1, 2, 3, 0, 1, -2]]] * 3),
+                   lambda c: c.update(values=[[[1, 2, 3, 0, 1]]] * 3),
+                   lambda c: c.update(values=[[[0] * 6], [[0] * 6, [0] * 6], [[0] * 6]]),
+                   lambda c: c.update(values=[[[0] * 6]] * 2),
+                   lambda c: c.pop("values")]:
+        bad = copy.deepcopy(cc)
+        breaks(bad["entries"][0]["carrier_counters"])
+        assert validate(bad) != [], "carrier_counters breakage accepted"
     breakages = [
         lambda d: d.update(schema_version=2),
         lambda d: d.pop("machine"),
