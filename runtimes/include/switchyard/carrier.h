@@ -150,7 +150,12 @@ class RuntimeState {
   // (chaselev) or share it (fifo). Go's wakep: at most one, only if one is idle, and none
   // while a carrier spins (that one will find the work).
   void maybe_wake_idle(C* self) {
-    if (!multi_) return;
+    if (multi_) wake_idle_if_needed(self);
+  }
+  // Out of line: it is on the multi-carrier push path only, and inlined its spinner check
+  // pushed the single-carrier yield and spawn paths over the inliner's budget (callgrind,
+  // in the harness's instruction child: +13 per yield on chaselev, +10-12 per spawn+join).
+  [[gnu::noinline]] void wake_idle_if_needed(C* self) {
     // The other half of idle()'s pair (the litmus argument is there): the fence orders
     // the push just made (plain or release stores) before this load; idle() increments
     // idle_, fences, then re-checks.
@@ -735,8 +740,9 @@ class Carrier : public CarrierBase {
     if (rt_.has_orphans()) [[unlikely]] rt_.free_orphans(stacks_);
   }
 
-  // Thief side: a random victim, then round all the others once.
-  FiberBase* steal() {
+  // Thief side: a random victim, then round all the others once. Out of line: the slow
+  // path of next_runnable, with several carriers only.
+  [[gnu::noinline]] FiberBase* steal() {
     const unsigned n = rt_.carrier_count();
     rng_ ^= rng_ << 13;
     rng_ ^= rng_ >> 7;
