@@ -123,6 +123,29 @@ std::string distributions_problem(const json& ds) {
   return "";
 }
 
+// Why a child's "carrier_counters" object does not have the schema's shape, or "":
+// counters a non-empty list of names, values one row per repetition, each a non-empty list
+// of carriers, each carrier one non-negative integer per counter.
+std::string carrier_counters_problem(const json& cc) {
+  if (!cc.is_object() || cc.size() != 2 || !cc.contains("counters") || !cc.contains("values"))
+    return "needs exactly counters and values";
+  const json& names = cc["counters"];
+  if (!names.is_array() || names.empty()) return "counters is not a non-empty list";
+  for (const auto& n : names)
+    if (!n.is_string()) return "a counter name is not a string";
+  const json& reps = cc["values"];
+  if (!reps.is_array() || reps.empty()) return "values is not a non-empty list of repetitions";
+  for (const auto& rep : reps) {
+    if (!rep.is_array() || rep.empty()) return "a repetition is not a non-empty list of carriers";
+    for (const auto& row : rep) {
+      if (!row.is_array() || row.size() != names.size()) return "a carrier's row does not hold one value per counter";
+      for (const auto& v : row)
+        if (!v.is_number_unsigned()) return "a counter is not a non-negative integer";
+    }
+  }
+  return "";
+}
+
 // A child that speaks the protocol (our `child` mode and the peers).
 json from_protocol(json e, const ChildResult& r, double timeout_s) {
   if (r.timed_out || r.signal) return failed(e, "failed", r.describe_failure(timeout_s));
@@ -164,6 +187,11 @@ json from_protocol(json e, const ChildResult& r, double timeout_s) {
     if (!bad.empty()) return failed(e, "failed", "child reported a malformed distribution: " + bad);
     // Each one becomes a field of the entry under its own name (results/SCHEMA.md).
     for (const auto& [name, d] : j["distributions"].items()) e[name] = d;
+  }
+  if (j.contains("carrier_counters")) {
+    const std::string bad = carrier_counters_problem(j["carrier_counters"]);
+    if (!bad.empty()) return failed(e, "failed", "child reported malformed carrier_counters: " + bad);
+    e["carrier_counters"] = j["carrier_counters"];
   }
   if (j.contains("peak_rss_kib") && j["peak_rss_kib"].is_number()) e["peak_rss_kib"] = j["peak_rss_kib"];
   else e["peak_rss_kib"] = r.maxrss_kib;

@@ -332,13 +332,18 @@ def validate_rounds_of(arr, n, ok_rounds, w):
     return []
 
 
+# The runtime's per-carrier scheduler counters (results/SCHEMA.md, "Carrier counters"), in
+# the order the runtime writes them (CarrierCounters::kNames).
+CARRIER_COUNTER_NAMES = ["steals", "failed_steals", "sleeps", "kicks", "spin_hits", "wakes"]
+
+
 def validate_carrier_counters(c, e, version, ok_rounds, w):
     want = {"counters", "values"} | ({"runs"} if version == 2 else set())
     if not isinstance(c, dict) or set(c) != want:
         return [f"{w}: needs exactly {sorted(want)}"]
     names = c["counters"]
-    if not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)):
-        return [f"{w}.counters: non-empty list of names required"]
+    if names != CARRIER_COUNTER_NAMES:
+        return [f"{w}.counters: must be {CARRIER_COUNTER_NAMES}"]
     rows = c["values"]
     if not (isinstance(rows, list) and rows):
         return [f"{w}.values: one row per repetition required"]
@@ -348,8 +353,12 @@ def validate_carrier_counters(c, e, version, ok_rounds, w):
                 isinstance(car, list) and len(car) == len(names) and all(_int(x) and x >= 0 for x in car)
                 for car in rep)):
             p.append(f"{w}.values[{i}]: one row of {len(names)} non-negative integers per carrier required")
+        elif len(rep) != len(rows[0]):
+            p.append(f"{w}.values[{i}]: {len(rep)} carriers, the first repetition has {len(rows[0])}")
     if version == 2:
         p.extend(validate_rounds_of(c["runs"], len(rows), ok_rounds, w))
+    elif _int(e.get("repetitions")) and len(rows) != e["repetitions"]:
+        p.append(f"{w}.values: {len(rows)} rows, one per repetition ({e['repetitions']}) required")
     return p
 
 
@@ -538,6 +547,21 @@ def self_test():
     dist["entries"][0]["lateness_quantiles_ns"] = {"quantiles": [0, 0.5, 0.99, 1],
                                                    "values": [[10, 20, 30, 30]] * 3}
     assert validate(dist) == [], validate(dist)
+    # ... and one with carrier counters (3 repetitions, 2 carriers), and each kind of breakage
+    cc = copy.deepcopy(good)
+    cc["entries"][0]["carrier_counters"] = {"counters": list(CARRIER_COUNTER_NAMES),
+                                            "values": [[[1, 2, 3, 0, 1, 2], [0, 5, 4, 2, 0, 1]]] * 3}
+    assert validate(cc) == [], validate(cc)
+    for breaks in [lambda c: c.update(counters=["steals"]),
+                   lambda c: c.update(values=[]),
+                   lambda c: c.update(values=[[[1, 2, 3, 0, 1, -2]]] * 3),
+                   lambda c: c.update(values=[[[1, 2, 3, 0, 1]]] * 3),
+                   lambda c: c.update(values=[[[0] * 6], [[0] * 6, [0] * 6], [[0] * 6]]),
+                   lambda c: c.update(values=[[[0] * 6]] * 2),
+                   lambda c: c.pop("values")]:
+        bad = copy.deepcopy(cc)
+        breaks(bad["entries"][0]["carrier_counters"])
+        assert validate(bad) != [], "carrier_counters breakage accepted"
     breakages = [
         lambda d: d.update(schema_version=2),
         lambda d: d.pop("machine"),
@@ -630,7 +654,8 @@ def self_test_v2(good_v1, dist_v1):
     dist = copy.deepcopy(good)
     dist["entries"][0]["lateness_quantiles_ns"] = {"quantiles": [0, 0.5, 1], "values": [[1, 2, 3]] * 6,
                                                    "runs": [0, 0, 1, 1, 2, 2]}
-    dist["entries"][0]["carrier_counters"] = {"counters": ["steals", "sleeps"], "values": [[[1, 2], [3, 4]]] * 6,
+    dist["entries"][0]["carrier_counters"] = {"counters": list(CARRIER_COUNTER_NAMES),
+                                              "values": [[[1, 2, 0, 0, 0, 0], [3, 4, 0, 0, 0, 0]]] * 6,
                                               "runs": [0, 0, 1, 1, 2, 2]}
     assert validate(dist) == [], validate(dist)
     m = lambda d: d["entries"][0]["metrics"]["ns_per_yield"]  # noqa: E731

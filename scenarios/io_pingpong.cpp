@@ -105,7 +105,7 @@ double io_once(const IoConfig& cfg) {
   o.guard = false;  // 9,000+ fibers: slabs, not two mappings each
   o.io_backend = cfg.backend;
   o.io_registration = cfg.registration;
-  o.idle_spin = std::chrono::microseconds(cfg.idle_spin_us);
+  if (cfg.idle_spin_us >= 0) o.idle_spin = std::chrono::microseconds(cfg.idle_spin_us);  // else adaptive
   const auto n = static_cast<std::size_t>(cfg.pairs);
   std::vector<int> ping_fd(n, -1), echo_fd(n, -1);
   for (std::size_t i = 0; i < n; ++i) {

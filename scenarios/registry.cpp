@@ -6,6 +6,7 @@
 
 #include "param_text.h"
 #include "scenario.h"
+#include "switchyard/handles.h"
 
 namespace sy::scenarios {
 
@@ -79,6 +80,10 @@ nlohmann::json child_json(const Outcome& o) {
     j["distributions"] = nlohmann::json::object();
     for (const auto& [name, d] : o.distributions)
       j["distributions"][name] = {{"quantiles", d.quantiles}, {"values", d.values}};
+  }
+  if (!o.carrier_counters.empty()) {
+    std::vector<std::string> names(std::begin(CarrierCounters::kNames), std::end(CarrierCounters::kNames));
+    j["carrier_counters"] = {{"counters", names}, {"values", o.carrier_counters}};
   }
   return j;
 }

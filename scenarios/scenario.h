@@ -45,8 +45,11 @@ struct ParamSpec {
 };
 
 // Options::idle_spin in microseconds, a parameter of the scenarios that set it.
-inline const ParamSpec kIdleSpinParam{"idle_spin_us", "an idle carrier polls this long before blocking (Options::idle_spin)",
-                                      0, 0, 10000, {}, false};
+// -1 (the default): the runtime's adaptive idle policy (sy::kIdleSpinAdaptive); 0: no spin.
+inline const ParamSpec kIdleSpinParam{"idle_spin_us",
+                                      "an idle carrier polls this long before blocking (Options::idle_spin); "
+                                      "-1: the adaptive policy (the default), 0: off",
+                                      -1, -1, 10000, {}, false};
 
 // What one measurement produced (the child protocol, see results/SCHEMA.md).
 struct Metric {
@@ -69,6 +72,10 @@ struct Outcome {
   std::map<std::string, Metric> metrics;
   std::map<std::string, Distribution> distributions;
   std::optional<std::int64_t> peak_rss_kib;
+  // The runtime's per-carrier scheduler counters (results/SCHEMA.md `carrier_counters`):
+  // one row per repetition, in it one row per carrier of the six counters in
+  // sy::CarrierCounters::kNames order. Empty: not recorded.
+  std::vector<std::vector<std::vector<std::uint64_t>>> carrier_counters;
   std::vector<std::string> notes;
   nlohmann::json params = nlohmann::json::object();
 
@@ -88,6 +95,18 @@ struct Outcome {
   void add_quantiles(const std::string& name, const std::vector<double>& quantiles,
                      const std::vector<double>& sorted_ns);
 };
+
+// One repetition's carrier_counters row from Runtime::carrier_counters() (a template so
+// that this header need not include the runtime).
+template <class Counters>
+std::vector<std::vector<std::uint64_t>> counter_rows(const std::vector<Counters>& per_carrier) {
+  std::vector<std::vector<std::uint64_t>> rows;
+  for (const Counters& c : per_carrier) {
+    std::vector<std::uint64_t>& row = rows.emplace_back();
+    for (unsigned i = 0; i < std::size(Counters::kNames); ++i) row.push_back(c[i]);
+  }
+  return rows;
+}
 nlohmann::json child_json(const Outcome&);
 
 struct GbenchSource {
@@ -141,13 +160,15 @@ const Scenario& find(std::string_view name);
 struct SkynetConfig {
   std::int64_t fibers, carriers, stack_kib;  // fibers = leaves, a power of 10
   bool guard;
-  std::int64_t idle_spin_us = 0;  // Options::idle_spin (skynet's parameter; steal leaves it 0)
+  std::int64_t idle_spin_us = -1;  // Options::idle_spin in us, -1 adaptive (skynet's parameter; steal keeps the default)
 };
 SkynetConfig skynet_config(const nlohmann::json& params);  // UsageError unless a power of 10
 // Why this variant cannot run this tree here (mapping or memory limits), or nullopt.
 std::optional<std::string> skynet_cannot_run(std::string_view variant, const SkynetConfig&);
 // One timed tree: seconds; throws std::runtime_error on a wrong sum. peak_live may be null.
-double skynet_once(std::string_view variant, const SkynetConfig&, std::int64_t* peak_live);
+// counters, if not null, receives the repetition's carrier_counters row (counter_rows).
+double skynet_once(std::string_view variant, const SkynetConfig&, std::int64_t* peak_live,
+                   std::vector<std::vector<std::uint64_t>>* counters = nullptr);
 std::string skynet_stack_note(const SkynetConfig&);
 
 // Helpers for native scenarios.

@@ -62,7 +62,7 @@ std::uint64_t skynet(const Rt* rt, std::uint64_t num, std::uint64_t size) {
 SkynetConfig skynet_config(const nlohmann::json& p) {
   SkynetConfig cfg{p.at("fibers").get<std::int64_t>(), p.at("carriers").get<std::int64_t>(),
                    p.at("stack_kib").get<std::int64_t>(), p.at("guard").get<std::string>() == "on",
-                   p.value("idle_spin_us", std::int64_t{0})};
+                   p.value("idle_spin_us", std::int64_t{-1})};
   // The tree is complete only when the leaves are a power of the fan-out.
   std::int64_t power = 1;
   while (power < cfg.fibers) power *= 10;
@@ -99,14 +99,15 @@ std::optional<std::string> skynet_cannot_run(std::string_view variant, const Sky
   return std::nullopt;
 }
 
-double skynet_once(std::string_view variant, const SkynetConfig& cfg, std::int64_t* peak_live) {
+double skynet_once(std::string_view variant, const SkynetConfig& cfg, std::int64_t* peak_live,
+                   std::vector<std::vector<std::uint64_t>>* counters) {
   return sy::with_variant(variant, [&]<class V>() {
     using Rt = sy::Runtime<V>;
     sy::Options o;
     o.carriers = static_cast<unsigned>(cfg.carriers);
     o.stack_size = static_cast<std::size_t>(cfg.stack_kib) * 1024;
     o.guard = cfg.guard;
-    o.idle_spin = std::chrono::microseconds(cfg.idle_spin_us);
+    if (cfg.idle_spin_us >= 0) o.idle_spin = std::chrono::microseconds(cfg.idle_spin_us);  // else adaptive
     g_live_peak.store(0, std::memory_order_relaxed);  // no carrier runs yet
     const auto leaves = static_cast<std::uint64_t>(cfg.fibers);
     std::uint64_t result = 0;
@@ -119,6 +120,7 @@ double skynet_once(std::string_view variant, const SkynetConfig& cfg, std::int64
       const auto t0 = std::chrono::steady_clock::now();
       result = rt.run([rtp, leaves] { return skynet(rtp, 0, leaves); });
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (counters) *counters = counter_rows(rt.carrier_counters());
     }
     const std::uint64_t expected = leaves * (leaves - 1) / 2;  // leaves 0 .. n-1
     if (result != expected)
@@ -149,8 +151,10 @@ Outcome run_skynet(std::string_view variant, const nlohmann::json& p, int repeti
   // A wrong sum throws: the child reports it as a `failed` entry with the message.
   for (int r = 0; r < repetitions; ++r) {
     std::int64_t peak = 0;
-    const double s = skynet_once(variant, cfg, &peak);
+    std::vector<std::vector<std::uint64_t>> counters;
+    const double s = skynet_once(variant, cfg, &peak, &counters);
     out.add("time_s", "s", s);
+    out.carrier_counters.push_back(std::move(counters));
     out.add("peak_live_fibers", "count", static_cast<double>(peak));
   }
   out.peak_rss_kib = peak_rss_kib();

@@ -53,7 +53,7 @@ std::int64_t fib_fibers(int n, int cutoff) {
   return prev1;
 }
 
-double fib_once(std::string_view variant, const nlohmann::json& p) {
+double fib_once(std::string_view variant, const nlohmann::json& p, std::vector<std::vector<std::uint64_t>>* counters) {
   const int n = static_cast<int>(p.at("fib_n").get<std::int64_t>());
   const int cutoff = static_cast<int>(p.at("cutoff").get<std::int64_t>());
   return sy::with_variant(variant, [&]<class V>() {
@@ -69,6 +69,7 @@ double fib_once(std::string_view variant, const nlohmann::json& p) {
       const auto t0 = std::chrono::steady_clock::now();
       result = rt.run([n, cutoff] { return fib_par<Rt>(n, cutoff); });
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      *counters = counter_rows(rt.carrier_counters());
     }
     if (result != fib_expected(n))
       throw std::runtime_error("fib(" + std::to_string(n) + ") = " + std::to_string(result) + ", expected " +
@@ -90,7 +91,8 @@ Outcome run_steal(std::string_view variant, const nlohmann::json& p, int repetit
     if (auto why = skynet_cannot_run(variant, cfg)) return Outcome::skipped(*why);
     out.notes.push_back("workload skynet: " + std::to_string(cfg.fibers) + " leaves, fan-out 10 (as the skynet scenario)");
     out.notes.push_back(skynet_stack_note(cfg));
-    for (int r = 0; r < repetitions; ++r) out.add("time_s", "s", skynet_once(variant, cfg, nullptr));
+    for (int r = 0; r < repetitions; ++r)
+      out.add("time_s", "s", skynet_once(variant, cfg, nullptr, &out.carrier_counters.emplace_back()));
   } else {
     const int n = static_cast<int>(p.at("fib_n").get<std::int64_t>());
     const int cutoff = static_cast<int>(p.at("cutoff").get<std::int64_t>());
@@ -99,7 +101,7 @@ Outcome run_steal(std::string_view variant, const nlohmann::json& p, int repetit
                         " fibers), sequential below");
     out.notes.push_back("stacks: " + std::to_string(p.at("stack_kib").get<std::int64_t>()) + " KiB, " +
                         (p.at("guard").get<std::string>() == "on" ? "guarded" : "unguarded"));
-    for (int r = 0; r < repetitions; ++r) out.add("time_s", "s", fib_once(variant, p));
+    for (int r = 0; r < repetitions; ++r) out.add("time_s", "s", fib_once(variant, p, &out.carrier_counters.emplace_back()));
   }
   out.notes.push_back("time_s: carriers' start, the work and their stop (rt.run); speedup = time at 1 carrier / "
                       "time at N, medians from one run");

@@ -481,6 +481,93 @@ TYPED_TEST(Races, IdleSpinDoesNotDelayATimer) {
       << "five timers late by " << best_ns / 1000 << " us in all, in the best of three trials";
 }
 
+// The per-carrier counters count what they say: a carrier that takes the other's spawned
+// fibers steals (chaselev; the shared FIFO has nothing to steal), an idle carrier's steal
+// rounds fail, and a spawn while the other carrier sleeps is one kick sent by the spawner
+// and one wake of the sleeper. Every wake ends a sleep, so no carrier has more wakes than
+// sleeps.
+TYPED_TEST(Races, CarrierCountersCountStealsSleepsKicksAndWakes) {
+  using Rt = Runtime<TypeParam>;
+  Options o;
+  o.carriers = 2;
+  o.park_timeout = 10s;  // only a kick ends a sleep promptly
+  Rt rt(o);
+  unsigned main_on = 0;
+  std::atomic<int> woke_on{-1};
+  bool refused = false;
+  rt.run([&] {
+    try {
+      rt.carrier_counters();  // not while the carriers run
+    } catch (const FiberError&) {
+      refused = true;
+    }
+    // Work for the other carrier to take: 32 fibers of 200 us each, never yielding.
+    std::vector<JoinHandle<void>> hs;
+    for (int i = 0; i < 32; ++i)
+      hs.push_back(Rt::spawn([] {
+        const std::int64_t start = detail::now_ns();
+        while (detail::now_ns() - start < 200'000) {
+        }
+      }));
+    for (auto& h : hs) h.join();
+    // Then a spawn while the other carrier sleeps: a kick and a wake.
+    ASSERT_TRUE(fiber_eventually<Rt>([&] { return rt.carrier(1 - here()).is_sleeping(); }));
+    main_on = here();
+    auto h = Rt::spawn([&] { woke_on = static_cast<int>(here()); });
+    // Busy without yielding, so that the woken carrier is the one to take the fiber.
+    const std::int64_t start = detail::now_ns();
+    while (woke_on.load() < 0 && detail::now_ns() - start < std::int64_t{5'000'000'000} * kScale) {
+    }
+    h.join();
+  });
+  EXPECT_TRUE(refused) << "carrier_counters() answered while the carriers ran";
+  const std::vector<CarrierCounters> cs = rt.carrier_counters();
+  ASSERT_EQ(cs.size(), 2u);
+  const CarrierCounters& spawner = cs[main_on];
+  const CarrierCounters& other = cs[1 - main_on];
+  EXPECT_GE(spawner.kicks, 1u) << "the spawn that found the other carrier asleep sent no kick";
+  EXPECT_GE(other.wakes, 1u) << "the kicked carrier counted no wake";
+  EXPECT_GT(cs[0].failed_steals + cs[1].failed_steals, 0u) << "an idle carrier's steal rounds found nothing";
+  if (std::string_view(TypeParam::Sched::name) != "fifo")
+    EXPECT_GT(other.steals, 0u) << "the idle carrier stole none of the 32 spawned fibers";
+  for (unsigned i = 0; i < 2; ++i)
+    EXPECT_LE(cs[i].wakes, cs[i].sleeps) << "carrier " << i << ": a wake without a sleep";
+}
+
+// The adaptive idle policy never has more than max(1, carriers / 2) carriers spinning at
+// once, nor more spinners than carriers running fibers: with one fiber busy on 4 carriers
+// and the rest waking every millisecond (park_timeout), all 3 idle ones would spin
+// together unbounded.
+std::atomic<unsigned> g_max_spinning{0};
+std::atomic<unsigned> g_spins{0};
+void record_spinning(unsigned n) {
+  g_spins.fetch_add(1);
+  unsigned m = g_max_spinning.load();
+  while (n > m && !g_max_spinning.compare_exchange_weak(m, n)) {
+  }
+}
+TYPED_TEST(Races, AdaptiveSpinningIsBounded) {
+  using Rt = Runtime<TypeParam>;
+  constexpr unsigned kCarriers = 4;
+  Options o;
+  o.carriers = kCarriers;
+  o.park_timeout = 1ms;  // idle carriers come back often and try to spin again
+  g_max_spinning = 0;
+  g_spins = 0;
+  test_hooks::spinning_started = &record_spinning;
+  Rt rt(o);
+  rt.run([&] {
+    // One fiber runs (never yielding) until the idle carriers have tried to spin 50 times
+    // (or a deadline passes); the other carriers idle meanwhile.
+    const std::int64_t start = detail::now_ns();
+    while (detail::now_ns() - start < std::int64_t{5'000'000'000} * kScale && g_spins.load() < 50) {
+    }
+  });
+  test_hooks::spinning_started = nullptr;
+  EXPECT_GT(g_spins.load(), 0u) << "no idle carrier ever spun while a fiber ran";
+  EXPECT_LE(g_max_spinning.load(), kCarriers / 2) << "more than half the carriers spun at once";
+}
+
 REGISTER_TYPED_TEST_SUITE_P(MultiCarrier, SubmitFromFourThreadsRunsEachFiberOnce,
                             MigrationCarriesThreadLocalsExceptionsAndFiberLocals,
                             IdleRuntimeParksAndASubmissionWakesIt, ShutdownWaitsAndRefusesLateWork,

@@ -33,6 +33,7 @@
 namespace sy::test_hooks {
 inline void (*after_arm)(sy::FiberBase*) = nullptr;            // Carrier::publish, the fiber just armed
 inline void (*after_finish_unlock)(sy::FiberBase*) = nullptr;  // RuntimeState::entry, the join lock released
+inline void (*spinning_started)(unsigned) = nullptr;  // try_start_spinning won: the spinners now
 }  // namespace sy::test_hooks
 #define SY_TEST_POINT(name, arg)                                      \
   do {                                                                \
@@ -90,6 +91,7 @@ class RuntimeState {
   unsigned carrier_count() const noexcept { return ncarriers_; }
   bool multi() const noexcept { return multi_; }
   C& carrier(unsigned i) noexcept { return *carriers_[i]; }
+  const C& carrier_const(unsigned i) const noexcept { return *carriers_[i]; }
   typename Sched::Shared& sched() noexcept { return sched_; }
   // Before the carriers start: run() (exit when no fiber is live) or start() (exit at finish()).
   void set_run_mode(bool run) noexcept { mode_run_ = run; }
@@ -145,27 +147,79 @@ class RuntimeState {
   void leave_idle() noexcept { idle_.fetch_sub(1, std::memory_order_relaxed); }
 
   // Wakes a parked carrier when there is work it could take: one that can steal it
-  // (chaselev) or share it (fifo). Go's wakep: at most one, and only if one is idle.
+  // (chaselev) or share it (fifo). Go's wakep: at most one, only if one is idle, and none
+  // while a carrier spins (that one will find the work).
   void maybe_wake_idle(C* self) {
-    if (!multi_) return;
+    if (multi_) wake_idle_if_needed(self);
+  }
+  // Out of line: it is on the multi-carrier push path only, and inlined its spinner check
+  // pushed the single-carrier yield and spawn paths over the inliner's budget (callgrind,
+  // in the harness's instruction child: +13 per yield on chaselev, +10-12 per spawn+join).
+  [[gnu::noinline]] void wake_idle_if_needed(C* self) {
     // The other half of idle()'s pair (the litmus argument is there): the fence orders
     // the push just made (plain or release stores) before this load; idle() increments
     // idle_, fences, then re-checks.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (!any_idle()) return;
+    // A spinner finds this push: a Dekker pair with stop_spinning() (see there). Read
+    // after the fence above; seq_cst costs a plain load on x86.
+    if (spinning_.load(std::memory_order_seq_cst) != 0) return;
     kick_a_sleeper(self);
   }
   // Wakes one sleeping carrier other than self, claiming it so that the next call picks
   // another one (a burst of pushes wakes as many carriers as it has pushes). Out of line:
   // it ends in a system call anyway, and inlined it pushed after_switch (the yield path)
-  // out of line too (callgrind: +10 instructions per yield).
+  // out of line too (callgrind: +10 instructions per yield). self: the calling carrier
+  // (on its thread), which counts the kick.
   [[gnu::noinline]] void kick_a_sleeper(C* self) {
     for (auto& c : carriers_)
       if (c.get() != self && c->claim_sleeper()) {
         c->kick();
+        if (self) self->count_kick();
         return;
       }
   }
+
+  // ---- spinning carriers (the adaptive idle policy: Carrier::idle, SCHEDULER.md section 4)
+  // Go's spinning threads: an idle carrier may spin (look for work without blocking) if
+  // fewer than max(1, carriers / 2) spin already and the spinners would not outnumber the
+  // carriers that run fibers (neither asleep nor spinning), the ones that may push work or
+  // have some to steal. True if this carrier is now counted as a spinner; it must call
+  // stop_spinning() before it blocks or runs anything.
+  bool try_start_spinning() noexcept {
+    if (!multi_) return false;
+    const unsigned allowed = std::max(1u, ncarriers_ / 2);
+    // relaxed: the spinner count's bound is kept by the CAS itself (an RMW sees the latest
+    // value); idle_ is a hint, and a stale one only lets a carrier spin once too often or
+    // too rarely. Nothing is published through these.
+    unsigned s = spinning_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (s >= allowed) return false;
+      const unsigned asleep = idle_.load(std::memory_order_relaxed);
+      // The other carriers, minus the sleeping and the spinning ones (this one is neither).
+      const int running = static_cast<int>(ncarriers_) - 1 - static_cast<int>(asleep) - static_cast<int>(s);
+      if (running <= static_cast<int>(s)) return false;
+      if (spinning_.compare_exchange_weak(s, s + 1, std::memory_order_relaxed)) {
+        SY_TEST_POINT(spinning_started, s + 1);
+        return true;
+      }
+    }
+  }
+  // The end of a spin. seq_cst: a pusher that saw this carrier spinning skipped its kick
+  // (maybe_wake_idle: push, seq_cst fence, load of spinning_). Its load read a value
+  // before this decrement in spinning_'s modification order, so its fence precedes this
+  // RMW in the single total order S ([atomics.order] p4.3), and this RMW precedes the
+  // spinner's next seq_cst fence (the one in idle() before its last look, which every
+  // block passes through): that look sees the push. A spinner that found work instead
+  // runs it; the push stays on a carrier that runs fibers, so nothing is lost either way.
+  void stop_spinning() noexcept { spinning_.fetch_sub(1, std::memory_order_seq_cst); }
+  // True while some carrier runs fibers (neither asleep nor spinning): a spinner stops
+  // when nobody is left to push work. relaxed: a hint, as in try_start_spinning.
+  bool any_running() const noexcept {
+    return ncarriers_ > idle_.load(std::memory_order_relaxed) + spinning_.load(std::memory_order_relaxed);
+  }
+  // Spinning carriers now (tests, introspection). relaxed: a snapshot.
+  unsigned spinning() const noexcept { return spinning_.load(std::memory_order_relaxed); }
   bool any_stealable(C* self) const noexcept {
     for (auto& c : carriers_)
       if (c.get() != self && c->stealable()) return true;
@@ -372,6 +426,7 @@ class RuntimeState {
   std::vector<std::unique_ptr<C>> carriers_;
   alignas(64) std::atomic<std::int64_t> live_{0};
   alignas(64) std::atomic<unsigned> idle_{0};
+  std::atomic<unsigned> spinning_{0};  // carriers in an adaptive spin (try_start_spinning)
   std::atomic<bool> closing_{false};
   std::mutex orphan_mu_;
   std::vector<FiberBase*> orphan_list_;
@@ -567,8 +622,14 @@ class Carrier : public CarrierBase {
   // Any thread. Wakes the carrier if it sleeps. Dekker pair with idle(): the push above
   // is seq_cst, this load is seq_cst, and idle() stores sleeping_ (seq_cst) before
   // re-checking (MEMORY_ORDER.md section 3).
+  // The kick claims the sleeper (claim_sleeper), so a wake in a burst that follows goes to
+  // another carrier, and a carrier that posts counts the kick (CarrierCounters::kicks).
   void notify() noexcept {
-    if (sleeping_.load(std::memory_order_seq_cst)) kick();
+    if (sleeping_.load(std::memory_order_seq_cst) && claim_sleeper()) {
+      kick();
+      CarrierBase* cb = detail::current_carrier();
+      if (cb && rt_.is_mine(cb)) static_cast<Carrier*>(cb)->count_kick();
+    }
   }
   // The carrier's one wake mechanism, whatever it blocks in: an eventfd in its poller's
   // set. A kick sent before the carrier blocks stays pending (the counter is non-zero), so
@@ -577,6 +638,11 @@ class Carrier : public CarrierBase {
   detail::Poller& poller() noexcept { return poller_; }
   // Any thread. relaxed: a snapshot for tests and introspection; nothing is read through it.
   bool is_sleeping() const noexcept { return sleeping_.load(std::memory_order_relaxed); }
+  // This carrier's counters (CarrierCounters: who writes them and when they may be read).
+  const CarrierCounters& counters() const noexcept { return counters_; }
+  // A kick this carrier sent to a sleeper it claimed. On this carrier's thread only.
+  void count_kick() noexcept { ++counters_.kicks; }
+
   // Takes the right to wake this carrier: true for one caller per sleep, which then kicks
   // it. The flag is cleared here, not when the carrier wakes, so the next wake in a burst
   // goes to another sleeper instead of kicking this one again. A post() that finds it
@@ -717,8 +783,9 @@ class Carrier : public CarrierBase {
     if (rt_.has_orphans()) [[unlikely]] rt_.free_orphans(stacks_);
   }
 
-  // Thief side: a random victim, then round all the others once.
-  FiberBase* steal() {
+  // Thief side: a random victim, then round all the others once. Out of line: the slow
+  // path of next_runnable, with several carriers only.
+  [[gnu::noinline]] FiberBase* steal() {
     const unsigned n = rt_.carrier_count();
     rng_ ^= rng_ << 13;
     rng_ ^= rng_ >> 7;
@@ -735,9 +802,11 @@ class Carrier : public CarrierBase {
         // only delays the spreading.
         if (rt_.any_idle() && victim.stealable()) [[unlikely]]
           rt_.kick_a_sleeper(this);
+        ++counters_.steals;
         return f;
       }
     }
+    ++counters_.failed_steals;
     return nullptr;
   }
 
@@ -818,9 +887,20 @@ class Carrier : public CarrierBase {
       if (detail::io_waiters() != 0) poller_.wait_and_dispatch(0);
       return;
     }
-    if (opts.idle_spin.count() > 0) {
+    // Spin first: Options::idle_spin > 0 on every idle carrier for that long; by default
+    // (negative) the adaptive policy, as a counted spinner (try_start_spinning) for at most
+    // kAdaptiveSpinNs and only while another carrier runs fibers.
+    const std::int64_t spin_opt = opts.idle_spin.count();
+    const bool adaptive = spin_opt < 0 && rt_.try_start_spinning();
+    if (spin_opt > 0 || adaptive) {
       const std::int64_t spin_start = detail::now_ns();
-      if (spin_before_block(spin_start, std::min(opts.idle_spin.count(), timeout))) return;
+      const std::int64_t spin_ns = std::min(adaptive ? sched_constants::kAdaptiveSpinNs : spin_opt, timeout);
+      const bool found = spin_before_block(spin_start, spin_ns, adaptive);
+      if (adaptive) rt_.stop_spinning();  // before the last look below (see there)
+      if (found) {
+        ++counters_.spin_hits;
+        return;
+      }
       // The bound was computed before the spin: block only for what is left of it, or a
       // timer due meanwhile would be late by the whole spin.
       timeout = std::max<std::int64_t>(0, timeout - (detail::now_ns() - spin_start));
@@ -841,6 +921,9 @@ class Carrier : public CarrierBase {
     //    its fence sees our increment (and kicks), or its comes first, and our loads after
     //    ours see its push. Forbidden outcome: the pusher reads idle_ == 0 and we read the
     //    queues empty, i.e. a runnable fiber and every carrier asleep.
+    //  - The same push against an adaptive spin that just ended (stop_spinning): a pusher
+    //    that read spinning_ != 0 skipped its kick, and the fence below orders our
+    //    decrement, and so its push, before the look (the argument is at stop_spinning).
     sleeping_.store(true, std::memory_order_seq_cst);
     rt_.enter_idle();
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -851,9 +934,13 @@ class Carrier : public CarrierBase {
       sleeping_.store(false, std::memory_order_relaxed);
       return;
     }
+    ++counters_.sleeps;
     poller_.wait_and_dispatch(timeout);
     rt_.leave_idle();
-    sleeping_.store(false, std::memory_order_relaxed);  // relaxed: as above
+    // relaxed: as above. Already false: a waker claimed this sleep (claim_sleeper) and
+    // kicked, which is what a wake counts (a claim after the block ended counts too: its
+    // kick was sent for this sleep).
+    if (!sleeping_.exchange(false, std::memory_order_relaxed)) ++counters_.wakes;
   }
 
   // A submission or remote wake, runnable work, the runtime's exit, or (several carriers) a
@@ -863,11 +950,15 @@ class Carrier : public CarrierBase {
   }
 
   // True when work turned up within spin_ns: a ready fd (dispatched here) or work_visible().
-  // Nobody kicks us meanwhile (sleeping_ is false), which is why each round looks at both.
-  bool spin_before_block(std::int64_t start_ns, std::int64_t spin_ns) {
+  // Nobody kicks us meanwhile (sleeping_ is false), which is why each round looks at both
+  // (the fds only while some fiber waits on one: a system call a round otherwise).
+  // while_others_run: stop early once no carrier runs fibers (nobody left to push work).
+  bool spin_before_block(std::int64_t start_ns, std::int64_t spin_ns, bool while_others_run) {
     const std::int64_t until = start_ns + spin_ns;
     do {
-      if (poller_.wait_and_dispatch(0) > 0 || work_visible()) return true;
+      if (detail::io_waiters() != 0 && poller_.wait_and_dispatch(0) > 0) return true;
+      if (work_visible()) return true;
+      if (while_others_run && !rt_.any_running()) return false;
     } while (detail::now_ns() < until);
     return false;
   }
@@ -916,6 +1007,7 @@ class Carrier : public CarrierBase {
   FiberBase* pred_head_ = nullptr;
   detail::EhGlobals* eh_ = nullptr;
   typename V::Stacks stacks_;
+  CarrierCounters counters_;  // this carrier's thread only (see CarrierCounters)
   std::uint64_t rng_;
   detail::MpscStack<FiberBase, &FiberBase::next_post> pending_;
   detail::Poller poller_;

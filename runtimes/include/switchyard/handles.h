@@ -41,6 +41,29 @@ struct CarrierHooks {
 // included, without each scenario passing it on.
 bool pin_carriers_requested() noexcept;
 
+// One carrier's scheduler counters (Runtime::carrier_counters), counted where the slow
+// path already is (stealing, idling, waking), never on the yield or push fast path. Each
+// is a plain field written only by its own carrier's thread; readers take them after the
+// carriers' threads have been joined (run() returned, or finish()), which orders every
+// write before the read.
+struct CarrierCounters {
+  std::uint64_t steals = 0;         // fibers taken from another carrier's queue
+  std::uint64_t failed_steals = 0;  // steal rounds over every other carrier that found nothing
+  std::uint64_t sleeps = 0;         // blocks in the poller with nothing runnable (idle)
+  std::uint64_t kicks = 0;          // wakes this carrier sent to a sleeping carrier it claimed
+  std::uint64_t spin_hits = 0;      // idle spins that found work before blocking
+  std::uint64_t wakes = 0;          // sleeps ended by another thread's claim (its kick)
+  // The order of results/SCHEMA.md's carrier_counters.counters.
+  static constexpr const char* kNames[6] = {"steals", "failed_steals", "sleeps", "kicks", "spin_hits", "wakes"};
+  std::uint64_t operator[](unsigned i) const noexcept {
+    const std::uint64_t v[6] = {steals, failed_steals, sleeps, kicks, spin_hits, wakes};
+    return v[i];
+  }
+};
+
+// Options::idle_spin's default: the adaptive idle policy (see there).
+inline constexpr Duration kIdleSpinAdaptive{-1};
+
 struct Options {
   unsigned carriers = 0;                      // 0 = the CPUs this process may run on
   // Carrier i runs pinned to the i-th CPU (wrapping) of the affinity mask the process had
@@ -60,7 +83,11 @@ struct Options {
   // carriers' deques) for up to this long. On a VM, waking a halted vCPU costs tens of us:
   // with a ping-pong split over 2 carriers, every hop paid it (io_pingpong: 80-100 us per
   // round trip instead of 10-13). Costs up to this much CPU per idle period; 0 = off.
-  Duration idle_spin = Duration::zero();
+  // kIdleSpinAdaptive (the default): Go's spinning threads. With several carriers, at most
+  // half of them spin at once, only while another carrier runs fibers, each for at most
+  // sched_constants::kAdaptiveSpinNs (runtimes/SCHEDULER.md section 4). A positive value
+  // spins that long on every idle carrier, unbounded in count (the former option).
+  Duration idle_spin = kIdleSpinAdaptive;
   IoBackend io_backend = IoBackend::epoll;                 // each carrier's readiness source
   IoRegistration io_registration = IoRegistration::oneshot;  // see io_core.h
   const CarrierHooks* hooks = nullptr;  // not owned; must outlive the runtime (gc.h sets it)

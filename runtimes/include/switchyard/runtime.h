@@ -330,6 +330,18 @@ class Runtime {
     return frames;
   }
   std::int64_t live() const noexcept { return state_.live(); }
+  // Each carrier's scheduler counters (CarrierCounters), one per carrier in index order,
+  // cumulated since the runtime was built. Only while no carrier runs: after run() returned
+  // or after finish(), whose joins of the carriers' threads order every count before this
+  // read. FiberError otherwise (the counters are plain fields their carriers write).
+  std::vector<CarrierCounters> carrier_counters() const {
+    CarrierBase* cb = detail::current_carrier();
+    if (started_ || (cb && state_.is_mine(cb)))
+      throw FiberError("carrier_counters() while the carriers run: call it after run() returns or after finish()");
+    std::vector<CarrierCounters> out;
+    for (unsigned i = 0; i < state_.carrier_count(); ++i) out.push_back(state_.carrier_const(i).counters());
+    return out;
+  }
 
  private:
   // The calling fiber's carrier, checked: outside a fiber of this variant, FiberError.

@@ -41,6 +41,15 @@ inline constexpr std::int64_t kPredicatePollNs = 1'000'000;
 // backstop for work it was not told about (a woken fiber left on a busy carrier).
 inline constexpr std::chrono::nanoseconds kDefaultParkTimeout = std::chrono::milliseconds(100);
 
+// Carrier::idle, the adaptive idle policy (Options::idle_spin left at kIdleSpinAdaptive):
+// how long a spinning carrier looks for work before it blocks. On the 2-vCPU VMs this
+// suite runs on, a halted vCPU takes tens of microseconds to run again after a kick
+// (io_pingpong split over 2 carriers: 85-108 us per round trip blocking, 7-11 us spinning
+// 50 us; SCHEDULER.md section 4), so a spin shorter than one wake-up saves nothing, and one
+// much longer only burns CPU. Bounded in count too: at most half the carriers spin
+// (RuntimeState::try_start_spinning), and only while another carrier runs fibers.
+inline constexpr std::int64_t kAdaptiveSpinNs = 50'000;
+
 // Runtime::park from a pinned fiber (it cannot switch away): the OS thread re-checks the
 // predicate this often.
 inline constexpr std::chrono::microseconds kPinnedParkPoll{50};
