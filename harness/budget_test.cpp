@@ -151,7 +151,7 @@ TEST(Budget, SizesShrinkOnlyWhereAScenarioDeclaresIt) {
   EXPECT_EQ(a.items[1].repetitions, 1);
   EXPECT_EQ(a.items[1].size, 0);
   EXPECT_EQ(a.reductions[0],
-            "skynet/asm-fresh-fifo/carriers=2/fibers=1000000/guard=off/idle_spin_us=0/stack_kib=16: "
+            "skynet/asm-fresh-fifo/carriers=2/fibers=1000000/guard=off/idle_spin_us=-1/stack_kib=16: "
             "repetitions 3 -> 1 per run, fibers 1000000 -> 100000 (estimate 30 s/rep at fibers=1000000, "
             "0 s/process)");
   // Never below the declared floor: in 20 s it does not fit and says so.
