@@ -17,6 +17,13 @@ std::int64_t peak_rss_kib() {
   return u.ru_maxrss;  // KiB on Linux
 }
 
+std::string guarded_stacks_exceed_map_count(std::int64_t stacks) {
+  const std::int64_t limit = read_proc_sys("/proc/sys/vm/max_map_count");
+  const std::int64_t need = 2 * stacks + 1000;  // guard + usable per stack, + the process's own
+  if (limit < 0 || need <= limit) return "";
+  return "about " + std::to_string(need) + " memory mappings; vm.max_map_count is " + std::to_string(limit);
+}
+
 std::int64_t read_proc_sys(const char* path) {
   std::FILE* f = std::fopen(path, "r");
   if (!f) return -1;

@@ -174,6 +174,10 @@ std::string skynet_stack_note(const SkynetConfig&);
 // Helpers for native scenarios.
 std::int64_t peak_rss_kib();                    // getrusage(RUSAGE_SELF).ru_maxrss
 std::int64_t read_proc_sys(const char* path);   // -1 when unreadable
+// Why `stacks` guarded stacks (a guard page each: two mappings) would not fit
+// vm.max_map_count, with the process's own mappings; "" when they fit or the limit is
+// unreadable. Said up front, as a skip, instead of failing midway.
+std::string guarded_stacks_exceed_map_count(std::int64_t stacks);
 std::int64_t mem_available_kib();              // MemAvailable in /proc/meminfo; -1 when unreadable
 // The p-th percentile (0..100) of sorted values, nearest-rank.
 double percentile_sorted(const std::vector<double>& sorted, double p);

@@ -112,12 +112,8 @@ Outcome run_stacks(std::string_view variant, const nlohmann::json& p, int repeti
   Outcome out;
   out.params = p;
   if (cfg.guard) {
-    const std::int64_t limit = read_proc_sys("/proc/sys/vm/max_map_count");
-    const std::int64_t need = 2 * cfg.fibers + 1000;  // + the process's own mappings
-    if (limit >= 0 && need > limit)
-      return Outcome::skipped("guard=on with " + std::to_string(cfg.fibers) + " fibers needs about " +
-                              std::to_string(need) + " memory mappings; vm.max_map_count is " +
-                              std::to_string(limit));
+    if (const std::string why = guarded_stacks_exceed_map_count(cfg.fibers); !why.empty())
+      return Outcome::skipped("guard=on with " + std::to_string(cfg.fibers) + " fibers needs " + why);
     out.notes.push_back("stacks: " + std::to_string(cfg.stack_kib) +
                         " KiB usable, guarded (a guard page each: two mappings per stack)");
   } else {
