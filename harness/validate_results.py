@@ -254,12 +254,7 @@ def validate_noise_floor(nf, rounds):
         if not (isinstance(r, dict) and set(r) == {"round", "start", "end"}):
             p.append(f"{rw}: needs exactly round, start, end")
             continue
-        if not (_int(r["round"]) and r["round"] >= 0 and (rounds is None or r["round"] < rounds)):
-            p.append(f"{rw}.round: {r['round']!r} not a round of the design (0..{rounds - 1 if rounds else '?'})")
-        elif r["round"] in seen:
-            p.append(f"{rw}.round: round {r['round']} listed twice")
-        else:
-            seen.add(r["round"])
+        p.extend(_round_problems(r["round"], seen, rounds, rw))
         for k, into in (("start", start), ("end", end)):
             if not (isinstance(r[k], list) and all(_num(x) and x > 0 for x in r[k])):
                 p.append(f"{rw}.{k}: list of positive numbers required")
@@ -282,6 +277,17 @@ def validate_noise_floor(nf, rounds):
 RUN_KEYS = {"round", "status", "reason", "peak_rss_kib", "elapsed_s"}
 
 
+def _round_problems(r, seen, rounds, rw):
+    """A record's round: an integer of the design (0..rounds-1; any when rounds is None),
+    listed once (`seen` collects them)."""
+    if not (_int(r) and r >= 0 and (rounds is None or r < rounds)):
+        return [f"{rw}.round: {r!r} not a round of the design (design.runs {rounds})"]
+    if r in seen:
+        return [f"{rw}.round: round {r} listed twice"]
+    seen.add(r)
+    return []
+
+
 def validate_runs(e, w, rounds):
     """The entry's run records (version 2); returns (problems, rounds of its ok runs)."""
     p = []
@@ -294,11 +300,7 @@ def validate_runs(e, w, rounds):
         if not (isinstance(r, dict) and set(r) == RUN_KEYS):
             p.append(f"{rw}: needs exactly {sorted(RUN_KEYS)}")
             continue
-        if not (_int(r["round"]) and r["round"] >= 0 and (rounds is None or r["round"] < rounds)):
-            p.append(f"{rw}.round: {r['round']!r} out of range (design.runs {rounds})")
-        elif r["round"] in seen:
-            p.append(f"{rw}.round: round {r['round']} twice in one entry")
-        seen.add(r["round"])
+        p.extend(_round_problems(r["round"], seen, rounds, rw))
         if r["status"] not in STATUSES:
             p.append(f"{rw}.status: {r['status']!r} not in {sorted(STATUSES)}")
         statuses.append(r["status"])
