@@ -168,6 +168,13 @@ def rounds_of(e, metric):
     return sample_rounds(e, metric)
 
 
+def runs_of(e, metric):
+    """How many runs (fresh processes) a point's samples come from, for the caption; None
+    when the data does not record it (version 1)."""
+    r = rounds_of(e, metric)
+    return len(set(r)) if r else None
+
+
 def spans_decades(values):
     pos = [v for v in values if v is not None and v > 0]
     return len(pos) > 1 and max(pos) / min(pos) >= 10.0
@@ -254,7 +261,7 @@ def dot_figure(sets, out, name, scenario, metrics, title, what, select=None, row
     wide = style.DOUBLE_IN if ncols == 1 and longest > 24 else None
     fig, axes = new_figure(len(panels), ncols, 0.16 * most + 0.85, width=wide)
     width = fig.get_figwidth() / ncols
-    ns, peers, ticks, series = [], set(), [], []
+    ns, runs, peers, ticks, series = [], [], set(), [], []
     seed_drawn = False
     ref_handles = []
     for ax, (key, m, rs, es, missing) in zip(axes, panels):
@@ -275,6 +282,7 @@ def dot_figure(sets, out, name, scenario, metrics, title, what, select=None, row
             labels.append(text)
             smp = samples_of(e, m)
             ns.append(len(smp))
+            runs.append(runs_of(e, m))
             if e.is_peer:
                 peers.add(e.peer)
             med, ci = _draw_point(ax, e, y, smp, True, runs=rounds_of(e, m))
@@ -307,7 +315,7 @@ def dot_figure(sets, out, name, scenario, metrics, title, what, select=None, row
             axes[i].tick_params(labelleft=False)
     groups = style.encoding_legend(everyone, {"seed": ref_handles})
     rec = layout.finish(fig, axes, out, name, title, groups, dpi())
-    cap = captions.build(what, sets, ns, notes=notes)
+    cap = captions.build(what, sets, ns, notes=notes, runs=runs)
     # Rows are labelled on the axis, not through a legend: categories, not series.
     return Figure(name, scenario, title, cap, ticks=ticks, categories=series,
                   claims=captions.claims(ns, peers, seed_drawn, metrics,
@@ -462,7 +470,7 @@ def line_figure(sets, out, name, scenario, metrics, xparam, title, what, select=
     ncols = 1 if len(panels) == 1 else (2 if len(panels) in (2, 4) else 3)
     fig, axes = new_figure(len(panels), ncols, 1.75 if ncols > 1 else 2.0)
     width = fig.get_figwidth() / ncols
-    ns, peers, ticks, series = [], set(), [], []
+    ns, runs, peers, ticks, series = [], [], set(), [], []
     extra_items, deco_items = [], []
     for ax, (m, fv, rs, gname, group) in zip(axes, panels):
         vals = _line_panel(ax, group, linestyles, m)
@@ -470,6 +478,7 @@ def line_figure(sets, out, name, scenario, metrics, xparam, title, what, select=
         for e, _, pts in group:
             for _, s, ex in pts:
                 ns += _point_n(s, ex)
+                runs.append(None if hasattr(ex, "derived_n") else runs_of(ex, m))
             if e.is_peer:
                 peers.add(e.peer)
         # Failed points: an x at the axis's foot in the series' colour.
@@ -518,7 +527,7 @@ def line_figure(sets, out, name, scenario, metrics, xparam, title, what, select=
     groups = style.encoding_legend(everyone, groups_extra)
     rec = layout.finish(fig, axes, out, name, title, groups, dpi())
     notes = list(notes) + ([f"Every point: {fixed}"] if fixed else [])
-    cap = captions.build(what, sets, ns, notes=notes)
+    cap = captions.build(what, sets, ns, notes=notes, runs=runs)
     return Figure(name, scenario, title, cap, ticks=ticks, series=series,
                   claims=captions.claims(ns, peers, any("seed" in t for _, t in extra_items),
                                          metrics, scenarios=scenarios or [scenario]),

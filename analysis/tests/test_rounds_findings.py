@@ -203,3 +203,29 @@ def test_report_n_shows_samples_and_runs(tmp_path, baseline):
     # Schema 1, one file: the repetitions, as before.
     v1 = baseline.ok("yield")[0]
     assert report.n_cell(v1) == str(v1.repetitions)
+
+
+# ---- the figures: whiskers by round, the caption's runs -----------------------------------
+
+# A figure of two rows is too short for tight_layout's margins; the test reads the caption
+# and the whiskers, not the layout.
+@pytest.mark.filterwarnings("ignore:Tight layout not applied")
+def test_whiskers_resample_rounds_and_captions_say_runs(tmp_path, baseline):
+    from switchyard_analysis import plot_engine, plots_micro, stats
+    rs = _load(str(tmp_path / "w"), _docs(3))
+    e = next(e for e in rs.ok("yield") if e.label == "boost-pooled-fifo")
+    smp = e.metrics["ns_per_yield"].samples
+    assert plot_engine.rounds_of(e, "ns_per_yield") == e.metrics["ns_per_yield"].rounds
+    by_round = inference.median_ci(smp, e.metrics["ns_per_yield"].rounds)
+    assert by_round.method == "runs"
+    assert plot_engine._point_ci(smp, e, "ns_per_yield") == (by_round.low, by_round.high)
+    # Three rounds 10 % apart: far wider than the samples' 0.5 % spread inside a round.
+    lo, hi = stats.median_ci(smp)
+    assert by_round.high - by_round.low > 3 * (hi - lo)
+    fig = plots_micro.fig_yield([rs], str(tmp_path / "fig"))
+    assert (f"n = {ROUNDS * PER_ROUND} repetitions per point, from {ROUNDS} runs "
+            "(fresh processes; whiskers resample whole runs)") in fig.caption, fig.caption
+    # Schema 1: no rounds, no runs in the caption.
+    v1 = baseline.ok("yield")[0]
+    assert plot_engine.rounds_of(v1, "ns_per_yield") is None
+    assert "runs" not in plots_micro.fig_yield([baseline], str(tmp_path / "v1")).caption
