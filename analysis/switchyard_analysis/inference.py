@@ -26,8 +26,8 @@ Timings are skewed and often bimodal, so nothing assumes a normal distribution:
   optimistic (about [second smallest, second largest] of three means); 5 rounds or more
   make it worth quoting.
 - Differences of medians (`difference_ci`) and geometric means of ratios over several
-  pairs (`geomean_ratio_ci`) keep the ratio of pooled medians as their estimate and pair by
-  COMMON round draws instead: sides of one invocation (`Sample.invocation`) over the same
+  pairs (`geomean_ratio_ci`) keep the pooled medians in their estimate and pair by COMMON
+  round draws instead: sides of one invocation (`Sample.invocation`) over the same
   rounds are resampled with the same rounds, so a side against itself gives exactly 0 or 1
   and drift shared within a round cancels. Without rounds (version 1) every side is
   resampled sample by sample, on its own. These two draw their resamples from one seeded
@@ -292,7 +292,8 @@ class Sample:
 
 
 def _plan(samples, what):
-    """(_Side per Sample, blocks): each block is (data scipy resamples, [side indices]);
+    """(_Side per Sample, blocks): each block is (what it resamples: samples, or round
+    numbers, [side indices]);
     one block per side, except that sides with the same invocation and the same two or more
     rounds share one block of round numbers (every side's round matrix has its rows in the
     same sorted round order, so row i is the same round for all of them)."""
