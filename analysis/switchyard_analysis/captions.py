@@ -9,13 +9,23 @@ from . import style
 PEER_WORDS = {p: style.peer_name(p) for p in style.PEER_NAME}
 
 
-def n_text(ns):
+def n_text(ns, runs=()):
+    """'n = 9 repetitions per point'; with `runs` (per point, how many fresh processes its
+    samples come from; None where the data does not say) the runs too, since samples of
+    one process move together: 'n = 15 repetitions per point, from 3 runs'."""
     ns = sorted(set(ns))
     if not ns:
         return ""
     if len(ns) == 1:
-        return f"n = {ns[0]} repetition{'s' if ns[0] != 1 else ''} per point"
-    return f"n = {ns[0]}–{ns[-1]} repetitions per point"
+        text = f"n = {ns[0]} repetition{'s' if ns[0] != 1 else ''} per point"
+    else:
+        text = f"n = {ns[0]}–{ns[-1]} repetitions per point"
+    rs = sorted({r for r in runs if r is not None})
+    if rs:
+        text += (f", from {rs[0]} run{'s' if rs[0] != 1 else ''}" if len(rs) == 1
+                 else f", from {rs[0]}–{rs[-1]} runs")
+        text += " (fresh processes; whiskers resample whole runs)" if rs[-1] > 1 else ""
+    return text
 
 
 def whisker_text(ns, strip=True):
@@ -43,11 +53,11 @@ def machine_text(sets):
     return "Machine: " + "; ".join(parts)
 
 
-def build(what, sets, ns, strip=True, notes=(), interval=True):
+def build(what, sets, ns, strip=True, notes=(), interval=True, runs=()):
     parts = [what.rstrip(".")]
     parts += [n for n in notes if n]
     if ns:
-        parts.append(n_text(ns))
+        parts.append(n_text(ns, runs))
         if interval:
             parts.append(whisker_text(ns, strip))
     parts.append(machine_text(sets))

@@ -1,7 +1,13 @@
 """Numbers the findings, the heat map and the new figures share: cost ratios to a reference
 variant, the effect of each variant dimension, the switch-cost decomposition, speedups,
 the HTTP fibers/threads ratio, the GC scan rate, memory per fiber. Pure functions of a
-ResultSet, so each is tested on fixtures with known answers."""
+ResultSet, so each is tested on fixtures with known answers.
+
+Every interval of a median, a ratio, a difference or a geometric mean of ratios comes from
+inference.py with each sample's round (schema 2): samples of one process move together, so
+the round is what gets resampled, and two entries measured in the same files (one
+invocation) are paired by round. Version 1 data has no rounds and is resampled sample by
+sample, as before."""
 
 import math
 from dataclasses import dataclass
@@ -9,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import inference, seed, stats
-from .results import ResultsError, metric_value, noise_floors, params_text
+from .results import ResultsError, metric_value, noise_floors, params_text, sample_rounds
 
 REFERENCE = "asm-pooled-fifo"
 
@@ -54,10 +60,55 @@ def _column_entries(rs, col):
             and metric in e.metrics and (select is None or select(e))]
 
 
+def side(e, metric):
+    """An entry's metric as inference sees it: its samples, their rounds (None for a
+    version 1 file) and the files it was measured in, which name its invocation: two
+    entries of the same files share their rounds and are paired by them."""
+    return inference.Sample(tuple(e.metrics[metric].samples), sample_rounds(e, metric),
+                            tuple(e.sources))
+
+
+def enough(*sides):
+    """Below stats.BOOTSTRAP_MIN_N samples a side's resampled median says nothing: no
+    interval is drawn."""
+    return all(len(s.values) >= stats.BOOTSTRAP_MIN_N for s in sides)
+
+
 def _cost_pair(a, b, metric, lower):
-    """(samples whose median is the numerator, denominator) of cost(a) / cost(b)."""
-    sa, sb = a.metrics[metric].samples, b.metrics[metric].samples
+    """(numerator, denominator) inference.Samples of cost(a) / cost(b)."""
+    sa, sb = side(a, metric), side(b, metric)
     return (sa, sb) if lower else (sb, sa)
+
+
+def geomean_ratio(pairs):
+    """Ratio of the geometric mean over pairs (numerator, denominator) of the median ratios,
+    its interval from inference.geomean_ratio_ci (None when a side has too few samples)."""
+    if not pairs:
+        raise ValueError("no pairs")
+    if not all(enough(a, b) for a, b in pairs):
+        point = stats.geomean([stats.median(a.values) / stats.median(b.values) for a, b in pairs])
+        return Ratio(point, None, len(pairs))
+    ci = inference.geomean_ratio_ci(pairs)
+    return Ratio(ci.estimate, (ci.low, ci.high), len(pairs))
+
+
+def median_ratio(num, den):
+    """median(num) / median(den) of two inference.Samples as a Ratio: inference.ratio_ci,
+    paired by round when both come from the same invocation over the same rounds (the
+    estimate is then the geometric mean of the per-round ratios), else each side resampled
+    on its own. No interval below stats.BOOTSTRAP_MIN_N samples a side or with a median
+    that is not positive."""
+    mn, md = stats.median(num.values), stats.median(den.values)
+    if not enough(num, den) or mn <= 0 or md <= 0:
+        return Ratio(mn / md, None, 1)
+    paired = num.invocation is not None and num.invocation == den.invocation
+    ci = inference.ratio_ci(den.values, num.values, den.runs, num.runs, paired=paired)
+    return Ratio(ci.estimate, (ci.low, ci.high), 1)
+
+
+def median_interval(s):
+    """The interval of one side's median (stats.median_ci, by round when it has rounds)."""
+    return stats.median_ci(s.values, s.runs)
 
 
 @dataclass
@@ -101,7 +152,7 @@ def cost_ratios(rs, reference=REFERENCE):
             r = refs.get(params_text(e.params))
             if r is not None:
                 by_label.setdefault(e.label, []).append(_cost_pair(e, r, col[2], col[4]))
-        out[col[0]] = {lab: Ratio(*stats.geomean_ratio_ci(pairs)) for lab, pairs in by_label.items()}
+        out[col[0]] = {lab: geomean_ratio(pairs) for lab, pairs in by_label.items()}
     return out
 
 
@@ -135,7 +186,7 @@ def dimension_effects(rs):
                     if b is not None:
                         pairs.append(_cost_pair(e, b, col[2], col[4]))
                 if pairs:
-                    out.append(Effect(col[0], dim, base, level, Ratio(*stats.geomean_ratio_ci(pairs))))
+                    out.append(Effect(col[0], dim, base, level, geomean_ratio(pairs)))
     return out
 
 
@@ -171,10 +222,11 @@ def _entry(rs, scenario, label, **params):
 
 
 def _diff_ci(a, b):
-    """Interval of median(a) - median(b) by the bootstrap, or None."""
-    if len(a) < stats.BOOTSTRAP_MIN_N or len(b) < stats.BOOTSTRAP_MIN_N:
+    """Interval of median(a) - median(b) (inference.difference_ci of two Samples), or None."""
+    if not enough(a, b):
         return None
-    return stats.percentile_interval(stats.bootstrap_medians(a, seed=3) - stats.bootstrap_medians(b, seed=4))
+    ci = inference.difference_ci([(1, a), (-1, b)])
+    return ci.low, ci.high
 
 
 def switch_steps(rs):
@@ -189,21 +241,24 @@ def switch_steps(rs):
     def m(e, name="ns_per_switch"):
         return e.metrics[name] if e is not None and name in e.metrics else None
 
+    def sd(e, name="ns_per_switch"):
+        return side(e, name)
+
     def ins(e):
         return m(e, "instructions_per_op").median if m(e, "instructions_per_op") else None
     if m(bare):
         steps.append(Step("bare switch (asm, no FP control save)", 0.0, m(bare).median,
-                          stats.median_ci(m(bare).samples), ins(bare), "switch asm_nofpu"))
+                          median_interval(sd(bare)), ins(bare), "switch asm_nofpu"))
     if m(asm):
         start = m(bare).median if m(bare) else 0.0
         steps.append(Step("+ FP control save (asm)" if m(bare) else "asm switch", start,
-                          m(asm).median, _diff_ci(m(asm).samples, m(bare).samples) if m(bare)
-                          else stats.median_ci(m(asm).samples), ins(asm), "switch asm"))
+                          m(asm).median, _diff_ci(sd(asm), sd(bare)) if m(bare)
+                          else median_interval(sd(asm)), ins(asm), "switch asm"))
     y = _entry(rs, "yield", REFERENCE, fibers=2)
     if m(y, "ns_per_yield") and m(asm):
         steps.append(Step(f"+ runtime yield ({REFERENCE})", m(asm).median,
                           m(y, "ns_per_yield").median,
-                          _diff_ci(m(y, "ns_per_yield").samples, m(asm).samples),
+                          _diff_ci(sd(y, "ns_per_yield"), sd(asm)),
                           ins(y), "yield " + REFERENCE))
         gon = [e for e in rs.ok("gc_scan") if e.label == REFERENCE and gc_measure(e) == "switch"]
         on = next((e for e in gon if e.params.get("design") == "locked"), None)
@@ -212,30 +267,31 @@ def switch_steps(rs):
             d = m(on, "ns_per_yield").median - m(off, "ns_per_yield").median
             base = m(y, "ns_per_yield").median
             steps.append(Step("+ GC hooks (locked design over off)", base, base + d,
-                              _diff_ci(m(on, "ns_per_yield").samples, m(off, "ns_per_yield").samples),
+                              _diff_ci(sd(on, "ns_per_yield"), sd(off, "ns_per_yield")),
                               None, "gc_scan measure=switch"))
     sig = _entry(rs, "switch", "sigprocmask")
     if m(uc) and m(asm) and m(sig):
         a, u, g = m(asm).median, m(uc).median, m(sig).median
         steps.append(Step("ucontext: + signal-mask system call (sigprocmask, measured alone)",
-                          a, a + g, stats.median_ci(m(sig).samples), None, "switch sigprocmask",
+                          a, a + g, median_interval(sd(sig)), None, "switch sigprocmask",
                           "ucontext"))
         steps.append(Step("ucontext: + the rest of its switch (larger save)", a + g, u,
-                          _rest_ci(m(uc).samples, m(asm).samples, m(sig).samples),
+                          _rest_ci(sd(uc), sd(asm), sd(sig)),
                           ins(uc), "switch ucontext", "ucontext"))
     elif m(uc) and m(asm):
         steps.append(Step("ucontext instead of asm (signal-mask system call, larger save)",
-                          m(asm).median, m(uc).median, _diff_ci(m(uc).samples, m(asm).samples),
+                          m(asm).median, m(uc).median, _diff_ci(sd(uc), sd(asm)),
                           ins(uc), "switch ucontext", "ucontext"))
     return steps
 
 
 def _rest_ci(uc, asm, sig):
-    """Interval of median(uc) - median(asm) - median(sig) by the bootstrap, or None."""
-    if min(len(uc), len(asm), len(sig)) < stats.BOOTSTRAP_MIN_N:
+    """Interval of median(uc) - median(asm) - median(sig) (inference.difference_ci of three
+    Samples), or None."""
+    if not enough(uc, asm, sig):
         return None
-    return stats.percentile_interval(stats.bootstrap_medians(uc, seed=3) - stats.bootstrap_medians(asm, seed=4)
-                                     - stats.bootstrap_medians(sig, seed=5))
+    ci = inference.difference_ci([(1, uc), (-1, asm), (-1, sig)])
+    return ci.low, ci.high
 
 
 # ---- speedup ---------------------------------------------------------------------------------
@@ -272,8 +328,7 @@ def speedups(rs):
             for c in sorted(by_c):
                 if c == 1.0:
                     continue
-                r, ci = stats.ratio_ci(one.metrics[metric].samples, by_c[c].metrics[metric].samples)
-                pts.append((c, Ratio(r, ci, 1)))
+                pts.append((c, median_ratio(side(one, metric), side(by_c[c], metric))))
             out.append(Speedup(one, wl, one.metrics[metric].median, pts))
     return out
 
@@ -311,8 +366,8 @@ def http_ratios(rs, registration="oneshot"):
         t = threads.get((c, e.params.get("duration_s")))
         if t is None:
             continue
-        r, ci = stats.ratio_ci(e.metrics["requests_per_s"].samples, t.metrics["requests_per_s"].samples)
-        out.append(HttpRatio(e, c, Ratio(r, ci, 1), http_errors(e) + http_errors(t)))
+        out.append(HttpRatio(e, c, median_ratio(side(e, "requests_per_s"), side(t, "requests_per_s")),
+                             http_errors(e) + http_errors(t)))
     return out
 
 
@@ -366,7 +421,10 @@ def scan_rate(rs):
         i = rng.integers(0, len(x), len(x))
         if np.ptp(x[i]) > 0:
             slopes.append(np.polyfit(x[i], y[i], 1)[0])
-    return ScanFit(float(a), float(b), stats.percentile_interval(slopes) if slopes else None, len(pts))
+    # The points are medians of separate entries, so the unit resampled is the point (no
+    # rounds in play): the 95 % percentile interval of the resampled slopes.
+    iv = tuple(float(v) for v in np.quantile(slopes, [0.025, 0.975])) if slopes else None
+    return ScanFit(float(a), float(b), iv, len(pts))
 
 
 # ---- memory per fiber ------------------------------------------------------------------------

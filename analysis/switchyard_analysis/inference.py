@@ -1,5 +1,7 @@
-"""Inference for timings: bootstrap intervals of medians, of ratios of medians and of ratios
-of ratios, the Mann-Whitney U test, a trend check within a sample, and the noise floor.
+"""Inference for timings: bootstrap intervals of medians, of ratios of medians, of ratios
+of ratios, of differences of medians and of geometric means of ratios, the Mann-Whitney U
+test, a trend check within a sample, and the noise floor. Every interval the report, its
+findings, its figures and compare.py print comes from here.
 
 Everything takes plain sequences: samples, and optionally each sample's round (the fresh
 process it was measured in; schema 2's `runs` array of a metric). Nothing here reads files.
@@ -23,6 +25,14 @@ Timings are skewed and often bimodal, so nothing assumes a normal distribution:
   rounds knows only the spread of the per-round values: with 3 rounds its interval is
   optimistic (about [second smallest, second largest] of three means); 5 rounds or more
   make it worth quoting.
+- Differences of medians (`difference_ci`) and geometric means of ratios over several
+  pairs (`geomean_ratio_ci`) keep the pooled medians in their estimate and pair by COMMON
+  round draws instead: sides of one invocation (`Sample.invocation`) over the same
+  rounds are resampled with the same rounds, so a side against itself gives exactly 0 or 1
+  and drift shared within a round cancels. Without rounds (version 1) every side is
+  resampled sample by sample, on its own. These two draw their resamples from one seeded
+  numpy generator per side (the findings' seeds from before rounds existed) rather than
+  through scipy.stats.bootstrap, so the intervals published from version 1 data do not move.
 - The two-sided test (`two_sample_test`) is scipy's Mann-Whitney U of the samples (exact
   without ties for small samples, asymptotic otherwise) when a side has no rounds. With
   n1 = n2 = 3 its smallest attainable p is 0.1, so `smallest_p` tells a caller when the
@@ -265,6 +275,130 @@ def ratio_of_ratios(a_num, a_den, b_num, b_den, runs=None, paired=None, level=LE
         return _ratio(_ratio(m[0], m[1]), _ratio(m[2], m[3]))
     lo, hi = _bootstrap([s.data for s in sides], stat, level, resamples, seed)
     return Interval(est, lo, hi, level, "runs" if any(s.by_round for s in sides) else "bootstrap")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One side of a difference or of a geometric mean of ratios: its samples, each
+    sample's round (or None: a version 1 file, no rounds) and the invocation it was
+    measured in (anything hashable, e.g. the tuple of files it came from; None: none known).
+    Sides of one invocation over the same two or more rounds are resampled by COMMON round
+    draws: round r of each was measured at the same time, so drift shared within a round
+    cancels (the pairing of ratio_ci, kept with pooled medians). Sides of different
+    invocations share no rounds, whatever their round numbers: each is resampled on its own."""
+    values: tuple
+    runs: object = None
+    invocation: object = None
+
+
+def _plan(samples, what):
+    """(_Side per Sample, blocks): each block is (what it resamples: samples, or round
+    numbers, [side indices]);
+    one block per side, except that sides with the same invocation and the same two or more
+    rounds share one block of round numbers (every side's round matrix has its rows in the
+    same sorted round order, so row i is the same round for all of them)."""
+    sides, blocks, shared = [], [], {}
+    for i, s in enumerate(samples):
+        if not isinstance(s, Sample):
+            raise ValueError(f"{what}: expected inference.Sample, got {type(s).__name__}")
+        side = _Side(s.values, s.runs, what)
+        sides.append(side)
+        if side.by_round and s.invocation is not None:
+            key = (s.invocation, tuple(sorted(set(s.runs), key=str)))
+            if key in shared:
+                blocks[shared[key]][1].append(i)
+                continue
+            shared[key] = len(blocks)
+        blocks.append((side.data, [i]))
+    return sides, blocks
+
+
+def _plan_bootstrap(sides, blocks, combine, level, resamples, seed):
+    """The percentile interval of combine([resampled median of each side]), each block
+    resampled on its own: block j draws its indices from numpy's default_rng(seed + j + its
+    size). Not scipy.stats.bootstrap, whose one generator serves every sample: these seeds
+    are the ones the findings' intervals always drew with, so version 1 data (no rounds, one
+    block per side) keeps the intervals published from it to the last digit."""
+    meds = [None] * len(sides)
+    for j, (data, members) in enumerate(blocks):
+        idx = np.random.default_rng(seed + j + data.size).integers(
+            0, data.size, size=(resamples, data.size))
+        for i in members:
+            meds[i] = sides[i].medians(data[idx], axis=-1)
+    with np.errstate(all="ignore"):
+        reps = np.asarray(combine(meds), dtype=float)
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(reps, [tail, 1.0 - tail])
+    if math.isnan(lo) or math.isnan(hi):
+        # Infinite replicates (a resampled median of 0): as in _bootstrap.
+        lo, hi = np.quantile(reps, [tail, 1.0 - tail], method="nearest")
+    return float(lo), float(hi)
+
+
+def _method(sides, blocks):
+    if any(len(members) > 1 for _, members in blocks):
+        return "paired-runs"
+    return "runs" if any(s.by_round for s in sides) else "bootstrap"
+
+
+def difference_ci(terms, level=LEVEL, resamples=RESAMPLES, seed=3):
+    """sum(sign * median(side)) over `terms`, [(sign, Sample)] with sign +1 or -1, with a
+    percentile-bootstrap interval: median(a) - median(b) is [(1, a), (-1, b)]; the switch
+    waterfall's "rest of ucontext" is ucontext - asm - sigprocmask.
+
+    The estimate is the difference of the pooled medians. Each side is resampled by whole
+    rounds when it has two or more, by sample otherwise (a version 1 file: the sample
+    bootstrap); sides of one invocation over the same rounds share their round draws (see
+    Sample). Every side constant: the degenerate interval. Method as in Interval. `seed`:
+    see _plan_bootstrap (3: the seed this interval was first published with)."""
+    if not terms:
+        raise ValueError("difference_ci: no terms")
+    signs = [float(sign) for sign, _ in terms]
+    if any(sign not in (1.0, -1.0) for sign in signs):
+        raise ValueError("difference_ci: each term's sign must be +1 or -1")
+    sides, blocks = _plan([s for _, s in terms], "difference_ci")
+    est = float(sum(sign * side.median for sign, side in zip(signs, sides)))
+    if all(side.constant for side in sides):
+        return Interval(est, est, est, level, "degenerate")
+    lo, hi = _plan_bootstrap(sides, blocks,
+                             lambda meds: sum(sign * m for sign, m in zip(signs, meds)),
+                             level, resamples, seed)
+    return Interval(est, lo, hi, level, _method(sides, blocks))
+
+
+def geomean_ratio_ci(pairs, level=LEVEL, resamples=RESAMPLES, seed=1):
+    """The geometric mean over `pairs`, [(numerator Sample, denominator Sample)], of
+    median(numerator) / median(denominator), with a percentile-bootstrap interval: the
+    heat map's cost ratio of a variant over several parameter sets, the effect of a
+    dimension over every pair of variants that differ only in it.
+
+    The estimate uses the pooled medians. Each replicate resamples every side (by whole
+    rounds when it has two or more, else by sample) and takes the geometric mean of the
+    resampled ratios; sides of one invocation over the same rounds share their round draws
+    (see Sample), so a ratio of a side to itself is exactly 1 and drift shared within a
+    round cancels. Medians must be positive; a resampled median of 0 counts as in ratio_ci
+    (x / 0 infinitely large, 0 / 0 equal). `seed`: see _plan_bootstrap (1: the seed this
+    interval was first published with)."""
+    if not pairs:
+        raise ValueError("geomean_ratio_ci: no pairs")
+    flat = [s for pair in pairs for s in pair]
+    if len(flat) != 2 * len(pairs):
+        raise ValueError("geomean_ratio_ci: each pair must be (numerator, denominator)")
+    sides, blocks = _plan(flat, "geomean_ratio_ci")
+    for side in sides:
+        _positive_median(side, "geomean_ratio_ci")
+    k = len(pairs)
+    est = math.exp(sum(math.log(sides[2 * i].median / sides[2 * i + 1].median)
+                       for i in range(k)) / k)
+    if all(side.constant for side in sides):
+        return Interval(est, est, est, level, "degenerate")
+
+    def combine(meds):
+        with np.errstate(divide="ignore"):
+            logs = sum(np.log(_ratio(meds[2 * i], meds[2 * i + 1])) for i in range(k))
+        return np.exp(logs / k)
+    lo, hi = _plan_bootstrap(sides, blocks, combine, level, resamples, seed)
+    return Interval(est, lo, hi, level, _method(sides, blocks))
 
 
 def mann_whitney(x, y):

@@ -5,8 +5,8 @@ from matplotlib import ticker
 
 from . import captions, findings, layout, stats, style
 from .layout import Figure, new_figure
-from .plot_engine import (derived, dot_figure, dpi, line_figure, num, panel_title, value_axis,
-                          varying)
+from .plot_engine import (derived, dot_figure, dpi, line_figure, num, panel_title, rounds_of,
+                          value_axis, varying)
 from .plots_http import HTTP_DROP, HTTP_MERGE, http_mode, http_name
 from .results import label_sort_key, metric_value
 
@@ -50,6 +50,13 @@ def timer_points(e):
     return qs, vals, False
 
 
+def timer_rounds(e, quantile):
+    """The round of each sample of the percentile metric drawn at `quantile` (its whisker
+    resamples whole rounds), or None (version 1, or no such metric)."""
+    m = next((m for m, p in QUANTILE_METRICS if p == quantile), None)
+    return rounds_of(e, m) if m is not None else None
+
+
 def fig_timers(sets, out):
     everyone = [e for rs in sets for e in rs.ok("timers") if timer_points(e)[0]]
     if not everyone:
@@ -73,10 +80,10 @@ def fig_timers(sets, out):
             qs, vals, full = timer_points(e)
             wakes = num(e.params.get("fibers"))   # each fiber sleeps once per run
             ys = [(1.0 - q) if q < 1.0 else (1.0 / wakes if wakes else None) for q in qs]
-            keep = [(y, v) for y, v in zip(ys, vals) if y is not None and y > 0]
+            keep = [(y, v, q) for y, v, q in zip(ys, vals, qs) if y is not None and y > 0]
             if not keep:
                 continue
-            ys, vals = [k[0] for k in keep], [k[1] for k in keep]
+            ys, vals, kept_qs = [k[0] for k in keep], [k[1] for k in keep], [k[2] for k in keep]
             ymin = min(ymin, min(ys))
             meds = [stats.median(v) for v in vals]
             kw = style.point_kwargs(e)
@@ -84,8 +91,8 @@ def fig_timers(sets, out):
                 full_any = True
                 ax.step(meds, ys, where="post", color=kw["color"], lw=1.0)
             else:
-                for y, v in zip(ys, vals):
-                    ci = stats.median_ci(v)
+                for y, v, q in zip(ys, vals, kept_qs):
+                    ci = stats.median_ci(v, timer_rounds(e, q))
                     if ci is not None:
                         ax.plot(ci, [y, y], color=kw["color"], lw=0.8)
                 ax.plot(meds, ys, **kw)
@@ -141,7 +148,8 @@ def fig_memory(sets, out):
             mv = metric_value(e, "kib_per_conn")
             if mv is not None and http_mode(e) == "idle":
                 p = dict(e.params, part="per idle connection")
-                out_.append(derived(e, "kib_per_conn", "KiB", e.metrics["kib_per_conn"].samples, p))
+                out_.append(derived(e, "kib_per_conn", "KiB", e.metrics["kib_per_conn"].samples, p,
+                                    e.metrics["kib_per_conn"].rounds))
         return out_
     def one_x(metric, xparam):
         xs = {str(e.params.get(xparam)) for rs in sets for e in entries_of(rs) if metric in e.metrics}

@@ -200,6 +200,18 @@ def _trends(e, metrics):
     return "; ".join(out)
 
 
+def n_cell(e):
+    """The table's n: the samples behind the row's medians and, when they came from more
+    than one fresh process (schema 2's rounds, or files pooled as repeated runs), how many:
+    "9 (3 runs)". Samples of one process move together, so a reader needs both to judge an
+    interval. A single version 1 file has no rounds: its repetitions, as always."""
+    if not e.runs and len(e.sources) < 2:
+        return str(e.repetitions)
+    n = max((len(m.samples) for m in e.metrics.values()), default=0)
+    runs = len(e.round_ids())
+    return f"{n} ({runs} run{'s' if runs != 1 else ''})"
+
+
 def _median_table(sets, scenario, select=None, metrics=None, derived=(), drop_params=()):
     """Rows: folder (when several), label, the parameters that vary, n; columns: `metrics`
     (default: every metric present, in order of appearance) and `derived` columns, each a
@@ -229,7 +241,7 @@ def _median_table(sets, scenario, select=None, metrics=None, derived=(), drop_pa
     for rs, e in ordered:
         cells = [rs.name] if len(sets) > 1 else []
         shown = {k: v for k, v in e.params.items() if k in vary}
-        cells += [e.label, params_text(shown) or "—", str(e.repetitions)]
+        cells += [e.label, params_text(shown) or "—", n_cell(e)]
         cells += [_cell(metric_value(e, m) if m in e.metrics else None) for m in metrics]
         cells += [fn(e, [x for r2, x in entries if r2 is rs]) for _, fn in derived]
         if entry_rss:
@@ -611,7 +623,8 @@ def build_blocks(sets, figures, out_dir):
     b = [("h", 1, "Switchyard results"),
          ("p", f"Generated {now} by analysis/figures.py from: " +
           ", ".join(rs.folder for rs in sets) + ". Tables: medians over repetitions, "
-          "[min–max]; n = repetitions. Figures: " + _style_text())]
+          "[min–max]; n = repetitions, or samples and the runs (fresh processes) they come "
+          "from, as 9 (3 runs), where the data records runs or pools files. Figures: " + _style_text())]
     b += findings_blocks(sets, figures, out_dir)
     b += stackless_blocks(sets)
     b.append(("h", 2, "Machines and builds"))
@@ -740,7 +753,8 @@ def readme_block(rs, folder):
 def _style_text():
     from . import style
     return (style.style_note() + "; figure whiskers are 95 % bootstrap intervals of the median "
-            "(none below 3 repetitions), grey dots each repetition.")
+            "(whole runs resampled where the data records them; none below 3 repetitions), "
+            "grey dots each repetition.")
 
 
 def _md_cell(s):
