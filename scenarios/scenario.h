@@ -73,7 +73,7 @@ struct Outcome {
   std::map<std::string, Distribution> distributions;
   std::optional<std::int64_t> peak_rss_kib;
   // The runtime's per-carrier scheduler counters (results/SCHEMA.md `carrier_counters`):
-  // one row per repetition, in it one row per carrier of the six counters in
+  // one row per repetition, in it one row per carrier of the counters in
   // sy::CarrierCounters::kNames order. Empty: not recorded.
   std::vector<std::vector<std::vector<std::uint64_t>>> carrier_counters;
   std::vector<std::string> notes;

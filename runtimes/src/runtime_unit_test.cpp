@@ -61,6 +61,45 @@ TEST(PinCarriers, TheEnvironmentSetsTheDefault) {
   EXPECT_FALSE(Options{}.pin_carriers);
 }
 
+// CarrierCounters::cpu_ns and wall_ns: a carrier that runs a fiber busy for X of its own
+// CPU time reports at least X of CPU (the fiber's time is the carrier thread's), and the
+// wall time of its loop covers that; the other carrier, which only sleeps (no idle spin),
+// reports little CPU. The busy loop waits on the thread's CPU clock, not the wall clock, so
+// a loaded machine makes the test slower, never wrong.
+TEST(CarrierCounters, CpuAndWallTimeOfTheLoop) {
+  constexpr std::int64_t kBusyNs = 40'000'000;
+  Options o;
+  o.carriers = 2;
+  o.idle_spin = Duration{0};  // the idle carrier sleeps instead of polling for work
+  Runtime<AsmPooledFifo> rt(o);
+  rt.run([] {
+    const std::int64_t start = detail::thread_cpu_ns();
+    while (detail::thread_cpu_ns() - start < kBusyNs) {
+    }
+  });
+  const std::vector<CarrierCounters> cs = rt.carrier_counters();
+  ASSERT_EQ(cs.size(), 2u);
+  const bool zero_busy = cs[0].cpu_ns >= cs[1].cpu_ns;
+  const CarrierCounters& busy = cs[zero_busy ? 0 : 1];
+  const CarrierCounters& idle = cs[zero_busy ? 1 : 0];
+  EXPECT_GE(busy.cpu_ns, static_cast<std::uint64_t>(kBusyNs)) << "the busy fiber's CPU time is missing";
+  // One thread cannot use more CPU than wall time over the same interval (1 ms: the two
+  // clocks' reads are not simultaneous).
+  EXPECT_GE(busy.wall_ns + 1'000'000, busy.cpu_ns);
+  // Sleeping in epoll costs microseconds; a quarter of the busy time means it spun.
+  EXPECT_LT(idle.cpu_ns, static_cast<std::uint64_t>(kBusyNs / 4)) << "the idle carrier burned CPU";
+  EXPECT_GT(idle.wall_ns, 0u) << "the idle carrier's loop time is missing";
+  // Cumulated over runs: a second run adds to both.
+  const std::uint64_t before = busy.cpu_ns + idle.cpu_ns;
+  rt.run([] {
+    const std::int64_t start = detail::thread_cpu_ns();
+    while (detail::thread_cpu_ns() - start < kBusyNs) {
+    }
+  });
+  const std::vector<CarrierCounters> again = rt.carrier_counters();
+  EXPECT_GE(again[0].cpu_ns + again[1].cpu_ns, before + kBusyNs);
+}
+
 TEST(DeadlineHeap, PopsInOrderAndRemovesAnywhere) {
   std::mt19937 rng(7);
   std::vector<TestFiber> fs(2000);

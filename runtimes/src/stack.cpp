@@ -499,7 +499,7 @@ PooledStacks::~PooledStacks() {
   for (auto& s : free_) free_stack(s);
 }
 
-Stack PooledStacks::acquire(std::size_t size) {
+Stack PooledStacks::acquire_slow(std::size_t size) {
   const std::size_t want = size ? round_pages(size) : size_;
   if (want == size_ && !free_.empty()) {
     Stack s = free_.back();
@@ -512,7 +512,10 @@ Stack PooledStacks::acquire(std::size_t size) {
   return make_stack(want, opts_.stack.guard);
 }
 
-void PooledStacks::recycle(Stack& s) noexcept {
+// Inlined into release (its one caller): out of line it cost a call and a prologue per
+// recycle. With the guarded test before canary_intact below, release went from 40 + 23
+// (recycle) + 4 (canary_intact) to 50 instructions per spawn+join (callgrind, asm-pooled-fifo).
+[[gnu::always_inline]] inline void PooledStacks::recycle(Stack& s) noexcept {
   switch (opts_.policy) {
     case ReleasePolicy::release_all:
       give_back(s.lo, s.size);
@@ -543,7 +546,8 @@ void PooledStacks::recycle(Stack& s) noexcept {
 
 void PooledStacks::release(Stack& s) noexcept {
   if (!s) return;
-  if (!canary_intact(s)) report_stack_corruption(s, nullptr);
+  // A guarded stack has no canary: no call to find that out.
+  if (!s.guarded && !canary_intact(s)) [[unlikely]] report_stack_corruption(s, nullptr);
   if (s.size != size_ || s.guarded != opts_.stack.guard || free_.size() >= opts_.cap) {
     free_stack(s);
     return;

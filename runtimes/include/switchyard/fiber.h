@@ -149,11 +149,14 @@ struct FiberBase {
   void (*destroy_block)(FiberBase*) = nullptr;  // destroys the control block in place
   std::exception_ptr error;
   // Owners: 1 for the runtime until death, +1 per JoinHandle or FiberRef. The stack
-  // (holding this object) is released when it drops to 0. Drops are acq_rel
-  // (RuntimeState::drop_ref_on), new references from a held one relaxed (FiberRef).
+  // (holding this object) is released when it drops to 0. Drops are acq_rel, or an
+  // acquire load when it reads 1 (the sole owner: RuntimeState::drop_last), new references
+  // from a held one relaxed (FiberRef).
   std::atomic<std::uint32_t> refs{1};
   detail::SpinLock join_lock;
-  bool finished = false;  // guarded by join_lock
+  // Written under join_lock (release: after the result, see RuntimeState::entry); read
+  // under it, or without it by a joiner's fast path (acquire: RuntimeState::join_wait).
+  std::atomic<bool> finished{false};
   WaiterList joiners;     // guarded by join_lock
 
   // ---- per-fiber C++ state saved across switches (DESIGN section 5)

@@ -42,10 +42,10 @@ struct CarrierHooks {
 bool pin_carriers_requested() noexcept;
 
 // One carrier's scheduler counters (Runtime::carrier_counters), counted where the slow
-// path already is (stealing, idling, waking), never on the yield or push fast path. Each
-// is a plain field written only by its own carrier's thread; readers take them after the
-// carriers' threads have been joined (run() returned, or finish()), which orders every
-// write before the read.
+// path already is (stealing, idling, waking, the loop's start and end), never on the yield
+// or push fast path. Each is a plain field written only by its own carrier's thread;
+// readers take them after the carriers' threads have been joined (run() returned, or
+// finish()), which orders every write before the read.
 struct CarrierCounters {
   std::uint64_t steals = 0;         // fibers taken from another carrier's queue
   std::uint64_t failed_steals = 0;  // steal rounds over every other carrier that found nothing
@@ -53,10 +53,19 @@ struct CarrierCounters {
   std::uint64_t kicks = 0;          // wakes this carrier sent to a sleeping carrier it claimed
   std::uint64_t spin_hits = 0;      // idle spins that found work before blocking
   std::uint64_t wakes = 0;          // sleeps ended by another thread's claim (its kick)
+  // The carrier thread's CPU time (CLOCK_THREAD_CPUTIME_ID) and the wall time
+  // (CLOCK_MONOTONIC) spent in its scheduler loop, fibers and idling included, summed over
+  // every loop it ran (each run(), or start() to finish()). Read once when the loop starts
+  // and once when it ends: nothing on the hot path. Their ratio is the carrier's busy
+  // fraction; the sum of cpu_ns over carriers against one carrier's shows work inflation.
+  std::uint64_t cpu_ns = 0;
+  std::uint64_t wall_ns = 0;
+  static constexpr unsigned kCount = 8;
   // The order of results/SCHEMA.md's carrier_counters.counters.
-  static constexpr const char* kNames[6] = {"steals", "failed_steals", "sleeps", "kicks", "spin_hits", "wakes"};
+  static constexpr const char* kNames[kCount] = {"steals", "failed_steals", "sleeps",  "kicks",
+                                                 "spin_hits", "wakes",       "cpu_ns", "wall_ns"};
   std::uint64_t operator[](unsigned i) const noexcept {
-    const std::uint64_t v[6] = {steals, failed_steals, sleeps, kicks, spin_hits, wakes};
+    const std::uint64_t v[kCount] = {steals, failed_steals, sleeps, kicks, spin_hits, wakes, cpu_ns, wall_ns};
     return v[i];
   }
 };
@@ -157,6 +166,7 @@ inline CarrierBase* current_carrier() noexcept {
 }
 void set_current_carrier(CarrierBase*) noexcept;
 std::int64_t now_ns() noexcept;
+std::int64_t thread_cpu_ns() noexcept;  // the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID)
 void install_runtime_diagnostics();  // overflow handler + describer naming the fiber
 }  // namespace detail
 
