@@ -65,6 +65,9 @@ using Configs = ::testing::Types<
     Config<AsmPooledFifo, 1, IoBackend::epoll, IoRegistration::oneshot>,
     Config<AsmPooledChaseLev, 2, IoBackend::epoll, IoRegistration::oneshot>,
     Config<AsmPooledChaseLev, 2, IoBackend::epoll, IoRegistration::persistent>,
+    // The default registration on a shared run queue (the HTTP scenario's set-up): every
+    // other wake crosses carriers there.
+    Config<AsmPooledFifo, 2, IoBackend::epoll, IoRegistration::persistent>,
     Config<BoostFreshFifo, 2, IoBackend::epoll, IoRegistration::level>,
     Config<UcontextPooledChaseLev, 2, IoBackend::poll, IoRegistration::oneshot>,
     Config<AsmPooledFifo, 1, IoBackend::poll, IoRegistration::oneshot>>;
@@ -238,6 +241,52 @@ TYPED_TEST(Io, CloseThroughTheRuntimeWakesEveryWaiterWithAnError) {
   });
   EXPECT_EQ(cancelled.load(), 3);
   ::close(sv[1]);
+}
+
+// One fd, a reader and a writer waiting on it at once (a full send buffer, nothing to
+// read): each wakes for its own direction only, and the one left waiting still wakes when
+// its turn comes (oneshot: the dispatch that served the reader re-arms for the writer;
+// persistent: the registration covers both; poll: the fd goes back into the set).
+TYPED_TEST(Io, ReaderAndWriterOfOneFdEachWakeForTheirOwnDirection) {
+  using Rt = typename TypeParam::Rt;
+  Rt rt(TypeParam::options());
+  Pair p;
+  // Fill fd[0]'s way out: writes fail with EAGAIN from here until fd[1] reads.
+  static char chunk[16384];
+  while (::write(p.fd[0], chunk, sizeof chunk) > 0) {
+  }
+  ASSERT_EQ(errno, EAGAIN);
+  const std::int64_t base = detail::io_waiters();
+  std::atomic<bool> drained{false};
+  std::atomic<bool> writer_done{false};
+  IoResult read_r, write_r;
+  bool writer_woke_early = false;
+  rt.run([&] {
+    auto reader = Rt::spawn([&] { read_r = Rt::wait_fd(p.fd[0], IoEvent::read, 10s); });
+    auto writer = Rt::spawn([&] {
+      write_r = Rt::wait_fd(p.fd[0], IoEvent::write, 10s);
+      // relaxed, both: the joins below order them for the checks; drained only needs to
+      // be seen set if the drain happened before this wake, which the socket orders.
+      writer_woke_early = !drained.load(std::memory_order_relaxed);
+      writer_done.store(true, std::memory_order_relaxed);
+    });
+    // Both registered (counted under the fd's lock, before each switched away).
+    ASSERT_TRUE(fiber_eventually<Rt>([&] { return detail::io_waiters() == base + 2; }));
+    ASSERT_EQ(::write(p.fd[1], "x", 1), 1);
+    reader.join();
+    EXPECT_FALSE(writer_done.load(std::memory_order_relaxed)) << "the byte to read woke the writer";
+    // The writer is still registered: draining the other end must wake it.
+    drained.store(true, std::memory_order_relaxed);
+    while (::read(p.fd[1], chunk, sizeof chunk) > 0) {
+    }
+    writer.join();
+  });
+  EXPECT_EQ(read_r.status, IoStatus::ready) << "error " << read_r.error;
+  EXPECT_EQ(write_r.status, IoStatus::ready) << "error " << write_r.error;
+  EXPECT_FALSE(writer_woke_early) << "the writer woke before its fd was writable";
+  char c;
+  EXPECT_EQ(::read(p.fd[0], &c, 1), 1);
+  EXPECT_GT(::write(p.fd[0], "y", 1), 0);
 }
 
 // The waiter is woken on one carrier, migrates, and waits again: its registration must

@@ -1,7 +1,7 @@
 // switchyard_http_server: the HTTP "Hello, World!" server under a chosen taskmaster.
 //
 //   switchyard_http_server --taskmaster threads|eventloop|fibers [--variant NAME]
-//       [--carriers N] [--registration oneshot|persistent|level] [--io-backend epoll|poll]
+//       [--carriers N] [--registration persistent|oneshot|level] [--io-backend epoll|poll]
 //       [--listen HOST:PORT] [--backlog N] [--max-conns N] [--idle-timeout-ms N]
 //       [--request-timeout-ms N] [--shutdown-grace-ms N]
 //
@@ -52,7 +52,7 @@ int parse_cli(int argc, char** argv, Cli& c) {
   app.add_option("--carriers", c.tm.carriers, "Carriers (fibers) or event loops (eventloop); default: the CPUs")
       ->check(sy::cli::integer_in(1, 1024))
       ->type_name("N");
-  app.add_option("--registration", c.tm.registration, "How fibers register with the poller: oneshot | persistent | level")
+  app.add_option("--registration", c.tm.registration, "How fibers register with the poller: persistent | oneshot | level")
       ->capture_default_str();
   app.add_option("--io-backend", c.tm.io_backend, "The fibers' poller: epoll | poll")->capture_default_str();
   std::string listen = "127.0.0.1:0";

@@ -37,7 +37,7 @@ const Scenario kHttp = [] {
       {"duration_s", "seconds of each wrk run (one run per repetition, after a 1 s warm-up)", 10, 1, 3600},
       {"wrk_threads", "wrk -t (at most the connections)", 2, 1, 256},
       {"carriers", "carriers of the fiber and event-loop servers; GOMAXPROCS for Go; io_context threads for asio", 2, 1, 1024},
-      {"registration", "fiber server's epoll registration", "oneshot", 0, 0, {"oneshot", "persistent", "level"}},
+      {"registration", "fiber server's epoll registration", "persistent", 0, 0, {"oneshot", "persistent", "level"}},
       {"io_backend", "fiber server's poller", "epoll", 0, 0, {"epoll", "poll"}},
       {"workers", "nginx worker processes", 1, 1, 64},
   };

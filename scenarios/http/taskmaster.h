@@ -23,7 +23,7 @@ struct TaskmasterOptions {
   std::string name = "fibers";                 // threads | eventloop | fibers
   std::string variant = "asm-pooled-chaselev";  // fibers only
   unsigned carriers = 0;                       // fibers: carriers; eventloop: loops; 0 = CPUs
-  std::string registration = "oneshot";        // fibers: oneshot | persistent | level
+  std::string registration = "persistent";     // fibers: persistent | oneshot | level (io_core.h)
   std::string io_backend = "epoll";            // fibers: epoll | poll
 };
 

@@ -98,7 +98,7 @@ struct Options {
   // spins that long on every idle carrier, unbounded in count (the former option).
   Duration idle_spin = kIdleSpinAdaptive;
   IoBackend io_backend = IoBackend::epoll;                 // each carrier's readiness source
-  IoRegistration io_registration = IoRegistration::oneshot;  // see io_core.h
+  IoRegistration io_registration = IoRegistration::persistent;  // see io_core.h (why the default)
   const CarrierHooks* hooks = nullptr;  // not owned; must outlive the runtime (gc.h sets it)
 };
 

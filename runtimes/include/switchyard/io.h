@@ -43,6 +43,23 @@ namespace detail {
 inline std::int64_t deadline_of(Duration timeout) noexcept {
   return timeout.count() < 0 ? -1 : sy::detail::now_ns() + timeout.count();
 }
+// The deadline of a call, taken from the clock at its first wait, not at its start: most
+// calls never wait (an HTTP server's read after a readiness wait, its every write), and
+// a clock read each would be spent for nothing. The timeout then counts from the first
+// EAGAIN, one system call later than the call's start.
+class LazyDeadline {
+ public:
+  explicit LazyDeadline(Duration timeout) noexcept : timeout_(timeout) {}
+  std::int64_t get() noexcept {
+    if (ns_ == kUnset) ns_ = deadline_of(timeout_);
+    return ns_;
+  }
+
+ private:
+  static constexpr std::int64_t kUnset = -2;  // deadline_of gives -1 (none) or a time
+  Duration timeout_;
+  std::int64_t ns_ = kUnset;
+};
 // Sets errno on the thread the fiber runs on now; returns -1.
 int fail(int err) noexcept;
 // After EAGAIN: waits. 0: try again; otherwise the errno to fail with.
@@ -64,33 +81,33 @@ inline bool again(long e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
 // >0 bytes, 0 at end of file, -1/errno.
 template <class Rt>
 ssize_t read(int fd, void* buf, std::size_t n, Duration timeout = Duration(-1)) {
-  const std::int64_t d = detail::deadline_of(timeout);
+  detail::LazyDeadline d(timeout);
   for (;;) {
     ssize_t r = detail::sys_read(fd, buf, n);
     if (r >= 0) return r;
     if (r == -EINTR) continue;
     if (!detail::again(-r)) return detail::fail(static_cast<int>(-r));
-    if (int e = detail::await<Rt>(fd, IoEvent::read, d)) return detail::fail(e);
+    if (int e = detail::await<Rt>(fd, IoEvent::read, d.get())) return detail::fail(e);
   }
 }
 
 // Like write(2): may write less than n. -1/errno.
 template <class Rt>
 ssize_t write(int fd, const void* buf, std::size_t n, Duration timeout = Duration(-1)) {
-  const std::int64_t d = detail::deadline_of(timeout);
+  detail::LazyDeadline d(timeout);
   for (;;) {
     ssize_t r = detail::sys_write(fd, buf, n);
     if (r >= 0) return r;
     if (r == -EINTR) continue;
     if (!detail::again(-r)) return detail::fail(static_cast<int>(-r));
-    if (int e = detail::await<Rt>(fd, IoEvent::write, d)) return detail::fail(e);
+    if (int e = detail::await<Rt>(fd, IoEvent::write, d.get())) return detail::fail(e);
   }
 }
 
 // All n bytes, or -1/errno (some may have been written).
 template <class Rt>
 ssize_t write_all(int fd, const void* buf, std::size_t n, Duration timeout = Duration(-1)) {
-  const std::int64_t d = detail::deadline_of(timeout);
+  detail::LazyDeadline d(timeout);
   const char* p = static_cast<const char*>(buf);
   std::size_t done = 0;
   while (done < n) {
@@ -101,7 +118,7 @@ ssize_t write_all(int fd, const void* buf, std::size_t n, Duration timeout = Dur
     }
     if (r == -EINTR) continue;
     if (r < 0 && !detail::again(-r)) return detail::fail(static_cast<int>(-r));
-    if (int e = detail::await<Rt>(fd, IoEvent::write, d)) return detail::fail(e);
+    if (int e = detail::await<Rt>(fd, IoEvent::write, d.get())) return detail::fail(e);
   }
   return static_cast<ssize_t>(n);
 }
@@ -109,13 +126,13 @@ ssize_t write_all(int fd, const void* buf, std::size_t n, Duration timeout = Dur
 // A new connection, already O_NONBLOCK|O_CLOEXEC, or -1/errno.
 template <class Rt>
 int accept(int lfd, sockaddr* addr, socklen_t* len, Duration timeout = Duration(-1)) {
-  const std::int64_t d = detail::deadline_of(timeout);
+  detail::LazyDeadline d(timeout);
   for (;;) {
     int fd = detail::sys_accept(lfd, addr, len);
     if (fd >= 0) return fd;
     if (fd == -EINTR || fd == -ECONNABORTED) continue;
     if (!detail::again(-fd)) return detail::fail(-fd);
-    if (int e = detail::await<Rt>(lfd, IoEvent::read, d)) return detail::fail(e);
+    if (int e = detail::await<Rt>(lfd, IoEvent::read, d.get())) return detail::fail(e);
   }
 }
 
