@@ -568,6 +568,127 @@ TYPED_TEST(Races, AdaptiveSpinningIsBounded) {
   EXPECT_LE(g_max_spinning.load(), kCarriers / 2) << "more than half the carriers spun at once";
 }
 
+// ---------------------------------------------------------------------------------------
+// Exit detection without a shared live count (RuntimeState::should_exit): each carrier
+// counts the fibers it creates and retires, and a carrier exits when the sums match. The
+// pattern that fools a wrong scan: a child counted in on one carrier while its parent,
+// which ends at once, is counted out on another, with next to nothing else live. A chain
+// does exactly that over and over: each link spawns the next, yields (so either may be
+// stolen or taken from the shared queue by one of the idle carriers, which scan the counts
+// all the time) and ends. run() must return only after every link ran (a false zero lets
+// the carriers leave with links still queued), and must return (a carrier that misses the
+// zero sleeps; the park timeout is an hour, so only a kick can wake it).
+
+template <class Rt>
+void chain_link(std::atomic<int>& ran, int left) {
+  ran.fetch_add(1, std::memory_order_relaxed);
+  if (left > 1) Rt::spawn([&ran, left] { chain_link<Rt>(ran, left - 1); }).detach();
+  if (left % 4 == 0) Rt::yield();
+}
+
+// Runs body() on this thread under a deadline kept by a watchdog thread. A body that hangs
+// fails the test, then is set free by kicking every carrier until it returns (a kicked
+// carrier looks at the exit again), so the test goes on.
+template <class Rt, class Body>
+bool returns_in_time(Rt& rt, Body&& body) {
+  std::atomic<bool> done{false};
+  bool in_time = true;
+  std::thread watchdog([&] {
+    in_time = eventually([&] { return done.load(); });
+    while (!done.load()) {
+      for (unsigned i = 0; i < rt.carriers(); ++i) rt.carrier(i).kick();
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  body();
+  done.store(true);
+  watchdog.join();
+  return in_time;
+}
+
+// Holds a scanning carrier between the two halves of its scan for 0 to 3 µs (a different
+// pause each scan), as a preemption would: a delay there must not matter.
+std::atomic<unsigned> g_scans{0};
+void pause_between_scan_halves(unsigned) {
+  // relaxed: a counter that only varies the pause.
+  const unsigned n = g_scans.fetch_add(1, std::memory_order_relaxed);
+  const std::int64_t until = detail::now_ns() + (n * 7919u) % 3000u;
+  while (detail::now_ns() < until) {
+  }
+}
+
+TYPED_TEST(Races, ExitWaitsForEveryFiberAndComesWhenParentsEndBeforeTheirStolenChildren) {
+  using Rt = Runtime<TypeParam>;
+  const int links = scaled(2000, kScale, 100);
+  const int rounds = scaled(20, kScale, 3);
+  // Each carrier, as it leaves its loop (CarrierHooks::stop), counts the links run so far:
+  // a carrier that leaves early (a false zero) is seen even though the others, still
+  // running, would finish the chain and hide it from run()'s caller.
+  struct Exits {
+    std::atomic<int>* ran = nullptr;
+    int expect = 0;
+    std::atomic<int> early{0};
+  } exits;
+  CarrierHooks hooks;
+  hooks.arg = &exits;
+  hooks.stop = [](CarrierBase&, void* a) {
+    auto* e = static_cast<Exits*>(a);
+    // relaxed: the exit's own scan ordered every link's count before it (its acquire
+    // loads of the counts out, which each link's increment precedes).
+    if (e->ran && e->ran->load(std::memory_order_relaxed) != e->expect) e->early.fetch_add(1);
+  };
+  Options o;
+  o.carriers = 4;  // more carriers than CPUs: scans interleave with spawns and retires
+  o.park_timeout = std::chrono::hours(1);
+  o.hooks = &hooks;
+  test_hooks::between_scan_halves = &pause_between_scan_halves;
+  struct Unhook {
+    ~Unhook() { test_hooks::between_scan_halves = nullptr; }
+  } unhook;
+  // A runtime per round (and per start()): a carrier's own context keeps the TSan fiber of
+  // the thread that ran it first, so a second run() on new threads trips TSan (a limit of
+  // the sanitized switch, not of the exit).
+  for (int r = 0; r < rounds; ++r) {
+    Rt rt(o);
+    std::atomic<int> ran{0};
+    exits.ran = &ran;
+    exits.expect = links;
+    int at_return = -1;
+    const bool in_time = returns_in_time(rt, [&] {
+      rt.run([&] { chain_link<Rt>(ran, links); });
+      at_return = ran.load();
+    });
+    ASSERT_TRUE(in_time) << "round " << r << ": run() did not return with every fiber ended (" << ran.load()
+                         << " of " << links << " ran): a carrier missed the exit";
+    ASSERT_EQ(at_return, links) << "round " << r << ": run() returned before every fiber ran";
+    ASSERT_EQ(exits.early.load(), 0) << "round " << r << ": a carrier left its loop before every fiber ran";
+    ASSERT_EQ(rt.live(), 0);
+  }
+  exits.ran = nullptr;
+
+  // The same through start()/submit()/finish(): chains submitted from this thread, finish()
+  // called at once. finish() must wait for every link, and return.
+  std::atomic<int> ran{0};
+  const int chains = 8;
+  int at_finish = -1;
+  exits.ran = &ran;
+  for (int r = 0; r < rounds && at_finish < 0; ++r) {
+    Rt rs(o);
+    ASSERT_TRUE(returns_in_time(rs, [&] {
+      rs.start();
+      for (int c = 0; c < chains; ++c) rs.submit([&] { chain_link<Rt>(ran, links / chains); }).detach();
+      // Read by the carriers' stop hook only after finish()'s seq_cst store of closing_,
+      // which their exit's load of it saw.
+      exits.expect = (r + 1) * (links / chains) * chains;
+      rs.finish();
+      if (ran.load() != (r + 1) * (links / chains) * chains) at_finish = ran.load();
+    })) << "round " << r << ": finish() did not return with every fiber ended";
+    EXPECT_EQ(rs.live(), 0);
+  }
+  EXPECT_EQ(at_finish, -1) << "finish() returned with " << at_finish << " links run, before every fiber ran";
+  EXPECT_EQ(exits.early.load(), 0) << "a carrier left its loop before every fiber ran";
+}
+
 REGISTER_TYPED_TEST_SUITE_P(MultiCarrier, SubmitFromFourThreadsRunsEachFiberOnce,
                             MigrationCarriesThreadLocalsExceptionsAndFiberLocals,
                             IdleRuntimeParksAndASubmissionWakesIt, ShutdownWaitsAndRefusesLateWork,

@@ -34,6 +34,7 @@ namespace sy::test_hooks {
 inline void (*after_arm)(sy::FiberBase*) = nullptr;            // Carrier::publish, the fiber just armed
 inline void (*after_finish_unlock)(sy::FiberBase*) = nullptr;  // RuntimeState::entry, the join lock released
 inline void (*spinning_started)(unsigned) = nullptr;  // try_start_spinning won: the spinners now
+inline void (*between_scan_halves)(unsigned) = nullptr;  // RuntimeState::tally: the carrier count
 }  // namespace sy::test_hooks
 #define SY_TEST_POINT(name, arg)                                      \
   do {                                                                \
@@ -70,6 +71,7 @@ class RuntimeState {
     ncarriers_ = opts_.carriers ? opts_.carriers : available_cpus();
     multi_ = ncarriers_ > 1;
     sched_.multi = multi_;
+    live_slots_ = std::make_unique<LiveSlot[]>(ncarriers_);
     for (unsigned i = 0; i < ncarriers_; ++i) carriers_.push_back(std::make_unique<C>(*this, i));
   }
   RuntimeState(const RuntimeState&) = delete;
@@ -104,33 +106,82 @@ class RuntimeState {
   // carrier no thread_local needs reading (fibers cannot migrate).
   C* current_carrier() noexcept { return multi_ ? static_cast<C*>(detail::current_carrier()) : carriers_[0].get(); }
 
-  // ---- live fibers and the carriers' exit
+  // ---- live fibers and the carriers' exit (MEMORY_ORDER.md section 6 has the argument)
+  // No single live count: each carrier counts the fibers it created (in) and the fibers it
+  // retired (out) in a slot of its own, written only by its own thread with plain load +
+  // store (no locked instruction, no cache line another carrier writes); submissions from
+  // other threads count in ext_in_ (and a withdrawn one in ext_out_). A fiber counted in on
+  // one carrier may be counted out on another, so only the sums mean anything: live =
+  // sum(in) + ext_in - sum(out) - ext_out. With one carrier none of this takes an RMW.
+
+  // A snapshot for introspection and tests, in should_exit()'s order (every out before every
+  // in), so it is never negative; it may be stale while fibers run.
   std::int64_t live() const noexcept {
-    // relaxed: a snapshot for introspection and tests; nothing is read through it.
-    return live_.load(std::memory_order_relaxed);
+    const Tally t = tally();
+    return static_cast<std::int64_t>(t.in - t.out);
   }
   // A submission from outside counts itself before it checks that the runtime is open.
-  // seq_cst: a Dekker pair with finish() (Runtime::submit has the argument).
-  void count_submission() noexcept { live_.fetch_add(1, std::memory_order_seq_cst); }
-  // One live fiber less (ended, or a submission withdrawn); the last one kicks every
-  // carrier so that they see should_exit(). acq_rel: release, so the fiber's end happens
-  // before a carrier's seq_cst load that sees the count reach 0 (and exits); acquire, so
-  // the thread that takes it to 0 has seen every other fiber's end (it kicks after them).
+  // seq_cst: a Dekker pair with finish() (Runtime::submit; should_exit has the argument).
+  void count_submission() noexcept { ext_in_.fetch_add(1, std::memory_order_seq_cst); }
+  // A submission withdrawn (the runtime closed under it, or its creation threw): counted out
+  // in ext_out_, then every carrier kicked, since one may have gone to sleep after a scan
+  // that saw the submission counted in but not yet out. seq_cst: a release (a scan that sees
+  // the withdrawal, with its acquire, also sees the submission's count: MEMORY_ORDER.md
+  // section 6); the kick is what wakes the carriers. Rare: only a failed submission.
   void uncount() {
-    if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) kick_all();
+    ext_out_.fetch_add(1, std::memory_order_seq_cst);
+    kick_all();
   }
   // finish() raises it once no submission can come any more; start() and finish() clear it.
-  // seq_cst: closing_ then live_ in should_exit(), closed_ then closing_ in finish(): see there.
+  // seq_cst: closing_ then ext_in_ in should_exit(), closed_ then closing_ in finish(): see there.
   void set_closing(bool v) noexcept { closing_.store(v, std::memory_order_seq_cst); }
-  // seq_cst, closing_ before live_: pairs with submit() (live_ then closed_) and finish()
-  // (closed_ then closing_). A carrier that sees closing_ also sees every submission that
-  // saw closed_ == false, so it cannot exit with that fiber still on its way.
+  // True once no fiber is live and none can appear any more (run mode: only live fibers
+  // create fibers, so 0 is absorbing; start mode: closing_ too). A quiescence check over
+  // the per-carrier counts: every out count first (acquire), then every in count. A fiber
+  // whose end a scan sees has its start seen too (its count in happens before its count
+  // out, which the acquire load synchronizes with), and so does every fiber it spawned (a
+  // spawn is sequenced before the spawner's end). So in == out means: every fiber the scan
+  // counted has ended, and so has every fiber any of them spawned; by induction from the
+  // roots (run()'s main, or the submissions, seen below), no fiber is left and none will
+  // come. Reading an in count before the out counts would break it: a child counted in
+  // after that read, on one carrier, and its parent counted out before the out read, on
+  // another, and the sums match with the child still to run.
+  // closing_ (seq_cst) before ext_in_ (seq_cst): pairs with submit() (ext_in_ then closed_)
+  // and finish() (closed_ then closing_), all in the single total order: a carrier that sees
+  // closing_ also sees the count of every submission that saw closed_ == false, so it cannot
+  // exit with that fiber still on its way.
+  // A false answer costs nothing to correct: a carrier that goes to sleep re-checks after
+  // its seq_cst fence (Carrier::idle), and the one whose fence comes last in that order sees
+  // every count out; one that sees true kicks the others as it leaves (Carrier::loop).
   bool should_exit() const noexcept {
     if (!mode_run_ && !closing_.load(std::memory_order_seq_cst)) return false;
-    return live_.load(std::memory_order_seq_cst) == 0;
+    const Tally t = tally();
+    return t.in == t.out;
   }
   void kick_all() {
     for (auto& c : carriers_) c->kick();
+  }
+  // The carrier `self` is leaving its loop because should_exit() held: kick the others, so a
+  // sleeping one does not wait for its park timeout to see it (nobody else knows the count
+  // reached 0). Each kick stays pending in its eventfd if that carrier is not blocked yet.
+  void kick_others(const C* self) {
+    for (auto& c : carriers_)
+      if (c.get() != self) c->kick();
+  }
+  // A fiber created on carrier `on` (its thread): counted in its slot. relaxed: only this
+  // thread writes the slot, so load + store is an increment; what orders it before the
+  // fiber's count out is the push that publishes the fiber (release) and the steal or run
+  // that takes it, and before the spawner's own count out, program order on the spawner.
+  void count_in(unsigned on) noexcept {
+    auto& n = live_slots_[on].in;
+    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  // A fiber retired on carrier `on` (its thread). release: pairs with the acquire loads of
+  // the out counts in tally(): a scan that sees this count out sees everything before it,
+  // the fiber's count in and the counts in of every fiber it spawned.
+  void count_out(unsigned on) noexcept {
+    auto& n = live_slots_[on].out;
+    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
 
   // ---- idle carriers (the sleep handshake: MEMORY_ORDER.md section 3, Carrier::idle)
@@ -298,14 +349,15 @@ class RuntimeState {
     }
     StackRange usable{s.lo, static_cast<std::size_t>(reinterpret_cast<char*>(addr) - static_cast<char*>(s.lo))};
     Sw::make(f->ctx, usable, &RuntimeState::entry, f);
-    // relaxed: the spawner is a live fiber of this runtime (or run() before the carriers
-    // start), so the count cannot reach 0 before this increment; and the spawner's own
-    // decrement at its end comes after it in live_'s modification order (it is sequenced
-    // before the spawner's end, which the switch and run queue order before its retire),
-    // so no carrier can read 0 while f is still to run.
-    if (!counted) live_.fetch_add(1, std::memory_order_relaxed);
     CarrierBase* cb = detail::current_carrier();
-    carriers_[cb && is_mine(cb) ? cb->index : 0]->register_fiber(f);
+    const unsigned here = cb && is_mine(cb) ? cb->index : 0;
+    // Counted in before anything can run f: the spawner is a live fiber of this runtime on
+    // carrier `here` (or run(), on the thread that becomes carrier 0, before any carrier
+    // runs), so the count in is sequenced before the spawner's own count out
+    // (should_exit has the argument). A caller on no carrier of this runtime has counted
+    // its submission already (count_submission).
+    if (!counted) count_in(here);
+    carriers_[here]->register_fiber(f);
     return JoinHandle<R>(f, static_cast<ResultSlot<R>*>(b), &join_ops());
   }
   static const JoinOps& join_ops() noexcept {
@@ -338,7 +390,7 @@ class RuntimeState {
     f->state.store(FiberState::dead, std::memory_order_relaxed);
     carriers_[f->registry]->unregister_fiber(f);
     drop_ref_on(f, c);
-    uncount();
+    count_out(c.index);
   }
 
   // ---- references (FiberRef, JoinHandle) and the stacks' return
@@ -451,7 +503,34 @@ class RuntimeState {
   bool mode_run_ = true;
   typename Sched::Shared sched_;
   std::vector<std::unique_ptr<C>> carriers_;
-  alignas(64) std::atomic<std::int64_t> live_{0};
+  // The counts a scan read (should_exit, live): sums over every carrier and ext_*.
+  struct Tally {
+    std::uint64_t in = 0, out = 0;
+  };
+  // Every out count (acquire: pairs with count_out's release store and uncount's RMW), then
+  // every in count (relaxed: the acquire loads before them are what makes a count in,
+  // which happens before a count out they saw, visible; ext_in_ seq_cst for the Dekker pair
+  // with submit, see should_exit). Any thread.
+  Tally tally() const noexcept {
+    Tally t;
+    t.out = ext_out_.load(std::memory_order_acquire);
+    for (unsigned i = 0; i < ncarriers_; ++i) t.out += live_slots_[i].out.load(std::memory_order_acquire);
+    SY_TEST_POINT(between_scan_halves, ncarriers_);
+    for (unsigned i = 0; i < ncarriers_; ++i) t.in += live_slots_[i].in.load(std::memory_order_relaxed);
+    t.in += ext_in_.load(std::memory_order_seq_cst);
+    return t;
+  }
+  // One carrier's counts, written only by that carrier's thread (count_in, count_out), read
+  // by every scan. A cache line of its own: no other carrier writes near it.
+  struct alignas(sched_constants::kCacheLine) LiveSlot {
+    std::atomic<std::uint64_t> in{0};   // fibers created on this carrier
+    std::atomic<std::uint64_t> out{0};  // fibers retired on this carrier
+  };
+  std::unique_ptr<LiveSlot[]> live_slots_;
+  // Submissions from outside the carriers (RMW: any thread) and withdrawn ones. Both only
+  // ever grow, as the slots' counts do: the scan's argument needs that.
+  alignas(64) std::atomic<std::uint64_t> ext_in_{0};
+  std::atomic<std::uint64_t> ext_out_{0};
   alignas(64) std::atomic<unsigned> idle_{0};
   std::atomic<unsigned> spinning_{0};  // carriers in an adaptive spin (try_start_spinning)
   std::atomic<bool> closing_{false};
@@ -599,7 +678,10 @@ class Carrier : public CarrierBase {
         switch_to<Sw>(sched_ctx_, f->ctx);
         continue;
       }
-      if (rt_.should_exit()) break;
+      if (rt_.should_exit()) {
+        rt_.kick_others(this);
+        break;
+      }
       idle();
     }
     // Both clocks are monotonic for this thread, so the differences are never negative.
@@ -958,6 +1040,11 @@ class Carrier : public CarrierBase {
     //  - The same push against an adaptive spin that just ended (stop_spinning): a pusher
     //    that read spinning_ != 0 skipped its kick, and the fence below orders our
     //    decrement, and so its push, before the look (the argument is at stop_spinning).
+    //  - The exit (should_exit, in the look): nobody knows it retired the last fiber, so
+    //    every carrier about to block scans the live counts after the fence. Each carrier's
+    //    counts out are stored before its own fence, so the carrier whose fence comes last
+    //    in S sees all of them and exits, kicking the others (loop); a carrier kicked after
+    //    its look is not lost either (the kick stays pending in its eventfd).
     sleeping_.store(true, std::memory_order_seq_cst);
     rt_.enter_idle();
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -980,7 +1067,9 @@ class Carrier : public CarrierBase {
   // A submission or remote wake, runnable work, the runtime's exit, or (several carriers) a
   // deque to steal from: the look an idle carrier takes before it blocks.
   bool work_visible() {
-    return !pending_.empty_seq_cst() || maybe_work() || rt_.should_exit() || (rt_.multi() && rt_.any_stealable(this));
+    // The exit check last: it reads every carrier's live counts, lines their owners write on
+    // every spawn and retire, so a spinner asks only once it found nothing to run or steal.
+    return !pending_.empty_seq_cst() || maybe_work() || (rt_.multi() && rt_.any_stealable(this)) || rt_.should_exit();
   }
 
   // True when work turned up within spin_ns: a ready fd (dispatched here) or work_visible().

@@ -103,9 +103,10 @@ class Runtime {
     if (closed_.load(std::memory_order_seq_cst)) throw RuntimeClosed("submit after finish(): the runtime is shut down");
     if (!started_) throw FiberError("submit() from outside the runtime needs start() first (run() takes no outside submissions)");
     // Count the submission as live before checking closed_: finish() sets closed_ and then
-    // waits for live == 0, so either it sees this fiber or we see closed_ (a Dekker pair:
-    // the increment and this load against finish()'s store of closed_ and the carriers'
-    // load of live, all seq_cst).
+    // waits for the carriers to see no fiber live, so either they see this fiber or we see
+    // closed_ (a Dekker pair: the increment of the shared submission count and this load
+    // against finish()'s stores of closed_ and closing_ and the carriers' loads of closing_
+    // and of that count, all seq_cst; RuntimeState::should_exit).
     state_.count_submission();
     if (closed_.load(std::memory_order_seq_cst)) {
       state_.uncount();
