@@ -352,15 +352,36 @@ class HttpRatio:
     errors: float           # errors of the fiber server and the threads server at that point
 
 
-def http_ratios(rs, registration="oneshot"):
+def registration(e):
+    """The fiber server's epoll registration of an HTTP entry ("oneshot" for results
+    recorded before the parameter existed, when it was the only mode)."""
+    return str(e.params.get("registration", "oneshot"))
+
+
+def sweep_registration(rs):
+    """The registration the variant sweep ran with: the one most HTTP variants share (the
+    profile runs every variant at the runtime's default and one variant at the others).
+    None without fiber HTTP entries."""
+    counts = {}
+    for e in rs.ok("http"):
+        if e.variant is not None and http_load(e):
+            counts.setdefault(registration(e), set()).add(e.variant)
+    if not counts:
+        return None
+    return max(sorted(counts), key=lambda r: len(counts[r]))
+
+
+def http_ratios(rs, registration_=None):
     """Fibers/threads requests/s at each connection count (same duration), per variant with
-    the given epoll registration; the seed's ratio is seed.http_ratio()."""
+    the given epoll registration (default: the sweep's, sweep_registration); the seed's
+    ratio is seed.http_ratio()."""
+    registration_ = registration_ or sweep_registration(rs)
     load = [e for e in rs.ok("http") if http_load(e) and "requests_per_s" in e.metrics]
     threads = {(_num(e.params.get("connections")), e.params.get("duration_s")): e
                for e in load if e.peer == "threads"}
     out = []
     for e in load:
-        if e.variant is None or str(e.params.get("registration", "oneshot")) != registration:
+        if e.variant is None or registration(e) != registration_:
             continue
         c = _num(e.params.get("connections"))
         t = threads.get((c, e.params.get("duration_s")))
@@ -630,7 +651,7 @@ def sentences(rs, figures=()):
         near = min(seed.HTTP, key=lambda t: abs(t[0] - hi_c))
         if seed.http_ratio_at(hi_c) is None:
             parts.append(f"the seed's nearest point, {near[0]:,}, had {near[2] / near[1]:.3g}x")
-        out.append("Fibers over threads in HTTP requests/s (oneshot registration): "
+        out.append(f"Fibers over threads in HTTP requests/s ({sweep_registration(rs)} registration): "
                    + "; ".join(parts) + fig("http_ratio") + ".")
     lat = {}
     for e in rs.ok("timers"):

@@ -96,7 +96,7 @@ def fig_http_ratio(sets, out):
     def cpu_entries(rs):
         return [e for e in rs.ok("http") if findings.http_load(e) and findings.requests_per_cpu_s(e)
                 and (e.is_peer or (e.dim("stacks") == "pooled" and e.dim("scheduler") == "chaselev"
-                                   and str(e.params.get("registration", "oneshot")) == "oneshot"))]
+                                   and findings.registration(e) == findings.sweep_registration(rs)))]
     cpu_rows = []   # (folder, [(server name, [entries])]) at most 6 servers a panel
     for rs, _ in per:
         by = {}
@@ -140,7 +140,7 @@ def fig_http_ratio(sets, out):
         ax.set_xlabel("connections")
         ax.set_ylabel("fibers / threads (requests/s)")
         panel_title(ax, " · ".join(t for t in ((rs.name if len(sets) > 1 else ""),
-                                                 f"scheduler={sc}", "oneshot registration") if t), width)
+                                                 f"scheduler={sc}", f"{findings.sweep_registration(rs)} registration") if t), width)
         series.append(len(by))
     for ax, (rs, shown) in zip(axes[len(panels):], cpu_rows):
         xs_all = []
@@ -165,7 +165,7 @@ def fig_http_ratio(sets, out):
         value_axis(ax, False, "y")
         ax.set_xlabel("connections")
         ax.set_ylabel("requests per server CPU-second")
-        kinds = "variants (pooled, chaselev, oneshot) and " if any(not ee[0].is_peer for _, ee in shown) else ""
+        kinds = f"variants (pooled, chaselev, {findings.sweep_registration(rs)}) and " if any(not ee[0].is_peer for _, ee in shown) else ""
         panel_title(ax, (rs.name + " · " if len(sets) > 1 else "") + kinds +
                      ", ".join(lab for lab, ee in shown if ee[0].is_peer), width)
         series.append(len(shown))
@@ -180,7 +180,8 @@ def fig_http_ratio(sets, out):
     limit = next((open_files_limit(rs) for rs in sets if open_files_limit(rs)), None)
     cap = captions.build(
         "Throughput of the fiber server over the thread-per-connection server at the same "
-        "connection count (oneshot registration), one panel per scheduler, beside the seed's "
+        "connection count (" + "; ".join(sorted({str(findings.sweep_registration(rs)) for rs in sets}))
+        + " registration), one panel per scheduler, beside the seed's "
         "own ratio (dash-dot): a shape comparison, since the seed's absolute numbers come "
         f"from its {seed.CORES}-core machine" + (
             f"; its {seed.most_connections():,}-connection point is beyond this machine's "

@@ -462,8 +462,8 @@ def _seed_http(sets):
                  f"connections + {HTTP_FD_MARGIN}, so more than {edge:,} connections "
                  "cannot run on this machine.") if nofile is not None else ""
         out.append(("p", f"{title}fibers/threads requests/s at the seed's connection counts: the "
-                         f"seed's ({seed.HTTP_MACHINE}) against ours (mode=load, oneshot "
-                         f"registration, each variant over the threads server at the same count; "
+                         f"seed's ({seed.HTTP_MACHINE}) against ours (mode=load, "
+                         f"{findings.sweep_registration(rs)} registration, each variant over the threads server at the same count; "
                          f"the threads server saw socket timeouts in the seed from "
                          f"{seed.HTTP_THREADS_TIMEOUTS_FROM:,} connections).{limit}"))
         out.append(("table", ["connections", "seed fibers/threads", "ours: best variant [95 % CI]",

@@ -333,3 +333,27 @@ def test_readme_table_picks_no_scheduler(make_folder):
     assert "FIFO / Chase-Lev" in table
     row = next(ln for ln in table.splitlines() if ln.startswith("| HTTP, 100 connections"))
     assert row.count(" / ") >= 1
+
+
+def test_http_ratios_follow_the_registration_the_variant_sweep_ran_with():
+    """The sweep runs every variant at the runtime's default registration and one variant
+    at the others: the fibers/threads ratios come from the sweep's, whichever it is, and
+    results from before the parameter (no registration recorded) count as oneshot."""
+    rs = ResultSet("reg", machine={"cores": 2, "cpu_model": "KNOWN", "hostname": "k"})
+    for lab in ("asm-pooled-fifo", "boost-pooled-fifo", "asm-pooled-chaselev"):
+        rs.entries.append(_entry("http", lab, {"connections": 1000, "registration": "persistent"},
+                                 requests_per_s=[120000.0] * 3))
+    for reg, rps in (("oneshot", 90000.0), ("level", 80000.0)):
+        rs.entries.append(_entry("http", "asm-pooled-chaselev", {"connections": 1000, "registration": reg},
+                                 requests_per_s=[rps] * 3))
+    rs.entries.append(_entry("http", "threads", {"connections": 1000}, requests_per_s=[100000.0] * 3))
+    assert findings.sweep_registration(rs) == "persistent"
+    ratios = findings.http_ratios(rs)
+    assert sorted(r.entry.label for r in ratios) == ["asm-pooled-chaselev", "asm-pooled-fifo", "boost-pooled-fifo"]
+    assert all(r.ratio.value == pytest.approx(1.2) for r in ratios)
+    assert [r.ratio.value for r in findings.http_ratios(rs, "oneshot")] == [pytest.approx(0.9)]
+    old = _known()   # its variant entry records oneshot; strip it: recorded before the parameter
+    for e in old.entries:
+        e.params.pop("registration", None)
+    assert findings.sweep_registration(old) == "oneshot"
+    assert len(findings.http_ratios(old)) == 1
