@@ -555,8 +555,13 @@ def self_test():
     # ... and one with carrier counters (3 repetitions, 2 carriers), and each kind of breakage
     cc = copy.deepcopy(good)
     cc["entries"][0]["carrier_counters"] = {"counters": list(CARRIER_COUNTER_NAMES),
-                                            "values": [[[1, 2, 3, 0, 1, 2], [0, 5, 4, 2, 0, 1]]] * 3}
+                                            "values": [[[1, 2, 3, 0, 1, 2, 900, 1000], [0, 5, 4, 2, 0, 1, 800, 1000]]] * 3}
     assert validate(cc) == [], validate(cc)
+    # a file written before the loop's times were counted: six counters a row
+    old_cc = copy.deepcopy(good)
+    old_cc["entries"][0]["carrier_counters"] = {"counters": list(CARRIER_COUNTER_NAMES_BEFORE_TIMES),
+                                                "values": [[[1, 2, 3, 0, 1, 2], [0, 5, 4, 2, 0, 1]]] * 3}
+    assert validate(old_cc) == [], validate(old_cc)
     for breaks in [lambda c: c.update(counters=["steals"]),
                    lambda c: c.update(values=[]),
                    lambda c: c.update(values=[[[1, 2, 3, 0, 1, -2]]] * 3),
@@ -660,7 +665,7 @@ def self_test_v2(good_v1, dist_v1):
     dist["entries"][0]["lateness_quantiles_ns"] = {"quantiles": [0, 0.5, 1], "values": [[1, 2, 3]] * 6,
                                                    "runs": [0, 0, 1, 1, 2, 2]}
     dist["entries"][0]["carrier_counters"] = {"counters": list(CARRIER_COUNTER_NAMES),
-                                              "values": [[[1, 2, 0, 0, 0, 0], [3, 4, 0, 0, 0, 0]]] * 6,
+                                              "values": [[[1, 2, 0, 0, 0, 0, 5, 6], [3, 4, 0, 0, 0, 0, 5, 6]]] * 6,
                                               "runs": [0, 0, 1, 1, 2, 2]}
     assert validate(dist) == [], validate(dist)
     m = lambda d: d["entries"][0]["metrics"]["ns_per_yield"]  # noqa: E731
