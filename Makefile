@@ -113,7 +113,7 @@ catalog: $(BUILD)/CMakeCache.txt
 # make compare: the last bench-quick (NEW, default $(RESULTS)) against the committed baseline
 # (BASE): old, new, delta with its 95% interval, p, n per measurement both measured. Another
 # host's baseline is shown, never counted as a regression (compare.py --cross-host).
-BASE ?= results/vm-20261128
+BASE ?= results/vm-20261207
 NEW ?= $(RESULTS)
 compare:
 	$(PYTHON) analysis/compare.py $(BASE) $(NEW)
