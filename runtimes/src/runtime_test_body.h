@@ -41,6 +41,34 @@ TYPED_TEST_P(RuntimeTest, RunReturnsMainResult) {
   EXPECT_EQ(rt.run([] { return std::string("again"); }), "again");
 }
 
+// start() again: each time the carrier is a new thread, whose own context (and, under the
+// sanitizers, its stack bounds and TSan fiber) is not the previous thread's. Fibers switch
+// back to it, and an exception unwinds on a fiber in between.
+TYPED_TEST_P(RuntimeTest, StartsAgainOnANewThread) {
+  using Rt = Runtime<TypeParam>;
+  Rt rt(this->one());
+  auto work = [] {
+    auto other = Rt::spawn([] {
+      for (int i = 0; i < 50; ++i) Rt::yield();
+      throw std::runtime_error("from a fiber");
+    });
+    for (int i = 0; i < 50; ++i) Rt::yield();
+    try {
+      other.join();
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  for (int round = 0; round < 3; ++round) {
+    rt.start();
+    EXPECT_EQ(rt.submit(work).join(), "from a fiber") << "start() " << round;
+    rt.finish();
+    EXPECT_EQ(rt.live(), 0);
+  }
+  EXPECT_EQ(rt.run(work), "from a fiber");  // and on this thread after them
+}
+
 TYPED_TEST_P(RuntimeTest, StatesAndIllegalTransitions) {
   using Rt = Runtime<TypeParam>;
   EXPECT_THROW(Rt::yield(), FiberError);  // outside a fiber
@@ -478,7 +506,7 @@ TYPED_TEST_P(RuntimeTest, StackOverflowIsReportedWithTheFibersName) {
       "stack overflow: fiber 'deep-diver' \\(id [0-9]+\\) overflowed its 64 KiB stack");
 }
 
-REGISTER_TYPED_TEST_SUITE_P(RuntimeTest, StackOverflowIsReportedWithTheFibersName, RunReturnsMainResult, StatesAndIllegalTransitions, JoinSelfIsAnError,
+REGISTER_TYPED_TEST_SUITE_P(RuntimeTest, StackOverflowIsReportedWithTheFibersName, RunReturnsMainResult, StartsAgainOnANewThread, StatesAndIllegalTransitions, JoinSelfIsAnError,
                             YieldAlternates, YieldRotatesThroughEveryOtherFiber, BusyYielderDoesNotStarveSleeper, ManySleepersWakeOnceAndNeverEarly,
                             JoinWithTimeoutFromFiber, JoinFromOsThread, ExceptionsOfEveryKindReachTheJoiner,
                             YieldInsideCatchKeepsOwnException, UncaughtExceptionsStaysRightAcrossYieldDuringUnwinding,

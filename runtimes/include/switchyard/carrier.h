@@ -666,6 +666,8 @@ class Carrier : public CarrierBase {
     eh_->caught = nullptr;
     eh_->uncaught = 0;
     ensure_signal_altstack();
+    // This thread may not be the one that ran the loop last time (run() and start() again).
+    adopt_thread_context<Sw>(sched_ctx_);
     if (hooks_ && hooks_->start) hooks_->start(*this, hooks_->arg);
     // The loop's CPU and wall time (CarrierCounters::cpu_ns, wall_ns): two clock reads at
     // each end, none inside.

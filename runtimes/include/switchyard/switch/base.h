@@ -90,6 +90,19 @@ inline void switch_to(typename B::Context& from, typename B::Context& to) noexce
 #endif
 }
 
+// A thread's own context (a carrier's scheduler context) learns its sanitizer state on its
+// first switch away: the TSan fiber of the thread and, under ASan, the thread's stack bounds.
+// A later run() or start() runs the carrier on a new thread, whose context that is no
+// longer: forget it before the new thread's first switch. Nothing in a plain build.
+template <class B>
+inline void adopt_thread_context(typename B::Context& c) noexcept {
+#ifdef SY_SANITIZED
+  c.san = detail::SanState{};  // a thread's own context owns no TSan fiber: nothing to free
+#else
+  (void)c;
+#endif
+}
+
 // The last switch away from a context whose fiber is ending: never returns. Under ASan it
 // passes a null fake-stack save, so ASan frees the dying fiber's fake stack.
 template <class B>
