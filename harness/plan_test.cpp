@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -272,6 +273,24 @@ TEST(Plan, EveryProfileItemPlans) {
     }
   // A filter that matches nothing gives no job (bench refuses that before any setting).
   EXPECT_TRUE(plan_profile_item(profile("quick").front(), "^nothing$").empty());
+}
+
+// No profile measures the same thing twice: two items whose sweeps overlap would spend the
+// budget on a copy, and the analysis keeps only one of two entries with equal parameters.
+TEST(Plan, NoProfileMeasuresTheSameJobTwice) {
+  for (const std::string& name : profile_names()) {
+    std::map<std::string, int> seen;  // scenario/label/parameters/instructions -> item index
+    int index = 0;
+    for (const ProfileItem& item : profile(name)) {
+      for (const Job& j : plan_profile_item(item, "")) {
+        const std::string key = std::string(j.sc->name) + "/" + j.label() + "/" + j.params.dump() +
+                                (j.instructions ? "/instructions" : "");
+        const auto [it, fresh] = seen.emplace(key, index);
+        EXPECT_TRUE(fresh) << name << ": " << j.name() << " is planned by items " << it->second << " and " << index;
+      }
+      ++index;
+    }
+  }
 }
 
 TEST(ResolveParams, DefaultsFilledUnknownKeysRefused) {
