@@ -335,6 +335,31 @@ def test_readme_table_picks_no_scheduler(make_folder):
     assert row.count(" / ") >= 1
 
 
+def test_readme_table_shows_each_row_at_its_stated_parameters():
+    """A row names its parameters (skynet 1M, HTTP at the sweep's registration): an entry at
+    another size, idle policy or registration never fills a cell, even when it comes first."""
+    rs = ResultSet("rows", machine={"cores": 2, "cpu_model": "KNOWN", "hostname": "k"})
+    sky = {"carriers": 2, "guard": "off", "stack_kib": 16}
+    rs.entries += [
+        _entry("skynet", "asm-pooled-fifo", {**sky, "fibers": 10000, "idle_spin_us": -1}, time_s=[0.2] * 3),
+        _entry("skynet", "asm-pooled-chaselev", {**sky, "fibers": 1000000, "idle_spin_us": 50}, time_s=[0.07] * 3),
+        _entry("skynet", "asm-pooled-chaselev", {**sky, "fibers": 1000000, "idle_spin_us": -1}, time_s=[0.08] * 3),
+        _entry("skynet", "go", {"carriers": 2, "fibers": 1000000}, time_s=[0.785] * 3),
+        _entry("skynet", "go", {"carriers": 2, "fibers": 10000}, time_s=[0.01] * 3),
+    ]
+    http = {"connections": 100, "mode": "load"}
+    rs.entries += [
+        _entry("http", "asm-pooled-chaselev", {**http, "registration": "oneshot"}, requests_per_s=[50000.0] * 3),
+        _entry("http", "asm-pooled-chaselev", {**http, "registration": "persistent"}, requests_per_s=[100000.0] * 3),
+        _entry("http", "asm-pooled-fifo", {**http, "registration": "persistent"}, requests_per_s=[96000.0] * 3),
+        _entry("http", "boost-pooled-fifo", {**http, "registration": "persistent"}, requests_per_s=[93000.0] * 3),
+    ]
+    rows = {ln.split(" | ")[0].lstrip("| "): ln.split(" | ")[1:] for ln in report.readme_table(rs).splitlines()}
+    assert rows["skynet 1M, 2 carriers (s)"][0] == "— / 0.08"  # not FIFO's 10,000, not the spin's 0.07
+    assert "go 0.785" in rows["skynet 1M, 2 carriers (s)"][-1] and "0.01" not in rows["skynet 1M, 2 carriers (s)"][-1]
+    assert rows["HTTP, 100 connections (requests/s)"][0] == "96k / 100k"  # persistent, the sweep's
+
+
 def test_http_ratios_follow_the_registration_the_variant_sweep_ran_with():
     """The sweep runs every variant at the runtime's default registration and one variant
     at the others: the fibers/threads ratios come from the sweep's, whichever it is, and
