@@ -717,7 +717,7 @@ def readme_table(rs):
           if _med(rs, "switch", b, "ns_per_switch") is not None else "—" for b in backends]
     rows.append(["one-way switch (ns / instructions)"] + sw + [""])
 
-    def peers(scenario, metric, fmt, where=None, **params):
+    def peers(scenario, metric, fmt, **params):
         out = []
         for e in sorted(rs.ok(scenario), key=label_sort_key):
             if e.is_peer and metric in e.metrics and all(
@@ -740,13 +740,16 @@ def readme_table(rs):
         lambda e: int(e.params.get("idle_spin_us", -1)) == -1, carriers=2, fibers=1000000)
     # Every variant at the sweep's registration (one variant also runs the others).
     reg = findings.sweep_registration(rs)
-    row("HTTP, 100 connections (requests/s)", "http", "requests_per_s", k,
-        lambda e: findings.registration(e) == reg, connections=100, mode="load")
+
+    def at_sweep_registration(e):
+        return findings.registration(e) == reg
+    row("HTTP, 100 connections (requests/s)", "http", "requests_per_s", k, at_sweep_registration,
+        connections=100, mode="load")
     idle = [e for e in rs.ok("http") if "kib_per_conn" in e.metrics and not findings.http_load(e)]
     if idle:
         c = max(e.params.get("connections") for e in idle)
         row(f"memory per idle connection at {c:,} (KiB)", "http", "kib_per_conn", f3,
-            lambda e: findings.registration(e) == reg, connections=c, mode="idle")
+            at_sweep_registration, connections=c, mode="idle")
     head = ["on this run (pooled stacks; FIFO / Chase-Lev)", "asm", "boost", "ucontext", "peers"]
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
     lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
